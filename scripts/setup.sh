@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Installs everything shiftlive needs on a fresh Debian 12 machine, idempotently:
+#   - Debian packages: GStreamer (dev + plugins + libav), Xvfb and Mesa for the window tests;
+#   - libtorch from the PyPI torch wheel into .libtorch/ (CPU route by default; TORCH_FULL=1 for the
+#     full CUDA install), with a build-version file so torch-sys refuses a wrong version;
+#   - with --reference: a Python venv (.venv-ref) holding full torch, used only to regenerate golden data
+#     and to time the PyTorch reference in `shiftlive bench`.
+# A second run takes seconds: each step checks what is there first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TORCH_VERSION=2.13.0
+TORCH_BUILD_VERSION="2.13.0+cu130"
+want_reference=0
+for arg in "$@"; do
+  case "$arg" in
+    --reference) want_reference=1 ;;
+    *) echo "setup.sh: unknown option '$arg' (known: --reference)" >&2; exit 2 ;;
+  esac
+done
+
+log() { printf 'setup: %s\n' "$*" >&2; }
+
+# --- Debian packages ---------------------------------------------------------------------------
+debs=(
+  pkg-config build-essential
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-tools
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+  gstreamer1.0-plugins-ugly gstreamer1.0-libav
+  xvfb xauth libgl1 libgl1-mesa-dri libegl1 libegl-mesa0 libgles2 mesa-vulkan-drivers libvulkan1
+  libxkbcommon-x11-0 libxcursor1 libxrandr2 libxi6 libx11-xcb1 imagemagick
+)
+missing=()
+for p in "${debs[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if ((${#missing[@]})); then
+  log "installing Debian packages: ${missing[*]}"
+  sudo_cmd=()
+  if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  log "Debian packages present"
+fi
+
+# --- libtorch from the PyPI wheel --------------------------------------------------------------
+py=${PYTHON:-python3}
+if [ "${TORCH_FULL:-0}" = "1" ]; then
+  # Full install (CUDA libraries included, about 4.7 GB). Build with SHIFTLIVE_CUDA=1 so the link
+  # keeps libtorch_cuda (see build.rs).
+  if [ ! -f .libtorch/torch/lib/libtorch_cuda.so ]; then
+    log "installing torch==$TORCH_VERSION (full, with CUDA) into .libtorch"
+    rm -rf .libtorch
+    "$py" -m pip install --quiet --no-cache-dir --target .libtorch "torch==$TORCH_VERSION"
+  fi
+elif [ ! -f .libtorch/torch/lib/libtorch_cpu.so ] || [ ! -e .libtorch/nvidia ]; then
+  log "installing torch==$TORCH_VERSION (libtorch, CPU route) into .libtorch"
+  rm -rf .libtorch
+  # libtorch_cpu.so links libcudart.so.13 and libcupti.so.13 even on a CPU: the two small wheels
+  # supply them, found through the wheel's RPATH ($ORIGIN/../../nvidia/cu13/lib).
+  "$py" -m pip install --quiet --no-cache-dir --no-deps --target .libtorch \
+    "torch==$TORCH_VERSION" nvidia-cuda-runtime==13.0.96 nvidia-cuda-cupti==13.0.85
+else
+  log "libtorch present in .libtorch"
+fi
+# torch-sys checks this file against the version it expects; the wheel does not ship it.
+if [ "$(cat .libtorch/torch/build-version 2>/dev/null)" != "$TORCH_BUILD_VERSION" ]; then
+  echo "$TORCH_BUILD_VERSION" > .libtorch/torch/build-version
+fi
+
+# --- optional Python reference venv ------------------------------------------------------------
+if ((want_reference)); then
+  if [ ! -x .venv-ref/bin/python ] || ! .venv-ref/bin/python -c "import torch, safetensors, numpy" 2>/dev/null; then
+    log "creating .venv-ref with torch==$TORCH_VERSION, safetensors, numpy"
+    "$py" -m venv .venv-ref
+    .venv-ref/bin/pip install --quiet --no-cache-dir "torch==$TORCH_VERSION" safetensors numpy
+  else
+    log "reference venv present in .venv-ref"
+  fi
+fi
+log "done"

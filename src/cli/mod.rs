@@ -1,0 +1,31 @@
+//! The command line: one file per subcommand.
+
+mod presets;
+mod profile;
+
+use clap::{Parser, Subcommand};
+
+/// Names human actions in live video, frame by frame, with an online Temporal Shift Module network.
+#[derive(Debug, Parser)]
+#[command(name = "shiftlive", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Count parameters and FLOPs (multiply-adds) of a model, per stage and in total
+    Profile(profile::Args),
+    /// List the model presets with their settings
+    Presets(presets::Args),
+}
+
+impl Cli {
+    pub fn run(self) -> anyhow::Result<()> {
+        match self.command {
+            Command::Profile(args) => profile::run(args),
+            Command::Presets(args) => presets::run(args),
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! `shiftlive profile`: parameters and FLOPs of a preset or a checkpoint's model.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use shiftlive::model::{ModelConfig, TensorFile, checkpoint};
+use shiftlive::profile::Profile;
+
+/// The default online model until a trained one ships in assets/.
+pub const DEFAULT_PRESET: &str = "tsm_mobilenet_v2_online";
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Preset to profile (see `shiftlive presets`)
+    #[arg(long, default_value = DEFAULT_PRESET, conflicts_with = "model")]
+    preset: String,
+    /// Profile the model of this checkpoint instead of a preset
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Frames per clip (default: the model's segments)
+    #[arg(long)]
+    frames: Option<i64>,
+    /// Number of classes (default: the model's)
+    #[arg(long)]
+    classes: Option<i64>,
+    /// Input side in pixels (default: the model's)
+    #[arg(long)]
+    size: Option<i64>,
+    /// Print one JSON object instead of the table
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let mut config = match &args.model {
+        Some(path) => {
+            let file = TensorFile::read(path)?;
+            checkpoint::config_of(&file, path)?
+        }
+        None => ModelConfig::from_preset(&args.preset)?,
+    };
+    if let Some(classes) = args.classes {
+        config.num_classes = classes;
+    }
+    if let Some(size) = args.size {
+        config.input_size = size;
+    }
+    let frames = args.frames.unwrap_or(config.num_segments);
+    anyhow::ensure!(frames >= 1, "--frames must be at least 1, got {frames}");
+    let profile = Profile::of(&config, frames).with_context(|| format!("profiling '{}'", config.name))?;
+    if args.json {
+        println!("{}", serde_json::to_string(&profile)?);
+    } else {
+        print!("{}", profile.table());
+    }
+    Ok(())
+}

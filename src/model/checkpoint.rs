@@ -1,0 +1,231 @@
+//! Checkpoints: safetensors files whose metadata carries the model config as JSON, so a checkpoint
+//! rebuilds its own network. Loading checks every key and shape and names each missing, unexpected
+//! or mis-shaped tensor; writing goes to a temporary file in the same directory, then a rename, so a
+//! crash never leaves a half-written checkpoint.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::Path;
+
+use safetensors::{Dtype, SafeTensors, View};
+use tch::{Kind, Tensor, nn};
+
+use super::ModelError;
+use super::config::ModelConfig;
+
+/// Metadata key of the model config.
+pub const CONFIG_KEY: &str = "shiftlive.config";
+
+/// Named tensors and string metadata, as read from or written to a safetensors file.
+#[derive(Debug, Default)]
+pub struct TensorFile {
+    pub tensors: BTreeMap<String, Tensor>,
+    pub metadata: BTreeMap<String, String>,
+}
+
+fn kind_of(dtype: Dtype) -> Option<Kind> {
+    Some(match dtype {
+        Dtype::F32 => Kind::Float,
+        Dtype::F64 => Kind::Double,
+        Dtype::F16 => Kind::Half,
+        Dtype::BF16 => Kind::BFloat16,
+        Dtype::I64 => Kind::Int64,
+        Dtype::I32 => Kind::Int,
+        Dtype::I16 => Kind::Int16,
+        Dtype::I8 => Kind::Int8,
+        Dtype::U8 => Kind::Uint8,
+        Dtype::BOOL => Kind::Bool,
+        _ => return None,
+    })
+}
+
+fn dtype_of(kind: Kind) -> Option<Dtype> {
+    Some(match kind {
+        Kind::Float => Dtype::F32,
+        Kind::Double => Dtype::F64,
+        Kind::Half => Dtype::F16,
+        Kind::BFloat16 => Dtype::BF16,
+        Kind::Int64 => Dtype::I64,
+        Kind::Int => Dtype::I32,
+        Kind::Int16 => Dtype::I16,
+        Kind::Int8 => Dtype::I8,
+        Kind::Uint8 => Dtype::U8,
+        Kind::Bool => Dtype::BOOL,
+        _ => return None,
+    })
+}
+
+impl TensorFile {
+    /// Reads a safetensors file into CPU tensors.
+    pub fn read(path: &Path) -> Result<Self, ModelError> {
+        let fail = |what: String| ModelError::Checkpoint { path: path.to_path_buf(), what };
+        let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+        let (_, header) = SafeTensors::read_metadata(&bytes)
+            .map_err(|e| fail(format!("not a safetensors file ({e})")))?;
+        let metadata = header.metadata().clone().unwrap_or_default().into_iter().collect();
+        let st = SafeTensors::deserialize(&bytes).map_err(|e| fail(format!("corrupt safetensors data ({e})")))?;
+        let mut tensors = BTreeMap::new();
+        for (name, view) in st.tensors() {
+            let kind = kind_of(view.dtype())
+                .ok_or_else(|| fail(format!("tensor '{name}' has unsupported dtype {:?}", view.dtype())))?;
+            let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
+            let tensor = Tensor::f_from_data_size(view.data(), &shape, kind)
+                .map_err(|e| fail(format!("tensor '{name}': {e}")))?;
+            tensors.insert(name, tensor);
+        }
+        Ok(Self { tensors, metadata })
+    }
+
+    /// Writes the file atomically: a temporary file in the same directory, then a rename.
+    pub fn write(&self, path: &Path) -> Result<(), ModelError> {
+        let io = |source| ModelError::Write { path: path.to_path_buf(), source };
+        let mut views = Vec::with_capacity(self.tensors.len());
+        for (name, tensor) in &self.tensors {
+            views.push((name.as_str(), OwnedView::new(name, tensor, path)?));
+        }
+        let metadata: HashMap<String, String> = self.metadata.clone().into_iter().collect();
+        let bytes = safetensors::serialize(views, Some(metadata)).map_err(|e| ModelError::Checkpoint {
+            path: path.to_path_buf(),
+            what: format!("cannot serialise: {e}"),
+        })?;
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
+        tmp.write_all(&bytes).map_err(io)?;
+        tmp.as_file().sync_all().map_err(io)?;
+        tmp.persist(path).map_err(|e| io(e.error))?;
+        Ok(())
+    }
+}
+
+/// A tensor copied to host bytes for serialisation.
+struct OwnedView {
+    dtype: Dtype,
+    shape: Vec<usize>,
+    bytes: Vec<u8>,
+}
+
+impl OwnedView {
+    fn new(name: &str, tensor: &Tensor, path: &Path) -> Result<Self, ModelError> {
+        let dtype = dtype_of(tensor.kind()).ok_or_else(|| ModelError::Checkpoint {
+            path: path.to_path_buf(),
+            what: format!("tensor '{name}' has unsupported kind {:?}", tensor.kind()),
+        })?;
+        let host = tensor.to_device(tch::Device::Cpu).contiguous();
+        let numel = host.numel();
+        let mut bytes = vec![0u8; numel * tensor.kind().elt_size_in_bytes()];
+        host.f_copy_data_u8(&mut bytes, numel)?;
+        let shape = host.size().iter().map(|&d| d as usize).collect();
+        Ok(Self { dtype, shape, bytes })
+    }
+}
+
+impl View for OwnedView {
+    fn dtype(&self) -> Dtype {
+        self.dtype
+    }
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    fn data(&self) -> std::borrow::Cow<'_, [u8]> {
+        std::borrow::Cow::Borrowed(&self.bytes)
+    }
+    fn data_len(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
+/// Keys a PyTorch state_dict carries that are not weights of ours.
+fn ignored(name: &str) -> bool {
+    name.ends_with("num_batches_tracked") || name.starts_with("__")
+}
+
+/// Lists at most a few names, then how many more.
+fn summarise(names: &[String]) -> String {
+    const SHOWN: usize = 12;
+    let mut out = names.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(", ");
+    if names.len() > SHOWN {
+        out.push_str(&format!(", ... and {} more", names.len() - SHOWN));
+    }
+    out
+}
+
+/// Copies `tensors` into the variables of `vs`, requiring an exact match of names and shapes.
+pub fn load_weights(
+    vs: &nn::VarStore,
+    tensors: &BTreeMap<String, Tensor>,
+    path: &Path,
+    model: &str,
+) -> Result<(), ModelError> {
+    let vars = vs.variables();
+    let mut missing: Vec<String> = vars.keys().filter(|k| !tensors.contains_key(*k)).cloned().collect();
+    missing.sort();
+    let unexpected: Vec<String> =
+        tensors.keys().filter(|k| !ignored(k) && !vars.contains_key(*k)).cloned().collect();
+    let mut misshaped = Vec::new();
+    for (name, src) in tensors {
+        if let Some(var) = vars.get(name) {
+            if var.size() != src.size() {
+                misshaped.push(format!("{name}: model has {:?}, file has {:?}", var.size(), src.size()));
+            }
+        }
+    }
+    if !(missing.is_empty() && unexpected.is_empty() && misshaped.is_empty()) {
+        let mut report = Vec::new();
+        if !missing.is_empty() {
+            report.push(format!("  missing ({}): {}", missing.len(), summarise(&missing)));
+        }
+        if !unexpected.is_empty() {
+            report.push(format!("  unexpected ({}): {}", unexpected.len(), summarise(&unexpected)));
+        }
+        if !misshaped.is_empty() {
+            report.push(format!("  wrong shape ({}): {}", misshaped.len(), summarise(&misshaped)));
+        }
+        return Err(ModelError::CheckpointMismatch {
+            path: path.to_path_buf(),
+            model: model.to_string(),
+            report: report.join("\n"),
+        });
+    }
+    tch::no_grad(|| {
+        for (name, var) in &vars {
+            // Every variable has a source: checked above.
+            if let Some(src) = tensors.get(name) {
+                let mut var = var.shallow_clone();
+                var.f_copy_(&src.to_kind(var.kind()))?;
+            }
+        }
+        Ok::<(), tch::TchError>(())
+    })?;
+    Ok(())
+}
+
+/// Reads the model config stored in a checkpoint's metadata.
+pub fn config_of(file: &TensorFile, path: &Path) -> Result<ModelConfig, ModelError> {
+    let text = file.metadata.get(CONFIG_KEY).ok_or_else(|| ModelError::Checkpoint {
+        path: path.to_path_buf(),
+        what: format!("no '{CONFIG_KEY}' in its metadata: not a shiftlive checkpoint (use `shiftlive import`)"),
+    })?;
+    ModelConfig::from_json(text).map_err(|e| ModelError::Checkpoint { path: path.to_path_buf(), what: e.to_string() })
+}
+
+/// Saves the weights of `vs` with the config in the metadata.
+pub fn save(
+    vs: &nn::VarStore,
+    config: &ModelConfig,
+    extra: &[(&str, String)],
+    path: &Path,
+) -> Result<(), ModelError> {
+    let mut file = TensorFile::default();
+    for (name, tensor) in vs.variables() {
+        file.tensors.insert(name, tensor.detach());
+    }
+    file.metadata.insert(CONFIG_KEY.to_string(), config.to_json());
+    file.metadata.insert("format".to_string(), "shiftlive/1".to_string());
+    for (key, value) in extra {
+        file.metadata.insert((*key).to_string(), value.clone());
+    }
+    file.write(path)
+}

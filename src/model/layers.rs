@@ -1,0 +1,102 @@
+//! Building blocks shared by the backbones: a convolution followed by BatchNorm, and the
+//! multiply-add count of each layer (used by `shiftlive profile`).
+
+use tch::{Tensor, nn};
+
+/// Geometry of a 2D convolution with a square kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvSpec {
+    pub in_ch: i64,
+    pub out_ch: i64,
+    pub kernel: i64,
+    pub stride: i64,
+    pub padding: i64,
+    pub groups: i64,
+}
+
+impl ConvSpec {
+    pub fn new(in_ch: i64, out_ch: i64, kernel: i64, stride: i64) -> Self {
+        Self { in_ch, out_ch, kernel, stride, padding: (kernel - 1) / 2, groups: 1 }
+    }
+
+    /// A depthwise convolution (one filter per channel).
+    pub fn depthwise(ch: i64, kernel: i64, stride: i64) -> Self {
+        Self { groups: ch, ..Self::new(ch, ch, kernel, stride) }
+    }
+
+    /// Output height and width for an input of `h` x `w`.
+    pub fn out_hw(&self, h: i64, w: i64) -> (i64, i64) {
+        let out = |x: i64| (x + 2 * self.padding - self.kernel) / self.stride + 1;
+        (out(h), out(w))
+    }
+
+    /// Multiply-adds for `n` images of `h` x `w`.
+    pub fn macs(&self, n: i64, h: i64, w: i64) -> u64 {
+        let (oh, ow) = self.out_hw(h, w);
+        let per_output = (self.in_ch / self.groups) * self.kernel * self.kernel;
+        (n * self.out_ch * oh * ow * per_output) as u64
+    }
+}
+
+/// Initialisation of convolution weights: Kaiming normal, fan-out, as torchvision does.
+pub const CONV_INIT: nn::Init = nn::Init::Kaiming {
+    dist: nn::init::NormalOrUniform::Normal,
+    fan: nn::init::FanInOut::FanOut,
+    non_linearity: nn::init::NonLinearity::ReLU,
+};
+
+/// A bias-free convolution and its BatchNorm. Parameter names follow PyTorch: the conv weight
+/// sits at `<conv>.weight`, the BatchNorm at `<bn>.{weight,bias,running_mean,running_var}`.
+#[derive(Debug)]
+pub struct ConvBn {
+    pub weight: Tensor,
+    pub bn: nn::BatchNorm,
+    pub spec: ConvSpec,
+}
+
+impl ConvBn {
+    pub fn new(conv: nn::Path, bn: nn::Path, spec: ConvSpec) -> Self {
+        let shape = [spec.out_ch, spec.in_ch / spec.groups, spec.kernel, spec.kernel];
+        let weight = conv.var("weight", &shape, CONV_INIT);
+        let bn = nn::batch_norm2d(bn, spec.out_ch, Default::default());
+        Self { weight, bn, spec }
+    }
+
+    /// Trainable parameters: the conv weight and the BatchNorm scale and shift.
+    pub fn params(&self) -> u64 {
+        (self.weight.numel() as i64 + 2 * self.spec.out_ch) as u64
+    }
+
+    pub fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
+        let s = self.spec;
+        let y = x.conv2d(
+            &self.weight,
+            None::<&Tensor>,
+            [s.stride, s.stride],
+            [s.padding, s.padding],
+            [1, 1],
+            s.groups,
+        );
+        y.apply_t(&self.bn, train)
+    }
+}
+
+/// ReLU6, the activation of MobileNetV2.
+pub fn relu6(x: &Tensor) -> Tensor {
+    x.clamp(0.0, 6.0)
+}
+
+/// Multiply-adds of a fully connected layer on `n` rows.
+pub fn linear_macs(n: i64, in_features: i64, out_features: i64) -> u64 {
+    (n * in_features * out_features) as u64
+}
+
+/// Cost of one stage of a network, as `shiftlive profile` prints it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StageCost {
+    pub name: String,
+    pub params: u64,
+    /// Multiply-adds of convolutions and fully connected layers (BatchNorm is folded into the
+    /// convolutions at inference and activations are not counted).
+    pub macs: u64,
+}

@@ -1,0 +1,147 @@
+//! MobileNetV2 (Sandler et al., "MobileNetV2: Inverted Residuals and Linear Bottlenecks", CVPR 2018)
+//! in torchvision's layout (`features.N...`) with a width multiplier. The temporal shift goes on the
+//! residual-branch input of every stride-1 block with an identity path, as in the TSM authors' online
+//! demo (ten blocks at width 1.0).
+
+use tch::{Tensor, nn};
+
+use super::config::Temporal;
+use super::layers::{ConvBn, ConvSpec, StageCost, relu6};
+use super::resnet::new_shift;
+use super::shift::{TemporalShift, TimeAxis};
+
+/// (expansion t, channels c, repeats n, first stride s) of each stage, from the paper.
+const SETTINGS: [(i64, i64, usize, i64); 7] =
+    [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)];
+
+/// Rounds a channel count to a multiple of 8, never more than 10% below the exact value
+/// (torchvision's `_make_divisible`).
+pub fn make_divisible(value: f64, divisor: i64) -> i64 {
+    let d = divisor as f64;
+    let rounded = (((value + d / 2.0) / d).floor() as i64 * divisor).max(divisor);
+    if (rounded as f64) < 0.9 * value { rounded + divisor } else { rounded }
+}
+
+#[derive(Debug)]
+struct InvertedResidual {
+    expand: Option<ConvBn>,
+    depthwise: ConvBn,
+    project: ConvBn,
+    identity: bool,
+    shift: Option<TemporalShift>,
+}
+
+impl InvertedResidual {
+    fn forward_t(&self, x: &Tensor, time: &mut TimeAxis, train: bool) -> Tensor {
+        let branch = match &self.shift {
+            Some(shift) => shift.forward(x, time),
+            None => x.shallow_clone(),
+        };
+        let mut y = branch;
+        if let Some(expand) = &self.expand {
+            y = relu6(&expand.forward_t(&y, train));
+        }
+        y = relu6(&self.depthwise.forward_t(&y, train));
+        y = self.project.forward_t(&y, train);
+        if self.identity { y + x } else { y }
+    }
+
+    fn convs(&self) -> impl Iterator<Item = &ConvBn> {
+        self.expand.iter().chain([&self.depthwise, &self.project])
+    }
+}
+
+/// A MobileNetV2 trunk without its classifier: `[N*T, 3, H, W]` in, pooled `[N*T, C]` out.
+#[derive(Debug)]
+pub struct MobileNetV2 {
+    stem: ConvBn,
+    blocks: Vec<InvertedResidual>,
+    last: ConvBn,
+    shift_slots: usize,
+}
+
+impl MobileNetV2 {
+    pub fn new(p: &nn::Path, width_mult: f64, temporal: &Temporal) -> Self {
+        let features = p / "features";
+        let mut in_ch = make_divisible(32.0 * width_mult, 8);
+        let last_ch = make_divisible(1280.0 * width_mult.max(1.0), 8);
+        let stem = ConvBn::new(&features / 0 / 0, &features / 0 / 1, ConvSpec::new(3, in_ch, 3, 2));
+        let mut shift_slots = 0;
+        let mut blocks = Vec::new();
+        for (t, c, n, s) in SETTINGS {
+            let out_ch = make_divisible(c as f64 * width_mult, 8);
+            for i in 0..n {
+                let stride = if i == 0 { s } else { 1 };
+                let bp = &features / (blocks.len() + 1) / "conv";
+                let hidden = in_ch * t;
+                let identity = stride == 1 && in_ch == out_ch;
+                // Layer indices inside `conv` shift by one when there is no expansion conv.
+                let (expand, first) = if t != 1 {
+                    let expand = ConvBn::new(&bp / 0 / 0, &bp / 0 / 1, ConvSpec::new(in_ch, hidden, 1, 1));
+                    (Some(expand), 1)
+                } else {
+                    (None, 0)
+                };
+                let depthwise =
+                    ConvBn::new(&bp / first / 0, &bp / first / 1, ConvSpec::depthwise(hidden, 3, stride));
+                let project =
+                    ConvBn::new(&bp / (first + 1), &bp / (first + 2), ConvSpec::new(hidden, out_ch, 1, 1));
+                let shift = match temporal {
+                    Temporal::Shift { direction, shift_div, .. } if identity => {
+                        Some(new_shift(*direction, *shift_div, &mut shift_slots))
+                    }
+                    _ => None,
+                };
+                blocks.push(InvertedResidual { expand, depthwise, project, identity, shift });
+                in_ch = out_ch;
+            }
+        }
+        let lp = &features / (blocks.len() + 1);
+        let last = ConvBn::new(&lp / 0, &lp / 1, ConvSpec::new(in_ch, last_ch, 1, 1));
+        Self { stem, blocks, last, shift_slots }
+    }
+
+    pub fn out_channels(&self) -> i64 {
+        self.last.spec.out_ch
+    }
+
+    pub fn shift_slots(&self) -> usize {
+        self.shift_slots
+    }
+
+    pub fn forward_t(&self, x: &Tensor, time: &mut TimeAxis, train: bool) -> Tensor {
+        let mut x = relu6(&self.stem.forward_t(x, train));
+        for block in &self.blocks {
+            x = block.forward_t(&x, time, train);
+        }
+        relu6(&self.last.forward_t(&x, train)).adaptive_avg_pool2d([1, 1]).flatten(1, -1) // [N*T, C]
+    }
+
+    /// Cost per stage: the stem, the blocks grouped by output resolution, the last conv.
+    pub fn stage_costs(&self, nt: i64, size: i64) -> Vec<StageCost> {
+        let mut rows = Vec::new();
+        let stem = self.stem.spec.macs(nt, size, size);
+        rows.push(StageCost { name: "features.0 (stem)".into(), params: self.stem.params(), macs: stem });
+        let (mut h, mut w) = self.stem.spec.out_hw(size, size);
+        let mut first = 1;
+        let (mut params, mut macs) = (0, 0);
+        for (i, block) in self.blocks.iter().enumerate() {
+            let index = i + 1;
+            for conv in block.convs() {
+                params += conv.params();
+                macs += conv.spec.macs(nt, h, w);
+                (h, w) = conv.spec.out_hw(h, w);
+            }
+            let stage_ends = self.blocks.get(i + 1).is_none_or(|b| b.depthwise.spec.stride > 1);
+            if stage_ends {
+                rows.push(StageCost { name: format!("features.{first}-{index} ({h}x{w})"), params, macs });
+                (params, macs) = (0, 0);
+                first = index + 1;
+            }
+        }
+        let n = self.blocks.len() + 1;
+        let last = self.last.spec.macs(nt, h, w);
+        rows.push(StageCost { name: format!("features.{n} (1x1 conv)"), params: self.last.params(), macs: last });
+        rows
+    }
+}

@@ -1,0 +1,204 @@
+//! A whole action-recognition network: a 2D trunk with its temporal module, and the TSN head
+//! (Wang et al., "Temporal Segment Networks", ECCV 2016): dropout, a linear classifier per frame,
+//! and the average of the per-frame scores over the clip (segment consensus).
+
+use std::path::Path;
+
+use tch::{Device, Tensor, nn};
+
+use super::ModelError;
+use super::checkpoint::{self, TensorFile};
+use super::config::{Backbone, ModelConfig, Temporal};
+use super::layers::{StageCost, linear_macs};
+use super::mobilenet_v2::MobileNetV2;
+use super::resnet::ResNet;
+use super::shift::{ShiftCache, TimeAxis};
+
+#[derive(Debug)]
+enum Trunk {
+    Resnet(ResNet),
+    MobileNetV2(MobileNetV2),
+}
+
+/// Output of a clip forward pass.
+#[derive(Debug)]
+pub struct ClipOutput {
+    /// `[N, classes]`: the consensus (mean over time) of the per-frame logits.
+    pub logits: Tensor,
+    /// `[N*T', classes]`: logits of every frame before the consensus (T' = T/2 after a temporal pool).
+    pub frame_logits: Tensor,
+}
+
+/// An action-recognition network built from a [`ModelConfig`].
+#[derive(Debug)]
+pub struct ActionNet {
+    config: ModelConfig,
+    trunk: Trunk,
+    fc: nn::Linear,
+}
+
+impl ActionNet {
+    /// Builds the network under `p` (PyTorch parameter names: `conv1`, `layer1.0...`, `fc` for
+    /// ResNets; `features.N...`, `classifier.1` for MobileNetV2).
+    pub fn new(p: &nn::Path, config: &ModelConfig) -> Result<Self, ModelError> {
+        config.validate()?;
+        let (trunk, fc_path) = match &config.backbone {
+            Backbone::Resnet { depth, base_width } => {
+                (Trunk::Resnet(ResNet::new(p, *depth, *base_width, &config.temporal)), p / "fc")
+            }
+            Backbone::MobileNetV2 { width_mult } => {
+                (Trunk::MobileNetV2(MobileNetV2::new(p, *width_mult, &config.temporal)), p / "classifier" / 1)
+            }
+        };
+        let features = match &trunk {
+            Trunk::Resnet(r) => r.out_channels(),
+            Trunk::MobileNetV2(m) => m.out_channels(),
+        };
+        // TSM initialises its new classifier with N(0, 0.001) and a zero bias.
+        let fc_config = nn::LinearConfig {
+            ws_init: nn::Init::Randn { mean: 0.0, stdev: 0.001 },
+            bs_init: Some(nn::Init::Const(0.0)),
+            bias: true,
+        };
+        let fc = nn::linear(fc_path, features, config.num_classes, fc_config);
+        Ok(Self { config: config.clone(), trunk, fc })
+    }
+
+    /// Builds the network on `device` and loads a checkpoint, whose metadata gives the config.
+    pub fn load(path: &Path, device: Device) -> Result<(nn::VarStore, Self), ModelError> {
+        let file = TensorFile::read(path)?;
+        let config = checkpoint::config_of(&file, path)?;
+        let vs = nn::VarStore::new(device);
+        let net = Self::new(&vs.root(), &config)?;
+        checkpoint::load_weights(&vs, &file.tensors, path, &config.name)?;
+        Ok((vs, net))
+    }
+
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    /// Number of shifted blocks, each one slot of a [`ShiftCache`].
+    pub fn shift_slots(&self) -> usize {
+        match &self.trunk {
+            Trunk::Resnet(r) => r.shift_slots(),
+            Trunk::MobileNetV2(m) => m.shift_slots(),
+        }
+    }
+
+    /// Features per frame before the classifier.
+    pub fn feature_dim(&self) -> i64 {
+        self.fc.ws.size()[1]
+    }
+
+    /// Checks a `[B, 3, H, W]` float batch; returns B.
+    fn check_frames(&self, x: &Tensor) -> Result<i64, ModelError> {
+        let bad = |expected: &str, got: String| ModelError::Input {
+            model: self.config.name.clone(),
+            expected: expected.to_string(),
+            got,
+        };
+        let size = x.size();
+        let [b, c, h, w] = size[..] else {
+            return Err(bad("a 4-D batch [frames, 3, H, W]", format!("shape {size:?}")));
+        };
+        if c != 3 {
+            return Err(bad("3 colour channels", format!("{c} channels (shape {size:?})")));
+        }
+        if b == 0 || h < 32 || w < 32 {
+            return Err(bad("at least one frame of at least 32x32", format!("shape {size:?}")));
+        }
+        if !x.is_floating_point() {
+            return Err(bad("a floating-point tensor", format!("{:?}", x.kind())));
+        }
+        Ok(b)
+    }
+
+    fn trunk_forward(&self, x: &Tensor, time: &mut TimeAxis, train: bool) -> Tensor {
+        match &self.trunk {
+            Trunk::Resnet(r) => r.forward_t(x, time, train),
+            Trunk::MobileNetV2(m) => m.forward_t(x, time, train),
+        }
+    }
+
+    fn head(&self, features: &Tensor, train: bool) -> Tensor {
+        features.dropout(self.config.dropout, train).apply(&self.fc)
+    }
+
+    /// Clips of the configured `num_segments` frames: `[N*T, 3, H, W]` -> logits `[N, classes]`.
+    pub fn forward_clip(&self, x: &Tensor, train: bool) -> Result<ClipOutput, ModelError> {
+        self.forward_clip_t(x, self.config.num_segments, train)
+    }
+
+    /// Clips of `t` frames each, `[N*T, 3, H, W]`; `t` may differ from the training segments
+    /// (a longer clip for evaluation, or a whole stream for the causal model).
+    pub fn forward_clip_t(&self, x: &Tensor, t: i64, train: bool) -> Result<ClipOutput, ModelError> {
+        let frames = self.check_frames(x)?;
+        if t < 1 || frames % t != 0 {
+            return Err(ModelError::Input {
+                model: self.config.name.clone(),
+                expected: format!("a frame count divisible by the {t} frames of a clip"),
+                got: format!("{frames} frames"),
+            });
+        }
+        if matches!(self.config.temporal, Temporal::Shift { temporal_pool: true, .. }) && t % 2 != 0 {
+            return Err(ModelError::Input {
+                model: self.config.name.clone(),
+                expected: "an even number of frames per clip (the temporal pool halves it)".into(),
+                got: format!("{t} frames per clip"),
+            });
+        }
+        let n = frames / t;
+        let mut time = TimeAxis::Clip { t };
+        let features = self.trunk_forward(x, &mut time, train); // [N*T', C]
+        let frame_logits = self.head(&features, train); // [N*T', classes]
+        let t_out = time.frames();
+        let logits = frame_logits.view([n, t_out, -1]).mean_dim(1, false, None); // [N, classes]
+        Ok(ClipOutput { logits, frame_logits })
+    }
+
+    /// Refuses networks that would need future frames.
+    pub fn check_causal(&self) -> Result<(), ModelError> {
+        let why = match &self.config.temporal {
+            Temporal::Shift { direction: super::ShiftDirection::Bi, .. } => {
+                "its temporal shift is bidirectional: every frame reads the next one. Train a model with \
+                 a uni-directional shift (e.g. preset tsm_r50_online or tsm_mobilenet_v2_online)"
+            }
+            Temporal::Shift { temporal_pool: true, .. } => "its temporal pool mixes each frame with the next",
+            Temporal::Mvf { .. } => "its MVF module convolves over the next frame as well as the previous",
+            _ => return Ok(()),
+        };
+        Err(ModelError::NotCausal { model: self.config.name.clone(), why: why.to_string() })
+    }
+
+    /// An empty streaming state for this network.
+    pub fn new_cache(&self) -> ShiftCache {
+        ShiftCache::new(self.shift_slots())
+    }
+
+    /// One new frame for each of S streams: `[S, 3, H, W]` -> per-frame logits `[S, classes]`.
+    /// The cache holds each stream's past (row s of every slot belongs to stream s).
+    pub fn forward_stream(&self, x: &Tensor, cache: &mut ShiftCache) -> Result<Tensor, ModelError> {
+        self.check_causal()?;
+        self.check_frames(x)?;
+        let features = self.trunk_forward(x, &mut TimeAxis::Stream(cache), false); // [S, C]
+        Ok(self.head(&features, false))
+    }
+
+    /// Parameters and multiply-adds per stage for `frames` frames of `size` x `size`.
+    pub fn stage_costs(&self, frames: i64, size: i64) -> Vec<StageCost> {
+        let mut rows = match &self.trunk {
+            Trunk::Resnet(r) => r.stage_costs(frames, size),
+            Trunk::MobileNetV2(m) => m.stage_costs(frames, size),
+        };
+        let temporal_pool = matches!(self.config.temporal, Temporal::Shift { temporal_pool: true, .. });
+        let head_frames = if temporal_pool { (frames + 1) / 2 } else { frames };
+        let (classes, features) = (self.config.num_classes, self.feature_dim());
+        rows.push(StageCost {
+            name: if matches!(self.trunk, Trunk::Resnet(_)) { "fc".into() } else { "classifier".into() },
+            params: (classes * features + classes) as u64,
+            macs: linear_macs(head_frames, features, classes),
+        });
+        rows
+    }
+}

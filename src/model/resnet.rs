@@ -1,0 +1,222 @@
+//! ResNet-18/34/50/101 (He et al., "Deep Residual Learning for Image Recognition", CVPR 2016) in
+//! torchvision's v1.5 layout and parameter names, with a temporal module (TSM shift or MVF) placed in
+//! the residual blocks by configuration.
+
+use tch::{Tensor, nn};
+
+use super::config::{ShiftDirection, ShiftPlacement, Temporal};
+use super::layers::{ConvBn, ConvSpec, StageCost};
+use super::mvf::Mvf;
+use super::shift::{TemporalShift, TimeAxis, temporal_pool};
+
+/// The per-block temporal module.
+#[derive(Debug)]
+enum BlockTemporal {
+    None,
+    Shift(TemporalShift, ShiftPlacement),
+    Mvf(Mvf),
+}
+
+/// A BasicBlock (two 3x3 convs) or a Bottleneck (1x1, 3x3 with the stride, 1x1).
+#[derive(Debug)]
+struct ResBlock {
+    convs: Vec<ConvBn>,
+    downsample: Option<ConvBn>,
+    temporal: BlockTemporal,
+}
+
+impl ResBlock {
+    fn forward_t(&self, x: &Tensor, time: &mut TimeAxis, train: bool) -> Tensor {
+        // "block" placement shifts what both paths see; "blockres" only the residual branch.
+        let input = match &self.temporal {
+            BlockTemporal::Shift(shift, ShiftPlacement::Block) => shift.forward(x, time),
+            _ => x.shallow_clone(),
+        };
+        let branch = match &self.temporal {
+            BlockTemporal::Shift(shift, ShiftPlacement::Blockres) => shift.forward(&input, time),
+            BlockTemporal::Mvf(mvf) => mvf.forward_t(&input, time.frames(), train),
+            _ => input.shallow_clone(),
+        };
+        let last = self.convs.len() - 1;
+        let mut y = branch;
+        for (i, conv) in self.convs.iter().enumerate() {
+            y = conv.forward_t(&y, train);
+            if i < last {
+                y = y.relu();
+            }
+        }
+        let identity = match &self.downsample {
+            Some(down) => down.forward_t(&input, train),
+            None => input,
+        };
+        (y + identity).relu()
+    }
+
+    fn params(&self) -> u64 {
+        let convs: u64 = self.convs.iter().chain(&self.downsample).map(ConvBn::params).sum();
+        match &self.temporal {
+            BlockTemporal::Mvf(mvf) => convs + mvf.params(),
+            _ => convs,
+        }
+    }
+
+    /// Multiply-adds for `nt` frames of `h` x `w`; returns the output size too.
+    fn macs(&self, nt: i64, h: i64, w: i64) -> (u64, i64, i64) {
+        let mut total = match &self.temporal {
+            BlockTemporal::Mvf(mvf) => mvf.macs(nt, h, w),
+            _ => 0,
+        };
+        let (mut ch, mut cw) = (h, w);
+        for conv in &self.convs {
+            total += conv.spec.macs(nt, ch, cw);
+            (ch, cw) = conv.spec.out_hw(ch, cw);
+        }
+        if let Some(down) = &self.downsample {
+            total += down.spec.macs(nt, h, w);
+        }
+        (total, ch, cw)
+    }
+}
+
+/// A ResNet trunk without its classifier: `[N*T, 3, H, W]` in, pooled `[N*T', C]` features out.
+#[derive(Debug)]
+pub struct ResNet {
+    stem: ConvBn,
+    stages: Vec<Vec<ResBlock>>,
+    temporal_pool: bool,
+    out_channels: i64,
+    shift_slots: usize,
+}
+
+/// Blocks per stage and whether the blocks are bottlenecks.
+fn layout(depth: u32) -> ([usize; 4], bool) {
+    match depth {
+        18 => ([2, 2, 2, 2], false),
+        34 => ([3, 4, 6, 3], false),
+        50 => ([3, 4, 6, 3], true),
+        // Validated in ModelConfig::validate; 101 is the only depth left.
+        _ => ([3, 4, 23, 3], true),
+    }
+}
+
+impl ResNet {
+    pub fn new(p: &nn::Path, depth: u32, base_width: i64, temporal: &Temporal) -> Self {
+        let (blocks, bottleneck) = layout(depth);
+        let expansion = if bottleneck { 4 } else { 1 };
+        let stem = ConvBn::new(p / "conv1", p / "bn1", ConvSpec::new(3, base_width, 7, 2));
+        // TSM shifts every second block when layer3 is as deep as ResNet-101's (in every stage).
+        let shift_every = if blocks[2] >= 23 { 2 } else { 1 };
+        let mut shift_slots = 0;
+        let mut in_ch = base_width;
+        let mut stages = Vec::with_capacity(4);
+        for (s, &count) in blocks.iter().enumerate() {
+            let planes = base_width << s;
+            let stage_path = p / format!("layer{}", s + 1);
+            let mut stage = Vec::with_capacity(count);
+            for i in 0..count {
+                let bp = &stage_path / i;
+                let stride = if s > 0 && i == 0 { 2 } else { 1 };
+                let out_ch = planes * expansion;
+                let convs = if bottleneck {
+                    vec![
+                        ConvBn::new(&bp / "conv1", &bp / "bn1", ConvSpec::new(in_ch, planes, 1, 1)),
+                        ConvBn::new(&bp / "conv2", &bp / "bn2", ConvSpec::new(planes, planes, 3, stride)),
+                        ConvBn::new(&bp / "conv3", &bp / "bn3", ConvSpec::new(planes, out_ch, 1, 1)),
+                    ]
+                } else {
+                    vec![
+                        ConvBn::new(&bp / "conv1", &bp / "bn1", ConvSpec::new(in_ch, planes, 3, stride)),
+                        ConvBn::new(&bp / "conv2", &bp / "bn2", ConvSpec::new(planes, planes, 3, 1)),
+                    ]
+                };
+                let downsample = (stride != 1 || in_ch != out_ch).then(|| {
+                    let dp = &bp / "downsample";
+                    ConvBn::new(&dp / 0, &dp / 1, ConvSpec::new(in_ch, out_ch, 1, stride))
+                });
+                let temporal = match temporal {
+                    Temporal::None => BlockTemporal::None,
+                    Temporal::Shift { direction, shift_div, placement, .. } => {
+                        let every = if *placement == ShiftPlacement::Blockres { shift_every } else { 1 };
+                        if i % every == 0 {
+                            let shift = new_shift(*direction, *shift_div, &mut shift_slots);
+                            BlockTemporal::Shift(shift, *placement)
+                        } else {
+                            BlockTemporal::None
+                        }
+                    }
+                    Temporal::Mvf { alpha, mvf_freq, mode } => {
+                        if mvf_freq[s] == 1 {
+                            BlockTemporal::Mvf(Mvf::new(&bp / "mvf", in_ch, *alpha, *mode))
+                        } else {
+                            BlockTemporal::None
+                        }
+                    }
+                };
+                stage.push(ResBlock { convs, downsample, temporal });
+                in_ch = out_ch;
+            }
+            stages.push(stage);
+        }
+        let temporal_pool = matches!(temporal, Temporal::Shift { temporal_pool: true, .. });
+        Self { stem, stages, temporal_pool, out_channels: in_ch, shift_slots }
+    }
+
+    /// Width of the pooled features.
+    pub fn out_channels(&self) -> i64 {
+        self.out_channels
+    }
+
+    /// Number of shifted blocks (slots of a shift cache).
+    pub fn shift_slots(&self) -> usize {
+        self.shift_slots
+    }
+
+    /// `[N*T, 3, H, W]` -> `[N*T', C]`; a temporal pool shortens `time` in place.
+    pub fn forward_t(&self, x: &Tensor, time: &mut TimeAxis, train: bool) -> Tensor {
+        let mut x = self.stem.forward_t(x, train).relu().max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false);
+        for (s, stage) in self.stages.iter().enumerate() {
+            if s == 1 && self.temporal_pool {
+                if let TimeAxis::Clip { t } = time {
+                    x = temporal_pool(&x, *t);
+                    *t = (*t + 1) / 2;
+                }
+            }
+            for block in stage {
+                x = block.forward_t(&x, time, train);
+            }
+        }
+        x.adaptive_avg_pool2d([1, 1]).flatten(1, -1) // [N*T', C]
+    }
+
+    /// Cost per stage (`stem`, `layer1`..`layer4`) for `nt` frames of `size` x `size`.
+    pub fn stage_costs(&self, nt: i64, size: i64) -> Vec<StageCost> {
+        let mut rows = Vec::with_capacity(5);
+        let stem = self.stem.spec.macs(nt, size, size);
+        let (h, w) = self.stem.spec.out_hw(size, size);
+        let pool = |x: i64| (x + 2 - 3) / 2 + 1;
+        let (mut h, mut w) = (pool(h), pool(w));
+        rows.push(StageCost { name: "stem (conv1)".into(), params: self.stem.params(), macs: stem });
+        let mut frames = nt;
+        for (s, stage) in self.stages.iter().enumerate() {
+            if s == 1 && self.temporal_pool {
+                frames = (frames + 1) / 2;
+            }
+            let mut macs = 0;
+            for block in stage {
+                let (block_macs, oh, ow) = block.macs(frames, h, w);
+                macs += block_macs;
+                (h, w) = (oh, ow);
+            }
+            let params = stage.iter().map(ResBlock::params).sum();
+            rows.push(StageCost { name: format!("layer{} ({h}x{w})", s + 1), params, macs });
+        }
+        rows
+    }
+}
+
+/// A shift for the next cache slot.
+pub(super) fn new_shift(direction: ShiftDirection, shift_div: i64, slots: &mut usize) -> TemporalShift {
+    let shift = TemporalShift { direction, shift_div, slot: *slots };
+    *slots += 1;
+    shift
+}
