@@ -6,5 +6,6 @@
 
 pub mod device;
 pub mod model;
+pub mod online;
 pub mod preprocess;
 pub mod profile;

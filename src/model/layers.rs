@@ -52,6 +52,29 @@ pub struct ConvBn {
     pub weight: Tensor,
     pub bn: nn::BatchNorm,
     pub spec: ConvSpec,
+    /// Inference-only weights (BatchNorm folded in, converted to the compute dtype and layout);
+    /// when set, `forward_t` uses them and ignores `train`.
+    inference: Option<(Tensor, Tensor)>,
+}
+
+/// Puts a 4-D tensor in channels-last memory order (NHWC strides, NCHW shape).
+pub fn channels_last(x: &Tensor) -> Tensor {
+    x.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
+}
+
+/// How a network is laid out for inference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InferenceLayout {
+    pub kind: tch::Kind,
+    pub channels_last: bool,
+}
+
+impl InferenceLayout {
+    /// Converts an input or weight to this layout.
+    pub fn apply(&self, x: &Tensor) -> Tensor {
+        let x = x.to_kind(self.kind);
+        if self.channels_last && x.dim() == 4 { channels_last(&x) } else { x }
+    }
 }
 
 impl ConvBn {
@@ -59,7 +82,23 @@ impl ConvBn {
         let shape = [spec.out_ch, spec.in_ch / spec.groups, spec.kernel, spec.kernel];
         let weight = conv.var("weight", &shape, CONV_INIT);
         let bn = nn::batch_norm2d(bn, spec.out_ch, Default::default());
-        Self { weight, bn, spec }
+        Self { weight, bn, spec, inference: None }
+    }
+
+    /// Folds the BatchNorm into the convolution (computed in fp32, then converted to `layout`):
+    /// `w' = w * g / sqrt(v + eps)`, `b' = beta - mean * g / sqrt(v + eps)`. Inference only.
+    pub fn fold(&mut self, layout: InferenceLayout) {
+        let folded = tch::no_grad(|| {
+            let bn = &self.bn;
+            let eps = 1e-5;
+            let gamma = bn.ws.as_ref().map_or_else(|| bn.running_var.ones_like(), |w| w.shallow_clone());
+            let beta = bn.bs.as_ref().map_or_else(|| bn.running_mean.zeros_like(), |b| b.shallow_clone());
+            let scale = gamma.to_kind(tch::Kind::Float) / (bn.running_var.to_kind(tch::Kind::Float) + eps).sqrt();
+            let weight = self.weight.to_kind(tch::Kind::Float) * scale.view([-1, 1, 1, 1]);
+            let bias = beta.to_kind(tch::Kind::Float) - bn.running_mean.to_kind(tch::Kind::Float) * &scale;
+            (layout.apply(&weight), bias.to_kind(layout.kind))
+        });
+        self.inference = Some(folded);
     }
 
     /// Trainable parameters: the conv weight and the BatchNorm scale and shift.
@@ -69,6 +108,9 @@ impl ConvBn {
 
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
         let s = self.spec;
+        if let Some((weight, bias)) = &self.inference {
+            return x.conv2d(weight, Some(bias), [s.stride, s.stride], [s.padding, s.padding], [1, 1], s.groups);
+        }
         let y = x.conv2d(
             &self.weight,
             None::<&Tensor>,

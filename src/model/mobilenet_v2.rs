@@ -6,7 +6,7 @@
 use tch::{Tensor, nn};
 
 use super::config::Temporal;
-use super::layers::{ConvBn, ConvSpec, StageCost, relu6};
+use super::layers::{ConvBn, ConvSpec, InferenceLayout, StageCost, relu6};
 use super::resnet::new_shift;
 use super::shift::{TemporalShift, TimeAxis};
 
@@ -103,6 +103,17 @@ impl MobileNetV2 {
 
     pub fn out_channels(&self) -> i64 {
         self.last.spec.out_ch
+    }
+
+    /// Folds every BatchNorm into its convolution and converts the weights to `layout`.
+    pub fn fold(&mut self, layout: InferenceLayout) {
+        self.stem.fold(layout);
+        self.last.fold(layout);
+        for block in &mut self.blocks {
+            for conv in block.expand.iter_mut().chain([&mut block.depthwise, &mut block.project]) {
+                conv.fold(layout);
+            }
+        }
     }
 
     pub fn shift_slots(&self) -> usize {

@@ -14,6 +14,6 @@ pub mod shift;
 pub use checkpoint::TensorFile;
 pub use config::{Backbone, ModelConfig, MvfMode, PRESET_NAMES, ShiftDirection, ShiftPlacement, Temporal};
 pub use error::ModelError;
-pub use layers::StageCost;
+pub use layers::{InferenceLayout, StageCost};
 pub use net::{ActionNet, ClipOutput};
 pub use shift::{ShiftCache, TimeAxis};

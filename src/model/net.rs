@@ -9,7 +9,7 @@ use tch::{Device, Tensor, nn};
 use super::ModelError;
 use super::checkpoint::{self, TensorFile};
 use super::config::{Backbone, ModelConfig, Temporal};
-use super::layers::{StageCost, linear_macs};
+use super::layers::{InferenceLayout, StageCost, linear_macs};
 use super::mobilenet_v2::MobileNetV2;
 use super::resnet::ResNet;
 use super::shift::{ShiftCache, TimeAxis};
@@ -35,6 +35,8 @@ pub struct ActionNet {
     config: ModelConfig,
     trunk: Trunk,
     fc: nn::Linear,
+    /// Set by [`ActionNet::prepare_inference`]: the layout and the classifier converted to it.
+    inference: Option<(InferenceLayout, Tensor, Tensor)>,
 }
 
 impl ActionNet {
@@ -61,7 +63,27 @@ impl ActionNet {
             bias: true,
         };
         let fc = nn::linear(fc_path, features, config.num_classes, fc_config);
-        Ok(Self { config: config.clone(), trunk, fc })
+        Ok(Self { config: config.clone(), trunk, fc, inference: None })
+    }
+
+    /// Readies the network for inference only: BatchNorm folded into the convolutions, weights
+    /// converted to `layout` (dtype, channels-last). Training passes are refused afterwards.
+    pub fn prepare_inference(&mut self, layout: InferenceLayout) {
+        match &mut self.trunk {
+            Trunk::Resnet(r) => r.fold(layout),
+            Trunk::MobileNetV2(m) => m.fold(layout),
+        }
+        let weight = self.fc.ws.detach().to_kind(layout.kind);
+        let bias = match &self.fc.bs {
+            Some(b) => b.detach().to_kind(layout.kind),
+            None => Tensor::zeros([self.config.num_classes], (layout.kind, self.fc.ws.device())),
+        };
+        self.inference = Some((layout, weight, bias));
+    }
+
+    /// The inference layout, once prepared.
+    pub fn inference_layout(&self) -> Option<InferenceLayout> {
+        self.inference.as_ref().map(|(layout, _, _)| *layout)
     }
 
     /// Builds the network on `device` and loads a checkpoint, whose metadata gives the config.
@@ -115,6 +137,14 @@ impl ActionNet {
     }
 
     fn trunk_forward(&self, x: &Tensor, time: &mut TimeAxis, train: bool) -> Tensor {
+        let converted;
+        let x = match &self.inference {
+            Some((layout, _, _)) => {
+                converted = layout.apply(x);
+                &converted
+            }
+            None => x,
+        };
         match &self.trunk {
             Trunk::Resnet(r) => r.forward_t(x, time, train),
             Trunk::MobileNetV2(m) => m.forward_t(x, time, train),
@@ -122,7 +152,10 @@ impl ActionNet {
     }
 
     fn head(&self, features: &Tensor, train: bool) -> Tensor {
-        features.dropout(self.config.dropout, train).apply(&self.fc)
+        match &self.inference {
+            Some((_, weight, bias)) => features.linear(weight, Some(bias)).to_kind(tch::Kind::Float),
+            None => features.dropout(self.config.dropout, train).apply(&self.fc),
+        }
     }
 
     /// Clips of the configured `num_segments` frames: `[N*T, 3, H, W]` -> logits `[N, classes]`.
@@ -134,6 +167,13 @@ impl ActionNet {
     /// (a longer clip for evaluation, or a whole stream for the causal model).
     pub fn forward_clip_t(&self, x: &Tensor, t: i64, train: bool) -> Result<ClipOutput, ModelError> {
         let frames = self.check_frames(x)?;
+        if train && self.inference.is_some() {
+            return Err(ModelError::Input {
+                model: self.config.name.clone(),
+                expected: "an evaluation pass (this network was folded for inference)".into(),
+                got: "a training pass".into(),
+            });
+        }
         if t < 1 || frames % t != 0 {
             return Err(ModelError::Input {
                 model: self.config.name.clone(),

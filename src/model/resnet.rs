@@ -5,7 +5,7 @@
 use tch::{Tensor, nn};
 
 use super::config::{ShiftDirection, ShiftPlacement, Temporal};
-use super::layers::{ConvBn, ConvSpec, StageCost};
+use super::layers::{ConvBn, ConvSpec, InferenceLayout, StageCost};
 use super::mvf::Mvf;
 use super::shift::{TemporalShift, TimeAxis, temporal_pool};
 
@@ -159,6 +159,17 @@ impl ResNet {
         }
         let temporal_pool = matches!(temporal, Temporal::Shift { temporal_pool: true, .. });
         Self { stem, stages, temporal_pool, out_channels: in_ch, shift_slots }
+    }
+
+    /// Folds every BatchNorm into its convolution and converts the weights to `layout`.
+    /// MVF modules keep their own weights: MVF networks are offline-only.
+    pub fn fold(&mut self, layout: InferenceLayout) {
+        self.stem.fold(layout);
+        for block in self.stages.iter_mut().flatten() {
+            for conv in block.convs.iter_mut().chain(block.downsample.as_mut()) {
+                conv.fold(layout);
+            }
+        }
     }
 
     /// Width of the pooled features.

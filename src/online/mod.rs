@@ -1,0 +1,9 @@
+//! The online engine: a causal (uni-directional TSM) network run frame by frame through its shift
+//! cache, with temporal smoothing of the predictions.
+
+mod input;
+mod recognizer;
+mod smooth;
+
+pub use recognizer::{OnlineError, Precision, Recognizer, RecognizerOptions, StepTiming};
+pub use smooth::{FrameStride, Prediction, Smoother, SmoothingOptions};

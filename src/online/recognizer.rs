@@ -1,0 +1,197 @@
+//! The streaming recogniser: a causal network, its shift cache and its input buffer. Each new frame
+//! costs one 2D forward pass: every shifted block swaps in the previous frame's cached channels
+//! (see `model::shift`). S independent streams can advance together in one batch, each with its own
+//! rows of the cache (several cameras, one model).
+
+use std::path::Path;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use tch::{Device, Kind, Tensor, nn};
+
+use super::input::InputBuffer;
+use crate::model::{ActionNet, InferenceLayout, ModelConfig, ModelError, ShiftCache};
+use crate::preprocess::{FrameError, FrameRef, Preprocessor, Transform};
+
+/// Compute precision of the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// fp32: reference-exact numbers.
+    #[default]
+    F32,
+    /// bfloat16 (AMX / AVX512-BF16 on CPUs, tensor cores on CUDA).
+    Bf16,
+    /// float16 (CUDA).
+    F16,
+}
+
+impl Precision {
+    pub fn kind(self) -> Kind {
+        match self {
+            Self::F32 => Kind::Float,
+            Self::Bf16 => Kind::BFloat16,
+            Self::F16 => Kind::Half,
+        }
+    }
+}
+
+/// How the recogniser runs its network.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RecognizerOptions {
+    pub device: Device,
+    pub precision: Precision,
+    /// Channels-last (NHWC) activations and weights.
+    pub channels_last: bool,
+    /// Fold BatchNorm into the convolutions at load time.
+    pub fold_bn: bool,
+    /// Independent streams advanced together.
+    pub streams: usize,
+}
+
+impl Default for RecognizerOptions {
+    fn default() -> Self {
+        Self { device: Device::Cpu, precision: Precision::F32, channels_last: true, fold_bn: true, streams: 1 }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OnlineError {
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error("stream {stream}: {source}")]
+    Frame { stream: usize, source: FrameError },
+    #[error("{got} frames given for a recogniser of {expected} streams")]
+    Streams { got: usize, expected: usize },
+    #[error("input batch has shape {got:?}, expected [{streams}, 3, {side}, {side}]")]
+    InputShape { got: Vec<i64>, streams: usize, side: usize },
+}
+
+/// Time spent in one step, milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct StepTiming {
+    pub preprocess_ms: f64,
+    pub model_ms: f64,
+}
+
+/// Runs a causal network frame by frame.
+#[derive(Debug)]
+pub struct Recognizer {
+    net: ActionNet,
+    cache: ShiftCache,
+    input: InputBuffer,
+    preprocessors: Vec<Preprocessor>,
+    logits: Vec<f32>,
+    options: RecognizerOptions,
+    // Owns the weights the network's tensors point to; dropped last.
+    _vs: nn::VarStore,
+}
+
+impl Recognizer {
+    /// Wraps a built network; refuses one that would need future frames.
+    pub fn new(vs: nn::VarStore, mut net: ActionNet, options: RecognizerOptions) -> Result<Self, ModelError> {
+        net.check_causal()?;
+        if options.fold_bn || options.precision != Precision::F32 || options.channels_last {
+            net.prepare_inference(InferenceLayout {
+                kind: options.precision.kind(),
+                channels_last: options.channels_last,
+            });
+        }
+        let streams = options.streams.max(1);
+        let side = net.config().input_size as usize;
+        let transform = Transform::imagenet(side);
+        let mut cache = net.new_cache();
+        cache.reset();
+        Ok(Self {
+            cache,
+            input: InputBuffer::new(streams, side, options.device),
+            preprocessors: (0..streams).map(|_| Preprocessor::new(transform.clone())).collect(),
+            logits: Vec::new(),
+            options: RecognizerOptions { streams, ..options },
+            net,
+            _vs: vs,
+        })
+    }
+
+    /// Loads a checkpoint onto `options.device`.
+    pub fn from_checkpoint(path: &Path, options: RecognizerOptions) -> Result<Self, ModelError> {
+        let (vs, net) = ActionNet::load(path, options.device)?;
+        Self::new(vs, net, options)
+    }
+
+    /// A network with random weights (for benchmarks and tests).
+    pub fn random(config: &ModelConfig, options: RecognizerOptions) -> Result<Self, ModelError> {
+        let vs = nn::VarStore::new(options.device);
+        let net = ActionNet::new(&vs.root(), config)?;
+        Self::new(vs, net, options)
+    }
+
+    pub fn config(&self) -> &ModelConfig {
+        self.net.config()
+    }
+
+    pub fn options(&self) -> &RecognizerOptions {
+        &self.options
+    }
+
+    pub fn cache(&self) -> &ShiftCache {
+        &self.cache
+    }
+
+    /// The preprocessing the network expects.
+    pub fn transform(&self) -> &Transform {
+        self.preprocessors[0].transform()
+    }
+
+    /// Forgets the past of every stream (a new scene, a discontinuity).
+    pub fn reset(&mut self) {
+        self.cache.reset();
+    }
+
+    /// One preprocessed batch `[S, 3, side, side]` (fp32, any device) -> logits `[S, classes]`
+    /// (fp32, on the model's device).
+    pub fn step_tensor(&mut self, x: &Tensor) -> Result<Tensor, OnlineError> {
+        let side = self.net.config().input_size;
+        let streams = self.options.streams;
+        if x.size() != [streams as i64, 3, side, side] {
+            return Err(OnlineError::InputShape { got: x.size(), streams, side: side as usize });
+        }
+        let x = x.to_device(self.options.device);
+        Ok(tch::no_grad(|| self.net.forward_stream(&x, &mut self.cache))?)
+    }
+
+    /// One new RGB frame per stream -> each stream's logits, row-major `[S * classes]` on the host.
+    /// A bad frame is refused before anything runs: the cache is left as it was.
+    pub fn step_frames(&mut self, frames: &[FrameRef]) -> Result<(&[f32], StepTiming), OnlineError> {
+        if frames.len() != self.options.streams {
+            return Err(OnlineError::Streams { got: frames.len(), expected: self.options.streams });
+        }
+        for (stream, frame) in frames.iter().enumerate() {
+            Preprocessor::check(frame).map_err(|source| OnlineError::Frame { stream, source })?;
+        }
+        let start = Instant::now();
+        for (s, frame) in frames.iter().enumerate() {
+            let out = self.preprocessors[s].run(frame).map_err(|source| OnlineError::Frame { stream: s, source })?;
+            self.input.frame_mut(s).copy_from_slice(out);
+        }
+        let preprocessed = Instant::now();
+        let x = self.input.tensor().shallow_clone();
+        let logits = tch::no_grad(|| self.net.forward_stream(&x, &mut self.cache))?;
+        let logits = logits.to_device(Device::Cpu).contiguous();
+        let n = logits.numel();
+        self.logits.resize(n, 0.0);
+        logits.f_copy_data(&mut self.logits, n).map_err(ModelError::from)?;
+        let done = Instant::now();
+        let timing = StepTiming {
+            preprocess_ms: (preprocessed - start).as_secs_f64() * 1e3,
+            model_ms: (done - preprocessed).as_secs_f64() * 1e3,
+        };
+        Ok((&self.logits, timing))
+    }
+
+    /// One new frame of a single-stream recogniser -> its logits.
+    pub fn step(&mut self, frame: &FrameRef) -> Result<(&[f32], StepTiming), OnlineError> {
+        self.step_frames(std::slice::from_ref(frame))
+    }
+}
