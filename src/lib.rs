@@ -4,6 +4,7 @@
 //! The core (`model`) builds and tests without GStreamer or a window
 //! (`cargo test --no-default-features`).
 
+pub mod bench;
 pub mod device;
 pub mod model;
 pub mod online;

@@ -1,5 +1,6 @@
 //! The command line: one file per subcommand.
 
+mod bench;
 mod presets;
 mod profile;
 
@@ -19,6 +20,8 @@ pub enum Command {
     Profile(profile::Args),
     /// List the model presets with their settings
     Presets(presets::Args),
+    /// Time the online step per frame and compare it with plain 2D, an 8-frame window and PyTorch
+    Bench(bench::Args),
 }
 
 impl Cli {
@@ -26,6 +29,7 @@ impl Cli {
         match self.command {
             Command::Profile(args) => profile::run(args),
             Command::Presets(args) => presets::run(args),
+            Command::Bench(args) => bench::run(args),
         }
     }
 }

@@ -10,7 +10,8 @@ use tch::{Device, Kind, Tensor};
 pub struct InputBuffer {
     // Declared before `data`: dropped first, so the view never outlives the memory it points to.
     host: Tensor,
-    device_copy: Option<Tensor>,
+    /// On CUDA: (pinned host staging, device tensor).
+    device_copy: Option<(Tensor, Tensor)>,
     data: Box<[f32]>,
     side: usize,
 }
@@ -32,7 +33,10 @@ impl InputBuffer {
                 Device::Cpu,
             )
         };
-        let device_copy = device.is_cuda().then(|| Tensor::zeros([s, c, h, w], (Kind::Float, device)));
+        let device_copy = device.is_cuda().then(|| {
+            let pinned = Tensor::zeros([s, c, h, w], (Kind::Float, Device::Cpu)).pin_memory(device);
+            (pinned, Tensor::zeros([s, c, h, w], (Kind::Float, device)))
+        });
         Self { host, device_copy, data, side }
     }
 
@@ -45,8 +49,9 @@ impl InputBuffer {
     /// The batch as a tensor on the model's device.
     pub fn tensor(&mut self) -> &Tensor {
         match &mut self.device_copy {
-            Some(dev) => {
-                dev.copy_(&self.host);
+            Some((pinned, dev)) => {
+                pinned.copy_(&self.host);
+                dev.copy_(pinned);
                 dev
             }
             None => &self.host,

@@ -27,6 +27,18 @@ pub enum Precision {
     F16,
 }
 
+/// True when the CPU computes bf16 natively (AVX512-BF16 or AMX), the only case where libtorch's
+/// oneDNN runs bf16 convolutions fast; elsewhere it falls back to kernels many times slower than fp32.
+pub fn cpu_has_native_bf16() -> bool {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .map(|info| {
+            info.lines()
+                .find(|l| l.starts_with("flags"))
+                .is_some_and(|flags| flags.split_whitespace().any(|f| f == "avx512_bf16" || f == "amx_bf16"))
+        })
+        .unwrap_or(false)
+}
+
 impl Precision {
     pub fn kind(self) -> Kind {
         match self {
@@ -92,6 +104,12 @@ impl Recognizer {
     /// Wraps a built network; refuses one that would need future frames.
     pub fn new(vs: nn::VarStore, mut net: ActionNet, options: RecognizerOptions) -> Result<Self, ModelError> {
         net.check_causal()?;
+        if options.device == Device::Cpu && options.precision == Precision::Bf16 && !cpu_has_native_bf16() {
+            tracing::warn!(
+                "bf16 requested, but this CPU has neither AVX512-BF16 nor AMX: libtorch will run bf16 \
+                 convolutions on slow fallback kernels; fp32 is faster here"
+            );
+        }
         if options.fold_bn || options.precision != Precision::F32 || options.channels_last {
             net.prepare_inference(InferenceLayout {
                 kind: options.precision.kind(),

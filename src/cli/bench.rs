@@ -1,0 +1,229 @@
+//! `shiftlive bench`: per-frame latency of the online step and the ratios that justify it, all
+//! measured in one run: online vs the same backbone without shift (plain 2D), re-running an
+//! 8-frame window per new frame vs online, ResNet-50 online, and, when the reference venv exists,
+//! the same model and weights in PyTorch (scripts/bench_reference.py).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::Context;
+use serde_json::{Value, json};
+use shiftlive::bench::{OnlineCase, Stats, WindowCase, measure, plain_2d, synchronize};
+use shiftlive::device::{DeviceArg, device_name};
+use shiftlive::model::{ActionNet, ModelConfig, checkpoint};
+use shiftlive::online::{Precision, Recognizer, RecognizerOptions, cpu_has_native_bf16};
+use shiftlive::preprocess::{FrameRef, Preprocessor, Transform};
+use tch::nn;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Online model to time (a preset with a uni-directional shift)
+    #[arg(long, default_value = "tsm_mobilenet_v2_online")]
+    preset: String,
+    /// The ResNet model timed for `fps_r50`
+    #[arg(long, default_value = "tsm_r50_online")]
+    r50_preset: String,
+    /// Timed iterations per measurement
+    #[arg(long, default_value_t = 100)]
+    iters: usize,
+    /// Untimed iterations before each measurement
+    #[arg(long, default_value_t = 10)]
+    warmup: usize,
+    /// Intra-op threads (default: all cores)
+    #[arg(long)]
+    threads: Option<i32>,
+    #[arg(long, default_value = "auto")]
+    device: DeviceArg,
+    /// Compute precision of the timed online step
+    #[arg(long, value_enum, default_value_t = Precision::F32)]
+    precision: Precision,
+    /// Channels-last layout
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    channels_last: bool,
+    /// Fold BatchNorm into the convolutions
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    fold_bn: bool,
+    /// Skip the ResNet-50 measurement
+    #[arg(long)]
+    skip_r50: bool,
+    /// Skip the PyTorch reference even when .venv-ref exists
+    #[arg(long)]
+    skip_pytorch: bool,
+    /// Print one JSON object instead of the report
+    #[arg(long)]
+    json: bool,
+}
+
+fn report(name: &str, s: &Stats) {
+    eprintln!("  {name:<44} p50 {:>8.2} ms   p90 {:>8.2} ms   p99 {:>8.2} ms", s.p50, s.p90, s.p99);
+}
+
+/// Runs the PyTorch reference on the same checkpoint; `None` when the venv is absent.
+fn pytorch_reference(checkpoint: &Path, threads: i32, args: &Args) -> anyhow::Result<Option<Value>> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let python = root.join(".venv-ref/bin/python");
+    if args.skip_pytorch || !python.exists() {
+        return Ok(None);
+    }
+    let script = root.join("scripts/bench_reference.py");
+    let out = Command::new(&python)
+        .arg(&script)
+        .arg("--checkpoint")
+        .arg(checkpoint)
+        .args(["--threads", &threads.to_string(), "--iters", &args.iters.to_string()])
+        .args(["--warmup", &args.warmup.to_string()])
+        .output()
+        .with_context(|| format!("running {}", script.display()))?;
+    anyhow::ensure!(
+        out.status.success(),
+        "{} failed: {}",
+        script.display(),
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let last = text.lines().last().unwrap_or_default();
+    Ok(Some(serde_json::from_str(last).with_context(|| format!("parsing the reference output '{last}'"))?))
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    if let Some(threads) = args.threads {
+        tch::set_num_threads(threads);
+    }
+    let threads = tch::get_num_threads();
+    let device = args.device.resolve().map_err(anyhow::Error::msg)?;
+    let config = ModelConfig::from_preset(&args.preset)?;
+    let options = RecognizerOptions {
+        device,
+        precision: args.precision,
+        channels_last: args.channels_last,
+        fold_bn: args.fold_bn,
+        streams: 1,
+    };
+    eprintln!(
+        "shiftlive bench: {} at {}x{}, device {}, {} threads, {:?}, channels_last {}, fold_bn {}",
+        config.name,
+        config.input_size,
+        config.input_size,
+        device_name(device),
+        threads,
+        args.precision,
+        args.channels_last,
+        args.fold_bn
+    );
+    let time = |case: &mut dyn FnMut()| measure(args.warmup, args.iters, || {
+        case();
+        synchronize(device);
+    });
+
+    // One checkpoint, so the layout variants and PyTorch run the same weights.
+    let dir = tempfile::tempdir()?;
+    let ckpt: PathBuf = dir.path().join(format!("{}.safetensors", config.name));
+    {
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        let _net = ActionNet::new(&vs.root(), &config)?;
+        checkpoint::save(&vs, &config, &[], &ckpt)?;
+    }
+    let frame = tch::Tensor::randn([1, 3, config.input_size, config.input_size], (tch::Kind::Float, device));
+    let online_of = |options: RecognizerOptions| -> anyhow::Result<Stats> {
+        let mut rec = Recognizer::from_checkpoint(&ckpt, options)?;
+        Ok(time(&mut || {
+            let _ = rec.step_tensor(&frame);
+        }))
+    };
+
+    eprintln!("online step, by layout (model only, one stream):");
+    let mut variants = Vec::new();
+    let layouts = [
+        ("fp32", Precision::F32, false, false),
+        ("fp32 + folded BN", Precision::F32, true, false),
+        ("fp32 + folded BN + channels-last", Precision::F32, true, true),
+        ("bf16 + folded BN + channels-last", Precision::Bf16, true, true),
+    ];
+    let native_bf16 = device.is_cuda() || cpu_has_native_bf16();
+    for (name, precision, fold_bn, channels_last) in layouts {
+        if precision == Precision::Bf16 && !native_bf16 {
+            eprintln!("  {name:<44} skipped: this CPU has no AVX512-BF16/AMX (fallback kernels take seconds)");
+            variants.push(json!({"layout": name, "skipped": "no native bf16 on this CPU"}));
+            continue;
+        }
+        let s = online_of(RecognizerOptions { precision, fold_bn, channels_last, ..options })?;
+        report(name, &s);
+        variants.push(json!({"layout": name, "ms_p50": s.p50, "ms_p90": s.p90, "ms_p99": s.p99}));
+    }
+
+    eprintln!("the compared set-ups (the options above):");
+    let online = online_of(options)?;
+    report("online step (TSM, shift cache)", &online);
+    let online_f32 = online_of(RecognizerOptions { precision: Precision::F32, ..options })?;
+    let mut plain = OnlineCase::new(&plain_2d(&config), options)?;
+    let plain = time(&mut || plain.step());
+    report("plain 2D per frame (no shift)", &plain);
+    let mut window = WindowCase::new(&config, options, 8)?;
+    let window = time(&mut || window.step());
+    report("8-frame offline window per new frame", &window);
+
+    let transform = Transform::imagenet(config.input_size as usize);
+    let mut prep = Preprocessor::new(transform);
+    let bytes = vec![128u8; 640 * 480 * 3];
+    let vga = FrameRef::rgb(&bytes, 640, 480);
+    let preprocess = measure(args.warmup, args.iters, || {
+        let _ = prep.run(&vga);
+    });
+    report("preprocess 640x480 RGB -> input", &preprocess);
+
+    let r50 = if args.skip_r50 {
+        None
+    } else {
+        let r50_config = ModelConfig::from_preset(&args.r50_preset)?;
+        let mut case = OnlineCase::new(&r50_config, options)?;
+        let iters = (args.iters / 2).max(5);
+        let s = measure(args.warmup.min(5), iters, || {
+            case.step();
+            synchronize(device);
+        });
+        report(&format!("{} online step", r50_config.name), &s);
+        Some(s)
+    };
+
+    let reference = pytorch_reference(&ckpt, threads, &args)?;
+    let ref_ms = |key: &str| reference.as_ref().and_then(|r| r[key]["p50"].as_f64());
+    if let Some(r) = &reference {
+        eprintln!("PyTorch reference (same weights, {threads} threads): {r}");
+    } else {
+        eprintln!("PyTorch reference: skipped (make reference creates .venv-ref)");
+    }
+    let result = json!({
+        "model": config.name,
+        "input_size": config.input_size,
+        "device": device_name(device),
+        "threads": threads,
+        "precision": args.precision,
+        "channels_last": args.channels_last,
+        "fold_bn": args.fold_bn,
+        "online_ms_p50": online.p50,
+        "online_ms_p90": online.p90,
+        "online_ms_p99": online.p99,
+        "online_fp32_ms_p50": online_f32.p50,
+        "plain2d_ms_p50": plain.p50,
+        "window8_ms_p50": window.p50,
+        "online_vs_plain2d": online.p50 / plain.p50,
+        "window8_vs_online": window.p50 / online.p50,
+        "fps": 1e3 / online.p50,
+        "fps_r50": r50.map(|s| 1e3 / s.p50),
+        "r50_ms_p50": r50.map(|s| s.p50),
+        "preprocess_640x480_ms_p50": preprocess.p50,
+        "pytorch_eager_ms_p50": ref_ms("eager"),
+        "pytorch_best_ms_p50": ref_ms("best"),
+        "pytorch_best_setup": reference.as_ref().map(|r| r["best"]["setup"].clone()),
+        "vs_pytorch_eager": ref_ms("eager").map(|e| online.p50 / e),
+        "vs_pytorch_eager_fp32": ref_ms("eager").map(|e| online_f32.p50 / e),
+        "vs_pytorch_best": ref_ms("best").map(|b| online.p50 / b),
+        "variants": variants,
+    });
+    if args.json {
+        println!("{result}");
+    } else {
+        println!("{}", serde_json::to_string_pretty(&result)?);
+    }
+    Ok(())
+}
