@@ -46,6 +46,25 @@ pub fn measure(warmup: usize, iters: usize, mut f: impl FnMut()) -> Stats {
     Stats::of(&samples)
 }
 
+/// Times several cases in alternation (A, B, A, B, ...), so that drift in the machine's speed
+/// falls on all of them alike and their ratios stay fair.
+pub fn measure_interleaved(warmup: usize, iters: usize, cases: &mut [&mut dyn FnMut()]) -> Vec<Stats> {
+    for _ in 0..warmup {
+        for case in cases.iter_mut() {
+            case();
+        }
+    }
+    let mut samples = vec![Vec::with_capacity(iters); cases.len()];
+    for _ in 0..iters {
+        for (case, out) in cases.iter_mut().zip(&mut samples) {
+            let start = Instant::now();
+            case();
+            out.push(start.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    samples.iter().map(|s| Stats::of(s)).collect()
+}
+
 /// A recogniser on random weights and a fixed preprocessed frame: the model-only online step.
 pub struct OnlineCase {
     pub recognizer: Recognizer,

@@ -8,7 +8,7 @@ use std::process::Command;
 
 use anyhow::Context;
 use serde_json::{Value, json};
-use shiftlive::bench::{OnlineCase, Stats, WindowCase, measure, plain_2d, synchronize};
+use shiftlive::bench::{OnlineCase, Stats, WindowCase, measure, measure_interleaved, plain_2d, synchronize};
 use shiftlive::device::{DeviceArg, device_name};
 use shiftlive::model::{ActionNet, ModelConfig, checkpoint};
 use shiftlive::online::{Precision, Recognizer, RecognizerOptions, cpu_has_native_bf16};
@@ -151,13 +151,27 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         variants.push(json!({"layout": name, "ms_p50": s.p50, "ms_p90": s.p90, "ms_p99": s.p99}));
     }
 
-    eprintln!("the compared set-ups (the options above):");
-    let online = online_of(options)?;
+    eprintln!("the compared set-ups (the options above; online and plain 2D timed in alternation):");
+    let mut online_rec = Recognizer::from_checkpoint(&ckpt, options)?;
+    let mut plain_case = OnlineCase::new(&plain_2d(&config), options)?;
+    let stats = measure_interleaved(args.warmup, args.iters, &mut [
+        &mut || {
+            let _ = online_rec.step_tensor(&frame);
+            synchronize(device);
+        },
+        &mut || {
+            plain_case.step();
+            synchronize(device);
+        },
+    ]);
+    let (online, plain) = (stats[0], stats[1]);
     report("online step (TSM, shift cache)", &online);
-    let online_f32 = online_of(RecognizerOptions { precision: Precision::F32, ..options })?;
-    let mut plain = OnlineCase::new(&plain_2d(&config), options)?;
-    let plain = time(&mut || plain.step());
     report("plain 2D per frame (no shift)", &plain);
+    let online_f32 = if args.precision == Precision::F32 {
+        online
+    } else {
+        online_of(RecognizerOptions { precision: Precision::F32, ..options })?
+    };
     let mut window = WindowCase::new(&config, options, 8)?;
     let window = time(&mut || window.step());
     report("8-frame offline window per new frame", &window);

@@ -33,17 +33,21 @@ struct InvertedResidual {
 
 impl InvertedResidual {
     fn forward_t(&self, x: &Tensor, time: &mut TimeAxis, train: bool) -> Tensor {
-        let branch = match &self.shift {
-            Some(shift) => shift.forward(x, time),
-            None => x.shallow_clone(),
+        let y = match &self.shift {
+            Some(shift) => shift.branch(x, time, |shifted| self.branch_t(shifted, train)),
+            None => self.branch_t(x, train),
         };
-        let mut y = branch;
+        if self.identity { y + x } else { y }
+    }
+
+    /// Expand (1x1), depthwise (3x3), project (1x1, linear).
+    fn branch_t(&self, x: &Tensor, train: bool) -> Tensor {
+        let mut y = x.shallow_clone();
         if let Some(expand) = &self.expand {
             y = relu6(&expand.forward_t(&y, train));
         }
         y = relu6(&self.depthwise.forward_t(&y, train));
-        y = self.project.forward_t(&y, train);
-        if self.identity { y + x } else { y }
+        self.project.forward_t(&y, train)
     }
 
     fn convs(&self) -> impl Iterator<Item = &ConvBn> {

@@ -221,7 +221,8 @@ impl ActionNet {
     pub fn forward_stream(&self, x: &Tensor, cache: &mut ShiftCache) -> Result<Tensor, ModelError> {
         self.check_causal()?;
         self.check_frames(x)?;
-        let features = self.trunk_forward(x, &mut TimeAxis::Stream(cache), false); // [S, C]
+        // The stream shift works in place on activations: never under autograd.
+        let features = tch::no_grad(|| self.trunk_forward(x, &mut TimeAxis::Stream(cache), false)); // [S, C]
         Ok(self.head(&features, false))
     }
 

@@ -32,24 +32,31 @@ impl ResBlock {
             BlockTemporal::Shift(shift, ShiftPlacement::Block) => shift.forward(x, time),
             _ => x.shallow_clone(),
         };
-        let branch = match &self.temporal {
-            BlockTemporal::Shift(shift, ShiftPlacement::Blockres) => shift.forward(&input, time),
-            BlockTemporal::Mvf(mvf) => mvf.forward_t(&input, time.frames(), train),
-            _ => input.shallow_clone(),
+        let y = match &self.temporal {
+            BlockTemporal::Shift(shift, ShiftPlacement::Blockres) => {
+                shift.branch(&input, time, |shifted| self.branch_t(shifted, train))
+            }
+            BlockTemporal::Mvf(mvf) => self.branch_t(&mvf.forward_t(&input, time.frames(), train), train),
+            _ => self.branch_t(&input, train),
         };
+        let identity = match &self.downsample {
+            Some(down) => down.forward_t(&input, train),
+            None => input,
+        };
+        (y + identity).relu()
+    }
+
+    /// The residual branch: conv-BN-ReLU, ..., conv-BN.
+    fn branch_t(&self, x: &Tensor, train: bool) -> Tensor {
         let last = self.convs.len() - 1;
-        let mut y = branch;
+        let mut y = x.shallow_clone();
         for (i, conv) in self.convs.iter().enumerate() {
             y = conv.forward_t(&y, train);
             if i < last {
                 y = y.relu();
             }
         }
-        let identity = match &self.downsample {
-            Some(down) => down.forward_t(&input, train),
-            None => input,
-        };
-        (y + identity).relu()
+        y
     }
 
     fn params(&self) -> u64 {

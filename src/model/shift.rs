@@ -33,11 +33,18 @@ impl TimeAxis<'_> {
     }
 }
 
-/// The streaming state of an online network: one tensor per shifted block, `[S, fold, H, W]`,
-/// holding the previous frame's first `fold` channels at that block. Kept outside the weights.
+/// The streaming state of an online network: per shifted block, the previous frame's first `fold`
+/// channels at that block (`[S, fold, H, W]`), kept outside the weights.
 #[derive(Debug, Default)]
 pub struct ShiftCache {
-    slots: Vec<Option<Tensor>>,
+    slots: Vec<Option<Slot>>,
+}
+
+/// One block's past, and a buffer of the same shape to swap with (no allocation per frame).
+#[derive(Debug)]
+struct Slot {
+    past: Tensor,
+    stash: Tensor,
 }
 
 impl ShiftCache {
@@ -49,10 +56,8 @@ impl ShiftCache {
 
     /// Forgets the past: the next frame is treated as the first of a new stream.
     pub fn reset(&mut self) {
-        for slot in &mut self.slots {
-            if let Some(t) = slot {
-                let _ = t.zero_();
-            }
+        for slot in self.slots.iter_mut().flatten() {
+            let _ = slot.past.zero_();
         }
     }
 
@@ -66,31 +71,40 @@ impl ShiftCache {
 
     /// Shapes of the slots filled so far (`None` before the first frame).
     pub fn shapes(&self) -> Vec<Option<Vec<i64>>> {
-        self.slots.iter().map(|s| s.as_ref().map(Tensor::size)).collect()
+        self.slots.iter().map(|s| s.as_ref().map(|s| s.past.size())).collect()
     }
 
-    /// Bytes held by the cache.
+    /// Bytes of past activations held (the swap buffers double it).
     pub fn bytes(&self) -> usize {
-        self.slots
-            .iter()
-            .flatten()
-            .map(|t| t.numel() * t.kind().elt_size_in_bytes())
-            .sum()
+        self.slots.iter().flatten().map(|s| s.past.numel() * s.past.kind().elt_size_in_bytes()).sum()
     }
 
-    /// Replaces channels `[0, fold)` of `x` (`[S, C, H, W]`) by the cached previous frame and
-    /// stores this frame's channels `[0, fold)` for the next call.
-    fn shift_step(&mut self, slot: usize, x: &Tensor, fold: i64) -> Tensor {
-        let (s, c, h, w) = x.size4().unwrap_or_default();
-        let current = x.narrow(1, 0, fold);
-        let cache = match &mut self.slots[slot] {
-            Some(t) if t.size() == [s, fold, h, w] && t.kind() == x.kind() => t,
-            other => other.insert(Tensor::zeros([s, fold, h, w], (x.kind(), x.device()))),
-        };
-        // [S, C, H, W]: the cached past first, then this frame's untouched channels.
-        let out = Tensor::cat(&[&*cache, &x.narrow(1, fold, c - fold)], 1);
-        cache.copy_(&current);
-        out
+    fn slot(&mut self, slot: usize, x: &Tensor, fold: i64) -> &mut Slot {
+        let (s, _, h, w) = x.size4().unwrap_or_default();
+        let fits = |state: &Slot| state.past.size() == [s, fold, h, w] && state.past.kind() == x.kind();
+        // First frame, or the stream count or resolution changed: start again from zeros.
+        if !self.slots[slot].as_ref().is_some_and(fits) {
+            self.slots[slot] = None;
+        }
+        let zeros = || Tensor::zeros([s, fold, h, w], (x.kind(), x.device()));
+        self.slots[slot].get_or_insert_with(|| Slot { past: zeros(), stash: zeros() })
+    }
+
+    /// Puts the cached past into channels `[0, fold)` of `x` in place and keeps this frame's
+    /// channels `[0, fold)` as the new past. Only a fold of channels is copied, not the tensor.
+    fn swap_in(&mut self, slot: usize, x: &Tensor, fold: i64) {
+        let state = self.slot(slot, x, fold);
+        let mut head = x.narrow(1, 0, fold);
+        state.stash.copy_(&head);
+        head.copy_(&state.past);
+        std::mem::swap(&mut state.past, &mut state.stash);
+    }
+
+    /// Undoes `swap_in` on `x`: its channels `[0, fold)` become this frame's again.
+    fn restore(&mut self, slot: usize, x: &Tensor, fold: i64) {
+        if let Some(state) = &self.slots[slot] {
+            x.narrow(1, 0, fold).copy_(&state.past);
+        }
     }
 }
 
@@ -107,19 +121,31 @@ impl TemporalShift {
         channels / self.shift_div
     }
 
+    /// The shifted `x` as a new tensor (`x` is left as it is).
     pub fn forward(&self, x: &Tensor, time: &mut TimeAxis) -> Tensor {
+        self.branch(x, time, |shifted| shifted.copy())
+    }
+
+    /// Runs a residual `branch` on the shifted `x`, leaving `x` as it was for the identity path.
+    /// On a stream (inference only) the shift happens in place on `x` and is undone after the
+    /// branch: a fold of channels is copied instead of the whole activation.
+    pub fn branch(&self, x: &Tensor, time: &mut TimeAxis, branch: impl FnOnce(&Tensor) -> Tensor) -> Tensor {
         let fold = self.fold(x.size()[1]);
         if fold == 0 {
-            return x.shallow_clone();
+            return branch(x);
         }
         match time {
             TimeAxis::Clip { t } => match self.direction {
-                ShiftDirection::Bi => shift_bi(x, *t, fold),
-                ShiftDirection::Uni => shift_uni(x, *t, fold),
+                ShiftDirection::Bi => branch(&shift_bi(x, *t, fold)),
+                ShiftDirection::Uni => branch(&shift_uni(x, *t, fold)),
             },
-            // Only causal networks are ever run as streams (checked when the recogniser is built),
-            // so the direction here is uni-directional.
-            TimeAxis::Stream(cache) => cache.shift_step(self.slot, x, fold),
+            // Only causal networks run as streams (checked before), so the shift is uni-directional.
+            TimeAxis::Stream(cache) => {
+                cache.swap_in(self.slot, x, fold);
+                let y = branch(x);
+                cache.restore(self.slot, x, fold);
+                y
+            }
         }
     }
 }
