@@ -5,8 +5,13 @@
 //! (`cargo test --no-default-features`).
 
 pub mod bench;
+#[cfg(feature = "capture")]
+pub mod capture;
 pub mod device;
 pub mod model;
 pub mod online;
+#[cfg(feature = "capture")]
+pub mod pipeline;
 pub mod preprocess;
 pub mod profile;
+pub mod ring;

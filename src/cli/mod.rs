@@ -1,8 +1,12 @@
 //! The command line: one file per subcommand.
 
 mod bench;
+#[cfg(feature = "capture")]
+mod live;
 mod presets;
 mod profile;
+#[cfg(feature = "capture")]
+mod run;
 
 use clap::{Parser, Subcommand};
 
@@ -20,6 +24,12 @@ pub enum Command {
     Profile(profile::Args),
     /// List the model presets with their settings
     Presets(presets::Args),
+    /// Recognise actions live: a camera, a stream URI or a test pattern
+    #[cfg(feature = "capture")]
+    Live(live::LiveArgs),
+    /// Recognise actions in a video file, frame by frame as the live mode does
+    #[cfg(feature = "capture")]
+    Play(live::PlayArgs),
     /// Time the online step per frame and compare it with plain 2D, an 8-frame window and PyTorch
     Bench(bench::Args),
 }
@@ -30,6 +40,10 @@ impl Cli {
             Command::Profile(args) => profile::run(args),
             Command::Presets(args) => presets::run(args),
             Command::Bench(args) => bench::run(args),
+            #[cfg(feature = "capture")]
+            Command::Live(args) => live::live(args),
+            #[cfg(feature = "capture")]
+            Command::Play(args) => live::play(args),
         }
     }
 }

@@ -1,0 +1,246 @@
+//! One GStreamer pipeline per source, ending in an appsink:
+//!
+//! ```text
+//! file:    filesrc ! decodebin ! videoconvert ! video/x-raw,format=RGB ! appsink
+//! uri:     uridecodebin ! videoconvert ! video/x-raw,format=RGB ! appsink
+//! camera:  v4l2src ! videoconvert ! video/x-raw,format=RGB ! appsink
+//! pattern: videotestsrc is-live=true ! video/x-raw,WxH@fps ! videoconvert ! RGB ! appsink
+//! ```
+//!
+//! The appsink never drops (`drop=false`, two buffers): the capture thread pulls promptly and the
+//! frame ring decides what is dropped, so every drop is counted. `sync=true` only when a file is
+//! replayed in real time. Frames keep their native size: scaling happens in `preprocess`, which
+//! measured 0.4 ms for 640x480 -> 224x224, and the window wants the full frame anyway.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+use gstreamer_video as gst_video;
+use gstreamer_video::prelude::*;
+
+use crate::preprocess::FrameRef;
+
+/// Where frames come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    /// A V4L2 device path, or `auto` for the first one.
+    Camera(String),
+    File(PathBuf),
+    Uri(String),
+    TestPattern { pattern: String, width: u32, height: u32, fps: u32 },
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CaptureError {
+    #[error("camera {device}: {why}")]
+    Camera { device: String, why: String },
+    #[error("{name}: {why}")]
+    Source { name: String, why: String },
+    #[error("GStreamer: {0}")]
+    Gst(String),
+}
+
+/// An owned RGB frame, rows packed (`stride == width * 3`).
+#[derive(Debug, Clone)]
+pub struct Frame {
+    pub data: Vec<u8>,
+    pub width: usize,
+    pub height: usize,
+    /// Index among the frames the source delivered, from 0.
+    pub index: u64,
+    pub pts_ms: Option<f64>,
+    /// When the appsink handed it over.
+    pub captured: Instant,
+    /// First frame after a restart of the source: the past no longer applies.
+    pub discontinuity: bool,
+}
+
+impl Frame {
+    pub fn as_frame_ref(&self) -> FrameRef<'_> {
+        FrameRef::rgb(&self.data, self.width, self.height)
+    }
+}
+
+/// What one pull produced.
+#[derive(Debug)]
+pub enum CaptureEvent {
+    Frame(Frame),
+    /// Nothing within the timeout (the caller checks its stop flag and pulls again).
+    Pending,
+    /// The source ended (end of file).
+    Eos,
+}
+
+impl Source {
+    /// Sources that run on their own clock: frames are dropped, never waited for.
+    pub fn is_live(&self) -> bool {
+        match self {
+            Source::Camera(_) | Source::TestPattern { .. } => true,
+            Source::Uri(uri) => !uri.starts_with("file://"),
+            Source::File(_) => false,
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Source::Camera(d) => format!("camera {d}"),
+            Source::File(p) => format!("file {}", p.display()),
+            Source::Uri(u) => format!("uri {u}"),
+            Source::TestPattern { pattern, width, height, fps } => {
+                format!("test pattern '{pattern}' {width}x{height}@{fps}")
+            }
+        }
+    }
+
+    fn fail(&self, why: impl Into<String>) -> CaptureError {
+        CaptureError::Source { name: self.describe(), why: why.into() }
+    }
+
+    /// Checks what can be checked before GStreamer starts.
+    fn check(&self) -> Result<(), CaptureError> {
+        match self {
+            Source::File(path) => {
+                let meta = std::fs::metadata(path).map_err(|e| self.fail(format!("cannot open: {e}")))?;
+                if meta.is_dir() {
+                    return Err(self.fail("is a directory, not a video file"));
+                }
+                if meta.len() == 0 {
+                    return Err(self.fail("is empty (0 bytes)"));
+                }
+                Ok(())
+            }
+            Source::Uri(uri) => {
+                let scheme = uri.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+                match scheme.as_deref() {
+                    Some("rtsp" | "rtsps" | "rtspt" | "http" | "https" | "file") => {}
+                    Some(other) => {
+                        return Err(self.fail(format!(
+                            "unsupported URI scheme '{other}' (supported: rtsp, rtsps, http, https, file)"
+                        )));
+                    }
+                    None => return Err(self.fail("not a URI (expected scheme://...)")),
+                }
+                Ok(())
+            }
+            Source::Camera(_) | Source::TestPattern { .. } => Ok(()),
+        }
+    }
+
+    fn launch_line(&self) -> String {
+        let tail = "videoconvert ! video/x-raw,format=RGB ! appsink name=sink";
+        match self {
+            Source::File(_) => format!("filesrc name=src ! decodebin ! {tail}"),
+            Source::Uri(_) => format!("uridecodebin name=src ! {tail}"),
+            Source::Camera(_) => format!("v4l2src name=src ! {tail}"),
+            Source::TestPattern { width, height, fps, .. } => format!(
+                "videotestsrc name=src is-live=true ! video/x-raw,width={width},height={height},framerate={fps}/1 ! {tail}"
+            ),
+        }
+    }
+}
+
+/// A running pipeline. Dropping it stops GStreamer.
+pub struct Capture {
+    source: Source,
+    pipeline: gst::Pipeline,
+    sink: gst_app::AppSink,
+    next_index: u64,
+}
+
+fn gst_err(e: impl std::fmt::Display) -> CaptureError {
+    CaptureError::Gst(e.to_string())
+}
+
+impl Capture {
+    /// Builds the pipeline and starts it. `realtime` paces a file to its clock.
+    pub fn open(source: &Source, realtime: bool) -> Result<Self, CaptureError> {
+        source.check()?;
+        gst::init().map_err(gst_err)?;
+        let element = gst::parse::launch(&source.launch_line()).map_err(gst_err)?;
+        let pipeline = element.downcast::<gst::Pipeline>().map_err(|_| gst_err("not a pipeline"))?;
+        let src = pipeline.by_name("src").ok_or_else(|| gst_err("no source element"))?;
+        match source {
+            Source::File(path) => src.set_property("location", path.to_string_lossy().as_ref()),
+            Source::Uri(uri) => src.set_property("uri", uri.as_str()),
+            Source::Camera(device) => {
+                let device = super::resolve_camera(device)?;
+                src.set_property("device", device.to_string_lossy().as_ref());
+            }
+            Source::TestPattern { pattern, .. } => src.set_property_from_str("pattern", pattern),
+        }
+        let sink = pipeline
+            .by_name("sink")
+            .and_then(|s| s.downcast::<gst_app::AppSink>().ok())
+            .ok_or_else(|| gst_err("no appsink"))?;
+        sink.set_property("sync", realtime && !source.is_live());
+        sink.set_property("max-buffers", 2u32);
+        sink.set_property("drop", false);
+        sink.set_property("enable-last-sample", false);
+        let capture = Self { source: source.clone(), pipeline, sink, next_index: 0 };
+        if capture.pipeline.set_state(gst::State::Playing).is_err() {
+            // The reason is on the bus, not in the state-change error.
+            return Err(capture.bus_error().unwrap_or_else(|| source.fail("could not start the pipeline")));
+        }
+        Ok(capture)
+    }
+
+    pub fn source(&self) -> &Source {
+        &self.source
+    }
+
+    /// The first error message on the bus, if any, naming the source.
+    fn bus_error(&self) -> Option<CaptureError> {
+        let bus = self.pipeline.bus()?;
+        while let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
+            if let gst::MessageView::Error(err) = msg.view() {
+                let mut why = err.error().to_string();
+                if let Some(debug) = err.debug() {
+                    // The first line of the debug text usually names the failing element.
+                    if let Some(line) = debug.lines().next() {
+                        why.push_str(&format!(" ({})", line.trim()));
+                    }
+                }
+                return Some(self.source.fail(why));
+            }
+        }
+        None
+    }
+
+    /// Waits up to `timeout` for the next frame.
+    pub fn next(&mut self, timeout: Duration) -> Result<CaptureEvent, CaptureError> {
+        let wait = gst::ClockTime::from_nseconds(timeout.as_nanos() as u64);
+        let Some(sample) = self.sink.try_pull_sample(wait) else {
+            if let Some(err) = self.bus_error() {
+                return Err(err);
+            }
+            return Ok(if self.sink.is_eos() { CaptureEvent::Eos } else { CaptureEvent::Pending });
+        };
+        let captured = Instant::now();
+        let caps = sample.caps().ok_or_else(|| self.source.fail("sample without caps"))?;
+        let info = gst_video::VideoInfo::from_caps(caps).map_err(|e| self.source.fail(e.to_string()))?;
+        let buffer = sample.buffer().ok_or_else(|| self.source.fail("sample without buffer"))?;
+        let pts_ms = buffer.pts().map(|t| t.nseconds() as f64 / 1e6);
+        let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info)
+            .map_err(|e| self.source.fail(format!("cannot map frame: {e}")))?;
+        let (width, height) = (info.width() as usize, info.height() as usize);
+        let stride = frame.plane_stride()[0] as usize;
+        let plane = frame.plane_data(0).map_err(|e| self.source.fail(e.to_string()))?;
+        let row = width * 3;
+        let mut data = Vec::with_capacity(row * height);
+        for y in 0..height {
+            data.extend_from_slice(&plane[y * stride..y * stride + row]);
+        }
+        let index = self.next_index;
+        self.next_index += 1;
+        Ok(CaptureEvent::Frame(Frame { data, width, height, index, pts_ms, captured, discontinuity: false }))
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}

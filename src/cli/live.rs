@@ -1,0 +1,65 @@
+//! `shiftlive live` (camera, URI, test pattern) and `shiftlive play FILE`.
+
+use std::path::PathBuf;
+
+use shiftlive::capture::Source;
+
+use super::run::{ModelArgs, RunArgs, run};
+
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["camera", "uri", "test_pattern"])))]
+pub struct LiveArgs {
+    /// V4L2 camera: /dev/videoN, or `auto` for the first one
+    #[arg(long)]
+    camera: Option<String>,
+    /// rtsp://, http(s):// or file:// stream
+    #[arg(long)]
+    uri: Option<String>,
+    /// GStreamer test pattern (smpte, ball, snow, ...), a live source at --fps
+    #[arg(long, num_args = 0..=1, default_missing_value = "ball")]
+    test_pattern: Option<String>,
+    /// Test pattern frame rate
+    #[arg(long, default_value_t = 30)]
+    fps: u32,
+    /// Test pattern size
+    #[arg(long, default_value_t = 640)]
+    width: u32,
+    #[arg(long, default_value_t = 480)]
+    height: u32,
+    /// Reopen attempts for a source that fails (default: forever)
+    #[arg(long)]
+    max_retries: Option<u32>,
+    #[command(flatten)]
+    model: ModelArgs,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+pub fn live(args: LiveArgs) -> anyhow::Result<()> {
+    let source = if let Some(camera) = args.camera {
+        Source::Camera(camera)
+    } else if let Some(uri) = args.uri {
+        Source::Uri(uri)
+    } else {
+        let pattern = args.test_pattern.unwrap_or_else(|| "ball".into());
+        Source::TestPattern { pattern, width: args.width, height: args.height, fps: args.fps }
+    };
+    run(source, false, &args.model, &args.run, args.max_retries)
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PlayArgs {
+    /// Video file (any container and codec GStreamer decodes)
+    file: PathBuf,
+    /// Replay at the file's own pace (drops counted) instead of as fast as possible (no frame lost)
+    #[arg(long)]
+    realtime: bool,
+    #[command(flatten)]
+    model: ModelArgs,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+pub fn play(args: PlayArgs) -> anyhow::Result<()> {
+    run(Source::File(args.file), args.realtime, &args.model, &args.run, Some(0))
+}

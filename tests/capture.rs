@@ -1,0 +1,216 @@
+//! The capture path end to end on clips these tests encode with GStreamer: every frame of a file
+//! processed once in fast mode, results equal to feeding the decoded frames to the recogniser
+//! directly, the live test pattern, drop counting under a slow model, and clear errors for bad input.
+#![cfg(feature = "capture")]
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use shiftlive::capture::{Capture, CaptureEvent, Frame, Source};
+use shiftlive::model::{ActionNet, ModelConfig, checkpoint};
+use shiftlive::online::{Recognizer, Smoother, SmoothingOptions};
+use shiftlive::pipeline::{Event, FrameResult, Pipeline, PipelineOptions, Summary};
+use tch::{Device, nn};
+
+/// Encodes `frames` frames of a moving test pattern.
+fn encode(path: &Path, frames: u32, width: u32, height: u32, fps: u32, encoder: &str) {
+    gst::init().unwrap();
+    let line = format!(
+        "videotestsrc num-buffers={frames} pattern=ball ! video/x-raw,format=I420,width={width},height={height},framerate={fps}/1 \
+         ! {encoder} ! filesink location={}",
+        path.display()
+    );
+    let pipeline = gst::parse::launch(&line).unwrap().downcast::<gst::Pipeline>().unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let bus = pipeline.bus().unwrap();
+    let msg = bus.timed_pop_filtered(gst::ClockTime::from_seconds(60), &[gst::MessageType::Eos, gst::MessageType::Error]);
+    pipeline.set_state(gst::State::Null).unwrap();
+    match msg.as_ref().map(|m| m.type_()) {
+        Some(gst::MessageType::Eos) => {}
+        other => panic!("encoding {} with '{encoder}' failed: {other:?}", path.display()),
+    }
+}
+
+fn model(dir: &Path) -> PathBuf {
+    tch::manual_seed(5);
+    let config = ModelConfig { input_size: 64, ..ModelConfig::tsm_r18_tiny_online() };
+    let vs = nn::VarStore::new(Device::Cpu);
+    let _net = ActionNet::new(&vs.root(), &config).unwrap();
+    let path = dir.join("model.safetensors");
+    checkpoint::save(&vs, &config, &[], &path).unwrap();
+    path
+}
+
+fn options(source: Source) -> PipelineOptions {
+    PipelineOptions {
+        source,
+        realtime: false,
+        max_frames: None,
+        stride: 1,
+        smoothing: SmoothingOptions::default(),
+        labels: Vec::new(),
+        emit_logits: true,
+        keep_frames: false,
+        throttle: None,
+        max_retries: Some(0),
+    }
+}
+
+/// Runs a pipeline to its end with a deadline (a hang fails the test instead of blocking CI).
+fn run(model: &Path, options: PipelineOptions) -> (Vec<FrameResult>, Summary) {
+    let recognizer = Recognizer::from_checkpoint(model, Default::default()).unwrap();
+    let pipeline = Pipeline::start(recognizer, options).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut results = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match pipeline.events().recv_timeout(left) {
+            Ok(Event::Frame(r)) => results.push(*r),
+            Ok(Event::Warning(_)) => {}
+            Ok(Event::Summary(s)) => return (results, *s),
+            Err(e) => panic!("pipeline hung or closed without a summary: {e}"),
+        }
+    }
+}
+
+fn decode_all(path: &Path) -> Vec<Frame> {
+    let mut capture = Capture::open(&Source::File(path.to_path_buf()), false).unwrap();
+    let mut frames = Vec::new();
+    loop {
+        match capture.next(Duration::from_secs(10)).unwrap() {
+            CaptureEvent::Frame(f) => frames.push(f),
+            CaptureEvent::Pending => {}
+            CaptureEvent::Eos => return frames,
+        }
+    }
+}
+
+#[test]
+fn every_frame_of_a_file_is_processed_once_and_equals_direct_feeding() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = model(dir.path());
+    let clips = [
+        ("h264.mp4", 40, 322, 242, 25, "x264enc ! mp4mux"),
+        ("xvid.avi", 30, 320, 240, 25, "avenc_mpeg4 ! avimux"),
+        ("vp8.webm", 33, 160, 120, 30, "vp8enc ! webmmux"),
+        ("vp9.mkv", 25, 176, 144, 30, "vp9enc ! matroskamux"),
+    ];
+    for (name, frames, width, height, fps, encoder) in clips {
+        let path = dir.path().join(name);
+        encode(&path, frames, width, height, fps, encoder);
+        let (results, summary) = run(&model, options(Source::File(path.clone())));
+        assert_eq!(summary.error, None, "{name}");
+        assert_eq!(results.len() as u32, frames, "{name}: every frame processed");
+        assert_eq!(summary.frames_processed, frames as u64);
+        assert_eq!(summary.frames_dropped, 0, "{name}: nothing dropped in fast mode");
+        let indices: Vec<u64> = results.iter().map(|r| r.frame).collect();
+        assert_eq!(indices, (0..frames as u64).collect::<Vec<_>>(), "{name}: each frame once, in order");
+
+        // The same decoded frames fed to a recogniser by hand give the same logits and labels.
+        let decoded = decode_all(&path);
+        assert_eq!(decoded.len() as u32, frames);
+        assert_eq!((decoded[0].width, decoded[0].height), (width as usize, height as usize));
+        let mut recognizer = Recognizer::from_checkpoint(&model, Default::default()).unwrap();
+        let mut smoother = Smoother::new(SmoothingOptions::default());
+        for (frame, result) in decoded.iter().zip(&results) {
+            let logits = recognizer.step(&frame.as_frame_ref()).unwrap().0.to_vec();
+            let prediction = smoother.push(&logits);
+            assert_eq!(result.logits.as_deref(), Some(&logits[..]), "{name} frame {}", frame.index);
+            assert_eq!(result.label, prediction.label.map(|c| format!("class_{c}")));
+        }
+        eprintln!("{name}: {frames} frames {width}x{height}@{fps}, {:.0} fps end to end", summary.fps);
+    }
+}
+
+#[test]
+fn the_live_test_pattern_runs_for_n_frames_and_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = model(dir.path());
+    let source = Source::TestPattern { pattern: "ball".into(), width: 320, height: 240, fps: 30 };
+    let (results, summary) = run(&model, PipelineOptions { max_frames: Some(12), ..options(source) });
+    assert_eq!(results.len(), 12);
+    assert_eq!(summary.frames_processed, 12);
+    assert!(results.windows(2).all(|w| w[0].frame < w[1].frame));
+    assert!(summary.latency_ms.total.p50 > 0.0 && summary.latency_ms.total.p50 < 1000.0);
+}
+
+#[test]
+fn a_slow_model_on_a_live_source_drops_frames_and_counts_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = model(dir.path());
+    let source = Source::TestPattern { pattern: "snow".into(), width: 160, height: 120, fps: 30 };
+    let throttled = PipelineOptions {
+        max_frames: Some(6),
+        throttle: Some(Duration::from_millis(150)),
+        ..options(source)
+    };
+    let (results, summary) = run(&model, throttled);
+    eprintln!("captured {}, processed {}, dropped {}", summary.frames_captured, summary.frames_processed, summary.frames_dropped);
+    assert_eq!(results.len(), 6);
+    // 150 ms per frame against a 33 ms source: most frames must be dropped, and every one counted.
+    assert!(summary.frames_dropped >= 10, "dropped {}", summary.frames_dropped);
+    // The frame indices jump over what was dropped: the newest frame is always the one taken.
+    let gaps: u64 = results.windows(2).map(|w| w[1].frame - w[0].frame - 1).sum();
+    assert!(gaps >= 10, "gaps {gaps}");
+    assert!(summary.frames_captured >= summary.frames_processed + summary.frames_dropped);
+    // The results' latencies stay bounded: the ring never queues old frames.
+    assert!(results.iter().all(|r| r.latency_ms.capture_to_ring < 100.0));
+}
+
+fn expect_error(model: &Path, source: Source, needle: &str) {
+    let (results, summary) = run(model, options(source.clone()));
+    let error = summary.error.unwrap_or_else(|| panic!("{source:?}: no error reported"));
+    eprintln!("{source:?}: {error}");
+    assert!(error.contains(needle), "{source:?}: '{error}' lacks '{needle}'");
+    assert!(results.is_empty(), "{source:?}");
+}
+
+#[test]
+fn bad_sources_fail_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = model(dir.path());
+    expect_error(&model, Source::File(dir.path().join("absent.mp4")), "absent.mp4: cannot open");
+    expect_error(&model, Source::File(dir.path().to_path_buf()), "is a directory");
+    let empty = dir.path().join("empty.mp4");
+    std::fs::write(&empty, b"").unwrap();
+    expect_error(&model, Source::File(empty), "is empty");
+    let text = dir.path().join("notes.mp4");
+    std::fs::write(&text, "these are not video frames\n".repeat(100)).unwrap();
+    expect_error(&model, Source::File(text), "notes.mp4");
+    expect_error(&model, Source::Camera("/dev/video7".into()), "/dev/video7");
+    expect_error(&model, Source::Uri("gopher://example/clip".into()), "unsupported URI scheme 'gopher'");
+}
+
+#[test]
+fn damaged_clips_give_results_for_what_decodes_and_never_hang() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = model(dir.path());
+    let good = dir.path().join("good.mp4");
+    encode(&good, 50, 160, 120, 25, "x264enc key-int-max=10 ! mp4mux");
+    let bytes = std::fs::read(&good).unwrap();
+
+    // Truncated: mp4's index sits at the end, so a cut file has no playable index.
+    let cut = dir.path().join("cut.mp4");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let (_results, summary) = run(&model, options(Source::File(cut)));
+    eprintln!("truncated: {} frames, error {:?}", summary.frames_processed, summary.error);
+    assert!(summary.error.as_deref().is_some_and(|e| e.contains("cut.mp4")), "{:?}", summary.error);
+
+    // Random bytes in the middle of an AVI: the frames before the damage are all processed.
+    let avi = dir.path().join("clip.avi");
+    encode(&avi, 50, 160, 120, 25, "avenc_mpeg4 ! avimux");
+    let mut bytes = std::fs::read(&avi).unwrap();
+    let mid = bytes.len() / 2;
+    let mut state = 12345u32;
+    for b in &mut bytes[mid..mid + 256] {
+        state = state.wrapping_mul(1664525).wrapping_add(1013904223);
+        *b = (state >> 24) as u8;
+    }
+    let damaged = dir.path().join("damaged.avi");
+    std::fs::write(&damaged, &bytes).unwrap();
+    let (results, summary) = run(&model, options(Source::File(damaged)));
+    eprintln!("damaged: {} frames, error {:?}", summary.frames_processed, summary.error);
+    assert!(results.len() >= 20, "frames before the damage are processed: {}", results.len());
+}
