@@ -42,5 +42,28 @@ fn preprocess(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, online, preprocess);
+/// The capture path without decoding: copy a GStreamer RGB buffer (rows padded to 4 bytes) into a
+/// frame, pass it through the ring, preprocess it. Goal: under 1 ms per 640x480 frame.
+#[cfg(feature = "capture")]
+fn capture_path(c: &mut Criterion) {
+    use shiftlive::capture::packed_rgb;
+    use shiftlive::ring::{DropPolicy, Popped, ring};
+    let side = config().input_size as usize;
+    let (width, height, stride) = (640, 480, 1920);
+    let plane = vec![90u8; stride * height];
+    let mut prep = Preprocessor::new(Transform::imagenet(side));
+    let (mut producer, mut consumer) = ring::<Vec<u8>>(4, DropPolicy::Latest);
+    c.bench_function(&format!("capture path 640x480: copy + ring + preprocess -> {side}x{side}"), |b| {
+        b.iter(|| {
+            producer.push(packed_rgb(&plane, stride, width, height));
+            let Popped::Item(data) = consumer.pop(std::time::Duration::ZERO) else { return 0.0 };
+            prep.run(&FrameRef::rgb(&data, width, height)).map_or(0.0, |out| out[0])
+        })
+    });
+}
+
+#[cfg(not(feature = "capture"))]
+fn capture_path(_: &mut Criterion) {}
+
+criterion_group!(benches, online, preprocess, capture_path);
 criterion_main!(benches);

@@ -6,4 +6,4 @@ mod devices;
 mod source;
 
 pub use devices::{camera_devices, resolve_camera};
-pub use source::{Capture, CaptureError, CaptureEvent, Frame, Source};
+pub use source::{Capture, CaptureError, CaptureEvent, Frame, Source, packed_rgb};

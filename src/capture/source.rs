@@ -64,6 +64,16 @@ impl Frame {
     }
 }
 
+/// Copies `height` rows of `width` RGB pixels, `stride` bytes apart, into a packed buffer.
+pub fn packed_rgb(plane: &[u8], stride: usize, width: usize, height: usize) -> Vec<u8> {
+    let row = width * 3;
+    let mut data = Vec::with_capacity(row * height);
+    for y in 0..height {
+        data.extend_from_slice(&plane[y * stride..y * stride + row]);
+    }
+    data
+}
+
 /// What one pull produced.
 #[derive(Debug)]
 pub enum CaptureEvent {
@@ -228,11 +238,7 @@ impl Capture {
         let (width, height) = (info.width() as usize, info.height() as usize);
         let stride = frame.plane_stride()[0] as usize;
         let plane = frame.plane_data(0).map_err(|e| self.source.fail(e.to_string()))?;
-        let row = width * 3;
-        let mut data = Vec::with_capacity(row * height);
-        for y in 0..height {
-            data.extend_from_slice(&plane[y * stride..y * stride + row]);
-        }
+        let data = packed_rgb(plane, stride, width, height);
         let index = self.next_index;
         self.next_index += 1;
         Ok(CaptureEvent::Frame(Frame { data, width, height, index, pts_ms, captured, discontinuity: false }))
