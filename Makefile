@@ -1,5 +1,5 @@
 # The README's two commands are `make demo` and `make test`; both set the machine up first.
-.PHONY: setup demo test golden bench reference clean
+.PHONY: setup demo test golden bench soak reference clean
 
 CARGO ?= cargo
 
@@ -13,7 +13,16 @@ demo: setup
 test: setup
 	$(CARGO) test --all-targets
 	# The core (model, online, train) must build without GStreamer or a window.
-	$(CARGO) check --no-default-features --lib --tests
+	$(CARGO) check --no-default-features --all-targets
+
+# Per-frame latency and the ratios of README's table (PyTorch comparison when .venv-ref exists).
+bench: setup
+	$(CARGO) run --release --quiet -- bench --threads 2
+
+# Ten minutes of the live test pattern: RSS growth and latency.
+soak: setup
+	$(CARGO) build --release --quiet
+	bash scripts/soak.sh 600
 
 # Python torch venv for the reference scripts (4.7 GB, opt-in).
 reference:

@@ -20,7 +20,10 @@ fn config() -> ModelConfig {
 fn online(c: &mut Criterion) {
     let config = config();
     let options = RecognizerOptions::default();
-    let name = format!("{} {}x{} cpu fp32", config.name, config.input_size, config.input_size);
+    let name = format!(
+        "{} {}x{} cpu fp32",
+        config.name, config.input_size, config.input_size
+    );
     let mut group = c.benchmark_group(name);
     group.sample_size(20);
     let mut online = OnlineCase::new(&config, options).expect("online model");
@@ -53,13 +56,19 @@ fn capture_path(c: &mut Criterion) {
     let plane = vec![90u8; stride * height];
     let mut prep = Preprocessor::new(Transform::imagenet(side));
     let (mut producer, mut consumer) = ring::<Vec<u8>>(4, DropPolicy::Latest);
-    c.bench_function(&format!("capture path 640x480: copy + ring + preprocess -> {side}x{side}"), |b| {
-        b.iter(|| {
-            producer.push(packed_rgb(&plane, stride, width, height));
-            let Popped::Item(data) = consumer.pop(std::time::Duration::ZERO) else { return 0.0 };
-            prep.run(&FrameRef::rgb(&data, width, height)).map_or(0.0, |out| out[0])
-        })
-    });
+    c.bench_function(
+        &format!("capture path 640x480: copy + ring + preprocess -> {side}x{side}"),
+        |b| {
+            b.iter(|| {
+                producer.push(packed_rgb(&plane, stride, width, height));
+                let Popped::Item(data) = consumer.pop(std::time::Duration::ZERO) else {
+                    return 0.0;
+                };
+                prep.run(&FrameRef::rgb(&data, width, height))
+                    .map_or(0.0, |out| out[0])
+            })
+        },
+    );
 }
 
 #[cfg(not(feature = "capture"))]

@@ -26,9 +26,25 @@ impl Stats {
         let mut s = samples_ms.to_vec();
         s.sort_by(f64::total_cmp);
         let n = s.len();
-        let pick = |q: f64| if n == 0 { f64::NAN } else { s[((q * n as f64).ceil() as usize).clamp(1, n) - 1] };
-        let mean = if n == 0 { f64::NAN } else { s.iter().sum::<f64>() / n as f64 };
-        Self { p50: pick(0.50), p90: pick(0.90), p99: pick(0.99), mean, n }
+        let pick = |q: f64| {
+            if n == 0 {
+                f64::NAN
+            } else {
+                s[((q * n as f64).ceil() as usize).clamp(1, n) - 1]
+            }
+        };
+        let mean = if n == 0 {
+            f64::NAN
+        } else {
+            s.iter().sum::<f64>() / n as f64
+        };
+        Self {
+            p50: pick(0.50),
+            p90: pick(0.90),
+            p99: pick(0.99),
+            mean,
+            n,
+        }
     }
 }
 
@@ -48,7 +64,11 @@ pub fn measure(warmup: usize, iters: usize, mut f: impl FnMut()) -> Stats {
 
 /// Times several cases in alternation (A, B, A, B, ...), so that drift in the machine's speed
 /// falls on all of them alike and their ratios stay fair.
-pub fn measure_interleaved(warmup: usize, iters: usize, cases: &mut [&mut dyn FnMut()]) -> Vec<Stats> {
+pub fn measure_interleaved(
+    warmup: usize,
+    iters: usize,
+    cases: &mut [&mut dyn FnMut()],
+) -> Vec<Stats> {
     for _ in 0..warmup {
         for case in cases.iter_mut() {
             case();
@@ -75,7 +95,10 @@ impl OnlineCase {
     pub fn new(config: &ModelConfig, options: RecognizerOptions) -> Result<Self, ModelError> {
         let recognizer = Recognizer::random(config, options).map_err(ModelError::from)?;
         let side = config.input_size;
-        let frame = Tensor::randn([options.streams as i64, 3, side, side], (Kind::Float, options.device));
+        let frame = Tensor::randn(
+            [options.streams as i64, 3, side, side],
+            (Kind::Float, options.device),
+        );
         Ok(Self { recognizer, frame })
     }
 
@@ -87,7 +110,11 @@ impl OnlineCase {
 
 /// The same backbone without any temporal module: a plain 2D CNN per frame.
 pub fn plain_2d(config: &ModelConfig) -> ModelConfig {
-    ModelConfig { name: format!("{}_plain2d", config.name), temporal: Temporal::None, ..config.clone() }
+    ModelConfig {
+        name: format!("{}_plain2d", config.name),
+        temporal: Temporal::None,
+        ..config.clone()
+    }
 }
 
 /// The offline causal model re-run over the last `t` frames for each new frame, as a webcam demo
@@ -100,7 +127,11 @@ pub struct WindowCase {
 }
 
 impl WindowCase {
-    pub fn new(config: &ModelConfig, options: RecognizerOptions, t: i64) -> Result<Self, ModelError> {
+    pub fn new(
+        config: &ModelConfig,
+        options: RecognizerOptions,
+        t: i64,
+    ) -> Result<Self, ModelError> {
         let vs = nn::VarStore::new(options.device);
         let mut net = ActionNet::new(&vs.root(), config)?;
         if options.fold_bn || options.channels_last || options.precision.kind() != Kind::Float {
@@ -111,7 +142,12 @@ impl WindowCase {
         }
         let side = config.input_size;
         let clip = Tensor::randn([t, 3, side, side], (Kind::Float, options.device));
-        Ok(Self { net, clip, t, _vs: vs })
+        Ok(Self {
+            net,
+            clip,
+            t,
+            _vs: vs,
+        })
     }
 
     pub fn step(&mut self) {

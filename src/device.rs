@@ -24,7 +24,9 @@ impl FromStr for DeviceArg {
             "cuda" => Ok(Self::Cuda(0)),
             _ => match s.strip_prefix("cuda:").map(str::parse::<usize>) {
                 Some(Ok(index)) => Ok(Self::Cuda(index)),
-                _ => Err(format!("'{s}' is not a device: use auto, cpu, cuda or cuda:N")),
+                _ => Err(format!(
+                    "'{s}' is not a device: use auto, cpu, cuda or cuda:N"
+                )),
             },
         }
     }
@@ -56,7 +58,9 @@ impl DeviceArg {
                          CPU-only libtorch: see README, 'CUDA')"
                     ))
                 } else {
-                    Err(format!("device cuda:{index} requested, but only {count} CUDA device(s) exist"))
+                    Err(format!(
+                        "device cuda:{index} requested, but only {count} CUDA device(s) exist"
+                    ))
                 }
             }
         }

@@ -19,7 +19,7 @@ use crossbeam_channel::{Receiver, Sender, bounded};
 use serde::Serialize;
 
 use crate::bench::Stats;
-use crate::capture::{Capture, CaptureEvent, Frame, Source};
+use crate::capture::{Capture, CaptureError, CaptureEvent, Frame, Source};
 use crate::online::{FrameStride, Recognizer, Smoother, SmoothingOptions};
 use crate::ring::{DropPolicy, Popped, Pushed, RingProducer, ring};
 
@@ -116,6 +116,14 @@ pub enum Event {
     Summary(Box<Summary>),
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Source(#[from] CaptureError),
+    #[error("cannot start a pipeline thread: {0}")]
+    Thread(#[from] std::io::Error),
+}
+
 /// A running pipeline.
 pub struct Pipeline {
     events: Receiver<Event>,
@@ -124,70 +132,97 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    /// Starts the capture and inference threads.
-    pub fn start(recognizer: Recognizer, options: PipelineOptions) -> std::io::Result<Self> {
+    /// Opens the source (a source that cannot start fails here, with its reason), then starts the
+    /// capture and inference threads.
+    pub fn start(recognizer: Recognizer, options: PipelineOptions) -> Result<Self, PipelineError> {
         let stop = Arc::new(AtomicBool::new(false));
-        let policy = if options.source.is_live() || options.realtime {
+        let capture = Capture::open(&options.source, options.realtime)?;
+        let live = capture.is_live();
+        let policy = if live || options.realtime {
             DropPolicy::Latest
         } else {
             DropPolicy::Backpressure
         };
+        tracing::info!(
+            "{}: {} source, ring policy {policy:?}",
+            options.source.describe(),
+            if live { "live" } else { "non-live" }
+        );
         let (producer, consumer) = ring::<Frame>(4, policy);
         let (tx, events) = bounded(256);
         let source_error: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
         let captured = Arc::new(AtomicU64::new(0));
 
         let capture = {
-            let (stop, tx, options, source_error, captured) =
-                (stop.clone(), tx.clone(), options.clone(), source_error.clone(), captured.clone());
-            std::thread::Builder::new().name("shiftlive-capture".into()).spawn(move || {
-                let result = capture_loop(producer, &options, &stop, &tx, &captured);
-                if let Err(message) = result {
-                    if let Ok(mut slot) = source_error.lock() {
-                        *slot = Some(message);
+            let (stop, tx, options, source_error, captured) = (
+                stop.clone(),
+                tx.clone(),
+                options.clone(),
+                source_error.clone(),
+                captured.clone(),
+            );
+            std::thread::Builder::new()
+                .name("shiftlive-capture".into())
+                .spawn(move || {
+                    let mut producer = producer;
+                    let result =
+                        capture_loop(capture, &mut producer, &options, &stop, &tx, &captured);
+                    if let Err(message) = result {
+                        if let Ok(mut slot) = source_error.lock() {
+                            *slot = Some(message);
+                        }
                     }
-                }
-            })?
+                    // Only now tell the consumer the source is done: the error is in place for its summary.
+                    drop(producer);
+                })?
         };
         let infer = {
             let stop = stop.clone();
-            std::thread::Builder::new().name("shiftlive-infer".into()).spawn(move || {
-                let mut worker = Worker::new(recognizer, &options);
-                let mut consumer = consumer;
-                let started = Instant::now();
-                while !stop.load(Ordering::Relaxed) {
-                    match consumer.pop(Duration::from_millis(50)) {
-                        Popped::Item(frame) => {
-                            let Some(result) = worker.process(frame, consumer.counters().dropped()) else {
-                                continue;
-                            };
-                            if tx.send(Event::Frame(Box::new(result))).is_err() {
-                                break;
+            std::thread::Builder::new()
+                .name("shiftlive-infer".into())
+                .spawn(move || {
+                    let mut worker = Worker::new(recognizer, &options);
+                    let mut consumer = consumer;
+                    let started = Instant::now();
+                    while !stop.load(Ordering::Relaxed) {
+                        match consumer.pop(Duration::from_millis(50)) {
+                            Popped::Item(frame) => {
+                                let Some(result) =
+                                    worker.process(frame, consumer.counters().dropped())
+                                else {
+                                    continue;
+                                };
+                                if tx.send(Event::Frame(Box::new(result))).is_err() {
+                                    break;
+                                }
+                                if options.max_frames.is_some_and(|n| worker.processed >= n) {
+                                    break;
+                                }
                             }
-                            if options.max_frames.is_some_and(|n| worker.processed >= n) {
-                                break;
-                            }
+                            Popped::Empty => {}
+                            Popped::Finished => break,
                         }
-                        Popped::Empty => {}
-                        Popped::Finished => break,
                     }
-                }
-                // Hang up the ring first, so a capture thread waiting on a full ring stops.
-                let dropped = consumer.counters().dropped();
-                drop(consumer);
-                stop.store(true, Ordering::Relaxed);
-                let error = source_error.lock().ok().and_then(|mut e| e.take());
-                let summary = worker.summary(
-                    options.source.describe(),
-                    captured.load(Ordering::Relaxed),
-                    dropped,
-                    started,
-                    error,
-                );
-                let _ = tx.send(Event::Summary(Box::new(summary)));
-            })?
+                    // Hang up the ring first, so a capture thread waiting on a full ring stops.
+                    let dropped = consumer.counters().dropped();
+                    drop(consumer);
+                    stop.store(true, Ordering::Relaxed);
+                    let error = source_error.lock().ok().and_then(|mut e| e.take());
+                    let summary = worker.summary(
+                        options.source.describe(),
+                        captured.load(Ordering::Relaxed),
+                        dropped,
+                        started,
+                        error,
+                    );
+                    let _ = tx.send(Event::Summary(Box::new(summary)));
+                })?
         };
-        Ok(Self { events, stop, threads: vec![capture, infer] })
+        Ok(Self {
+            events,
+            stop,
+            threads: vec![capture, infer],
+        })
     }
 
     /// The events, ending with one `Event::Summary`; the channel closes after it.
@@ -220,20 +255,25 @@ impl Drop for Pipeline {
 /// or ends after it has started is reopened with exponential backoff (its next frame marks a
 /// discontinuity); the error of a source that cannot start, or of a file, is returned.
 fn capture_loop(
-    mut producer: RingProducer<Frame>,
+    first: Capture,
+    producer: &mut RingProducer<Frame>,
     options: &PipelineOptions,
     stop: &AtomicBool,
     events: &Sender<Event>,
     captured: &AtomicU64,
 ) -> Result<(), String> {
-    let live = options.source.is_live();
+    let live = first.is_live();
+    let mut opened = Some(Ok(first));
     let mut retries = 0u32;
     let mut backoff = Duration::from_millis(250);
     let mut started = false;
     let mut discontinuity = false;
     loop {
         let index_base = captured.load(Ordering::Relaxed);
-        let lost = match Capture::open(&options.source, options.realtime) {
+        let capture = opened
+            .take()
+            .unwrap_or_else(|| Capture::open(&options.source, options.realtime));
+        let lost = match capture {
             Err(e) if !started => return Err(e.to_string()),
             Err(e) => e.to_string(),
             Ok(mut capture) => loop {
@@ -264,7 +304,10 @@ fn capture_loop(
         if options.max_retries.is_some_and(|m| retries >= m) {
             return Err(format!("{lost}; gave up after {retries} retries"));
         }
-        let _ = events.try_send(Event::Warning(format!("{lost}; reopening in {} ms", backoff.as_millis())));
+        let _ = events.try_send(Event::Warning(format!(
+            "{lost}; reopening in {} ms",
+            backoff.as_millis()
+        )));
         discontinuity = true;
         let resume = Instant::now() + backoff;
         while Instant::now() < resume {
@@ -313,7 +356,10 @@ impl Worker {
     }
 
     fn label(&self, class: usize) -> String {
-        self.labels.get(class).cloned().unwrap_or_else(|| format!("class_{class}"))
+        self.labels
+            .get(class)
+            .cloned()
+            .unwrap_or_else(|| format!("class_{class}"))
     }
 
     fn process(&mut self, frame: Frame, dropped: u64) -> Option<FrameResult> {
@@ -356,7 +402,14 @@ impl Worker {
         self.processed += 1;
         self.first_result.get_or_insert(done);
         self.last_result = Some(done);
-        let top = prediction.top.iter().map(|&(c, score)| Scored { label: self.label(c), score }).collect();
+        let top = prediction
+            .top
+            .iter()
+            .map(|&(c, score)| Scored {
+                label: self.label(c),
+                score,
+            })
+            .collect();
         Some(FrameResult {
             frame: frame.index,
             pts_ms: frame.pts_ms,
@@ -370,9 +423,18 @@ impl Worker {
         })
     }
 
-    fn summary(&self, source: String, captured: u64, dropped: u64, started: Instant, error: Option<String>) -> Summary {
+    fn summary(
+        &self,
+        source: String,
+        captured: u64,
+        dropped: u64,
+        started: Instant,
+        error: Option<String>,
+    ) -> Summary {
         let span = match (self.first_result, self.last_result) {
-            (Some(a), Some(b)) if self.processed > 1 => (b - a).as_secs_f64() * (self.processed as f64) / (self.processed - 1) as f64,
+            (Some(a), Some(b)) if self.processed > 1 => {
+                (b - a).as_secs_f64() * (self.processed as f64) / (self.processed - 1) as f64
+            }
             _ => started.elapsed().as_secs_f64(),
         };
         let [total, capture_to_ring, preprocess, model] = &self.latencies;
@@ -382,7 +444,11 @@ impl Worker {
             frames_captured: captured,
             frames_dropped: dropped,
             frames_strided: self.strided,
-            fps: if span > 0.0 { self.processed as f64 / span } else { 0.0 },
+            fps: if span > 0.0 {
+                self.processed as f64 / span
+            } else {
+                0.0
+            },
             latency_ms: LatencySummary {
                 total: Stats::of(total),
                 capture_to_ring: Stats::of(capture_to_ring),

@@ -19,7 +19,13 @@ pub struct FrameRef<'a> {
 impl<'a> FrameRef<'a> {
     /// A tightly packed RGB frame.
     pub fn rgb(data: &'a [u8], width: usize, height: usize) -> Self {
-        Self { data, width, height, stride: width * 3, channels: 3 }
+        Self {
+            data,
+            width,
+            height,
+            stride: width * 3,
+            channels: 3,
+        }
     }
 }
 
@@ -31,8 +37,16 @@ pub enum FrameError {
     Channels(usize),
     #[error("row stride {stride} is shorter than a row of {width} RGB pixels")]
     Stride { stride: usize, width: usize },
-    #[error("frame data has {got} bytes, a {width}x{height} frame with stride {stride} needs {needed}")]
-    Length { got: usize, needed: usize, width: usize, height: usize, stride: usize },
+    #[error(
+        "frame data has {got} bytes, a {width}x{height} frame with stride {stride} needs {needed}"
+    )]
+    Length {
+        got: usize,
+        needed: usize,
+        width: usize,
+        height: usize,
+        stride: usize,
+    },
 }
 
 /// Resize, crop and normalisation settings; saved with a model so it runs on what it was trained on.
@@ -49,7 +63,12 @@ pub struct Transform {
 impl Transform {
     /// ImageNet statistics, shorter side to crop * 256 / 224 (256 for a 224 crop), as TSM's demo.
     pub fn imagenet(crop: usize) -> Self {
-        Self { resize: crop * 256 / 224, crop, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] }
+        Self {
+            resize: crop * 256 / 224,
+            crop,
+            mean: [0.485, 0.456, 0.406],
+            std: [0.229, 0.224, 0.225],
+        }
     }
 }
 
@@ -71,7 +90,11 @@ fn taps(src: usize, resized: usize, offset: usize, out: usize) -> Vec<Tap> {
             let pos = pos.clamp(0.0, (src - 1) as f64);
             let i0 = pos.floor() as usize;
             let i1 = (i0 + 1).min(src - 1);
-            Tap { i0, i1, w1: (pos - i0 as f64) as f32 }
+            Tap {
+                i0,
+                i1,
+                w1: (pos - i0 as f64) as f32,
+            }
         })
         .collect()
 }
@@ -89,7 +112,13 @@ pub struct Preprocessor {
 impl Preprocessor {
     pub fn new(transform: Transform) -> Self {
         let n = 3 * transform.crop * transform.crop;
-        Self { transform, plan_for: (0, 0), rows: Vec::new(), cols: Vec::new(), out: vec![0.0; n] }
+        Self {
+            transform,
+            plan_for: (0, 0),
+            rows: Vec::new(),
+            cols: Vec::new(),
+            out: vec![0.0; n],
+        }
     }
 
     pub fn transform(&self) -> &Transform {
@@ -123,13 +152,19 @@ impl Preprocessor {
     /// Checks a frame's geometry against its data.
     pub fn check(frame: &FrameRef) -> Result<(), FrameError> {
         if frame.width == 0 || frame.height == 0 {
-            return Err(FrameError::Empty { width: frame.width, height: frame.height });
+            return Err(FrameError::Empty {
+                width: frame.width,
+                height: frame.height,
+            });
         }
         if frame.channels != 3 {
             return Err(FrameError::Channels(frame.channels));
         }
         if frame.stride < frame.width * 3 {
-            return Err(FrameError::Stride { stride: frame.stride, width: frame.width });
+            return Err(FrameError::Stride {
+                stride: frame.stride,
+                width: frame.width,
+            });
         }
         let needed = frame.stride * (frame.height - 1) + frame.width * 3;
         if frame.data.len() < needed {
@@ -151,7 +186,8 @@ impl Preprocessor {
         let crop = self.transform.crop;
         let plane = crop * crop;
         let scale: [f32; 3] = std::array::from_fn(|c| 1.0 / (255.0 * self.transform.std[c]));
-        let shift: [f32; 3] = std::array::from_fn(|c| self.transform.mean[c] / self.transform.std[c]);
+        let shift: [f32; 3] =
+            std::array::from_fn(|c| self.transform.mean[c] / self.transform.std[c]);
         let (r_plane, rest) = self.out.split_at_mut(plane);
         let (g_plane, b_plane) = rest.split_at_mut(plane);
         for (y, row) in self.rows.iter().enumerate() {

@@ -30,7 +30,11 @@ impl Profile {
         let vs = nn::VarStore::new(tch::Device::Cpu);
         let net = ActionNet::new(&vs.root(), config)?;
         let stages = net.stage_costs(frames, config.input_size);
-        let params = vs.trainable_variables().iter().map(|t| t.numel() as u64).sum();
+        let params = vs
+            .trainable_variables()
+            .iter()
+            .map(|t| t.numel() as u64)
+            .sum();
         let flops = stages.iter().map(|s| s.macs).sum();
         Ok(Self {
             model: config.name.clone(),
@@ -54,9 +58,21 @@ impl Profile {
         );
         let _ = writeln!(out, "{:<28} {:>14} {:>16}", "stage", "params", "GFLOPs");
         for s in &self.stages {
-            let _ = writeln!(out, "{:<28} {:>14} {:>16.4}", s.name, group(s.params), s.macs as f64 / 1e9);
+            let _ = writeln!(
+                out,
+                "{:<28} {:>14} {:>16.4}",
+                s.name,
+                group(s.params),
+                s.macs as f64 / 1e9
+            );
         }
-        let _ = writeln!(out, "{:<28} {:>14} {:>16.4}", "total", group(self.params), self.flops as f64 / 1e9);
+        let _ = writeln!(
+            out,
+            "{:<28} {:>14} {:>16.4}",
+            "total",
+            group(self.params),
+            self.flops as f64 / 1e9
+        );
         let _ = writeln!(
             out,
             "{:<28} {:>14} {:>16.4}",

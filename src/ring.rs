@@ -11,8 +11,8 @@
 //! Waiting uses thread parking with a short timeout, so a missed wake-up costs at most a millisecond.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
@@ -74,8 +74,16 @@ pub fn ring<T>(capacity: usize, policy: DropPolicy) -> (RingProducer<T>, RingCon
     let (prod, cons) = HeapRb::new(capacity.max(1)).split();
     let shared = Arc::new(Shared::default());
     (
-        RingProducer { inner: prod, policy, shared: shared.clone() },
-        RingConsumer { inner: cons, policy, shared },
+        RingProducer {
+            inner: prod,
+            policy,
+            shared: shared.clone(),
+        },
+        RingConsumer {
+            inner: cons,
+            policy,
+            shared,
+        },
     )
 }
 
@@ -111,7 +119,10 @@ impl<T> RingProducer<T> {
                 }
                 Err(back) => match self.policy {
                     DropPolicy::Latest => {
-                        self.shared.counters.dropped_full.fetch_add(1, Ordering::Relaxed);
+                        self.shared
+                            .counters
+                            .dropped_full
+                            .fetch_add(1, Ordering::Relaxed);
                         return Pushed::Dropped;
                     }
                     DropPolicy::Backpressure => {
@@ -174,7 +185,10 @@ impl<T> RingConsumer<T> {
                 DropPolicy::Latest => {
                     let mut newest = self.inner.try_pop();
                     while let Some(next) = self.inner.try_pop() {
-                        self.shared.counters.skipped_stale.fetch_add(1, Ordering::Relaxed);
+                        self.shared
+                            .counters
+                            .skipped_stale
+                            .fetch_add(1, Ordering::Relaxed);
                         newest = Some(next);
                     }
                     newest

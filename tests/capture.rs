@@ -22,20 +22,32 @@ fn encode(path: &Path, frames: u32, width: u32, height: u32, fps: u32, encoder: 
          ! {encoder} ! filesink location={}",
         path.display()
     );
-    let pipeline = gst::parse::launch(&line).unwrap().downcast::<gst::Pipeline>().unwrap();
+    let pipeline = gst::parse::launch(&line)
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
     pipeline.set_state(gst::State::Playing).unwrap();
     let bus = pipeline.bus().unwrap();
-    let msg = bus.timed_pop_filtered(gst::ClockTime::from_seconds(60), &[gst::MessageType::Eos, gst::MessageType::Error]);
+    let msg = bus.timed_pop_filtered(
+        gst::ClockTime::from_seconds(60),
+        &[gst::MessageType::Eos, gst::MessageType::Error],
+    );
     pipeline.set_state(gst::State::Null).unwrap();
     match msg.as_ref().map(|m| m.type_()) {
         Some(gst::MessageType::Eos) => {}
-        other => panic!("encoding {} with '{encoder}' failed: {other:?}", path.display()),
+        other => panic!(
+            "encoding {} with '{encoder}' failed: {other:?}",
+            path.display()
+        ),
     }
 }
 
 fn model(dir: &Path) -> PathBuf {
     tch::manual_seed(5);
-    let config = ModelConfig { input_size: 64, ..ModelConfig::tsm_r18_tiny_online() };
+    let config = ModelConfig {
+        input_size: 64,
+        ..ModelConfig::tsm_r18_tiny_online()
+    };
     let vs = nn::VarStore::new(Device::Cpu);
     let _net = ActionNet::new(&vs.root(), &config).unwrap();
     let path = dir.join("model.safetensors");
@@ -102,25 +114,47 @@ fn every_frame_of_a_file_is_processed_once_and_equals_direct_feeding() {
         encode(&path, frames, width, height, fps, encoder);
         let (results, summary) = run(&model, options(Source::File(path.clone())));
         assert_eq!(summary.error, None, "{name}");
-        assert_eq!(results.len() as u32, frames, "{name}: every frame processed");
+        assert_eq!(
+            results.len() as u32,
+            frames,
+            "{name}: every frame processed"
+        );
         assert_eq!(summary.frames_processed, frames as u64);
-        assert_eq!(summary.frames_dropped, 0, "{name}: nothing dropped in fast mode");
+        assert_eq!(
+            summary.frames_dropped, 0,
+            "{name}: nothing dropped in fast mode"
+        );
         let indices: Vec<u64> = results.iter().map(|r| r.frame).collect();
-        assert_eq!(indices, (0..frames as u64).collect::<Vec<_>>(), "{name}: each frame once, in order");
+        assert_eq!(
+            indices,
+            (0..frames as u64).collect::<Vec<_>>(),
+            "{name}: each frame once, in order"
+        );
 
         // The same decoded frames fed to a recogniser by hand give the same logits and labels.
         let decoded = decode_all(&path);
         assert_eq!(decoded.len() as u32, frames);
-        assert_eq!((decoded[0].width, decoded[0].height), (width as usize, height as usize));
+        assert_eq!(
+            (decoded[0].width, decoded[0].height),
+            (width as usize, height as usize)
+        );
         let mut recognizer = Recognizer::from_checkpoint(&model, Default::default()).unwrap();
         let mut smoother = Smoother::new(SmoothingOptions::default());
         for (frame, result) in decoded.iter().zip(&results) {
             let logits = recognizer.step(&frame.as_frame_ref()).unwrap().0.to_vec();
             let prediction = smoother.push(&logits);
-            assert_eq!(result.logits.as_deref(), Some(&logits[..]), "{name} frame {}", frame.index);
+            assert_eq!(
+                result.logits.as_deref(),
+                Some(&logits[..]),
+                "{name} frame {}",
+                frame.index
+            );
             assert_eq!(result.label, prediction.label.map(|c| format!("class_{c}")));
         }
-        eprintln!("{name}: {frames} frames {width}x{height}@{fps}, {:.0} fps end to end", summary.fps);
+        eprintln!(
+            "{name}: {frames} frames {width}x{height}@{fps}, {:.0} fps end to end",
+            summary.fps
+        );
     }
 }
 
@@ -128,8 +162,19 @@ fn every_frame_of_a_file_is_processed_once_and_equals_direct_feeding() {
 fn the_live_test_pattern_runs_for_n_frames_and_stops() {
     let dir = tempfile::tempdir().unwrap();
     let model = model(dir.path());
-    let source = Source::TestPattern { pattern: "ball".into(), width: 320, height: 240, fps: 30 };
-    let (results, summary) = run(&model, PipelineOptions { max_frames: Some(12), ..options(source) });
+    let source = Source::TestPattern {
+        pattern: "ball".into(),
+        width: 320,
+        height: 240,
+        fps: 30,
+    };
+    let (results, summary) = run(
+        &model,
+        PipelineOptions {
+            max_frames: Some(12),
+            ..options(source)
+        },
+    );
     assert_eq!(results.len(), 12);
     assert_eq!(summary.frames_processed, 12);
     assert!(results.windows(2).all(|w| w[0].frame < w[1].frame));
@@ -140,19 +185,34 @@ fn the_live_test_pattern_runs_for_n_frames_and_stops() {
 fn a_slow_model_on_a_live_source_drops_frames_and_counts_them() {
     let dir = tempfile::tempdir().unwrap();
     let model = model(dir.path());
-    let source = Source::TestPattern { pattern: "snow".into(), width: 160, height: 120, fps: 30 };
+    let source = Source::TestPattern {
+        pattern: "snow".into(),
+        width: 160,
+        height: 120,
+        fps: 30,
+    };
     let throttled = PipelineOptions {
         max_frames: Some(6),
         throttle: Some(Duration::from_millis(150)),
         ..options(source)
     };
     let (results, summary) = run(&model, throttled);
-    eprintln!("captured {}, processed {}, dropped {}", summary.frames_captured, summary.frames_processed, summary.frames_dropped);
+    eprintln!(
+        "captured {}, processed {}, dropped {}",
+        summary.frames_captured, summary.frames_processed, summary.frames_dropped
+    );
     assert_eq!(results.len(), 6);
     // 150 ms per frame against a 33 ms source: most frames must be dropped, and every one counted.
-    assert!(summary.frames_dropped >= 10, "dropped {}", summary.frames_dropped);
+    assert!(
+        summary.frames_dropped >= 10,
+        "dropped {}",
+        summary.frames_dropped
+    );
     // The frame indices jump over what was dropped: the newest frame is always the one taken.
-    let gaps: u64 = results.windows(2).map(|w| w[1].frame - w[0].frame - 1).sum();
+    let gaps: u64 = results
+        .windows(2)
+        .map(|w| w[1].frame - w[0].frame - 1)
+        .sum();
     assert!(gaps >= 10, "gaps {gaps}");
     assert!(summary.frames_captured >= summary.frames_processed + summary.frames_dropped);
     // The results' latencies stay bounded: the ring never queues old frames.
@@ -160,19 +220,42 @@ fn a_slow_model_on_a_live_source_drops_frames_and_counts_them() {
 }
 
 fn expect_error(model: &Path, source: Source, needle: &str) {
-    let (results, summary) = run(model, options(source.clone()));
-    let error = summary.error.unwrap_or_else(|| panic!("{source:?}: no error reported"));
+    let recognizer = Recognizer::from_checkpoint(model, Default::default()).unwrap();
+    let error = match Pipeline::start(recognizer, options(source.clone())) {
+        Err(e) => e.to_string(),
+        Ok(pipeline) => {
+            let mut error = None;
+            for event in pipeline.events().iter() {
+                match event {
+                    Event::Frame(_) => panic!("{source:?}: a frame from a bad source"),
+                    Event::Summary(s) => error = s.error,
+                    Event::Warning(_) => {}
+                }
+            }
+            error.unwrap_or_else(|| panic!("{source:?}: no error reported"))
+        }
+    };
     eprintln!("{source:?}: {error}");
-    assert!(error.contains(needle), "{source:?}: '{error}' lacks '{needle}'");
-    assert!(results.is_empty(), "{source:?}");
+    assert!(
+        error.contains(needle),
+        "{source:?}: '{error}' lacks '{needle}'"
+    );
 }
 
 #[test]
 fn bad_sources_fail_with_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let model = model(dir.path());
-    expect_error(&model, Source::File(dir.path().join("absent.mp4")), "absent.mp4: cannot open");
-    expect_error(&model, Source::File(dir.path().to_path_buf()), "is a directory");
+    expect_error(
+        &model,
+        Source::File(dir.path().join("absent.mp4")),
+        "absent.mp4: cannot open",
+    );
+    expect_error(
+        &model,
+        Source::File(dir.path().to_path_buf()),
+        "is a directory",
+    );
     let empty = dir.path().join("empty.mp4");
     std::fs::write(&empty, b"").unwrap();
     expect_error(&model, Source::File(empty), "is empty");
@@ -180,7 +263,11 @@ fn bad_sources_fail_with_a_clear_error() {
     std::fs::write(&text, "these are not video frames\n".repeat(100)).unwrap();
     expect_error(&model, Source::File(text), "notes.mp4");
     expect_error(&model, Source::Camera("/dev/video7".into()), "/dev/video7");
-    expect_error(&model, Source::Uri("gopher://example/clip".into()), "unsupported URI scheme 'gopher'");
+    expect_error(
+        &model,
+        Source::Uri("gopher://example/clip".into()),
+        "unsupported URI scheme 'gopher'",
+    );
 }
 
 #[test]
@@ -194,9 +281,7 @@ fn damaged_clips_give_results_for_what_decodes_and_never_hang() {
     // Truncated: mp4's index sits at the end, so a cut file has no playable index.
     let cut = dir.path().join("cut.mp4");
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
-    let (_results, summary) = run(&model, options(Source::File(cut)));
-    eprintln!("truncated: {} frames, error {:?}", summary.frames_processed, summary.error);
-    assert!(summary.error.as_deref().is_some_and(|e| e.contains("cut.mp4")), "{:?}", summary.error);
+    expect_error(&model, Source::File(cut), "cut.mp4");
 
     // Random bytes in the middle of an AVI: the frames before the damage are all processed.
     let avi = dir.path().join("clip.avi");
@@ -211,6 +296,89 @@ fn damaged_clips_give_results_for_what_decodes_and_never_hang() {
     let damaged = dir.path().join("damaged.avi");
     std::fs::write(&damaged, &bytes).unwrap();
     let (results, summary) = run(&model, options(Source::File(damaged)));
-    eprintln!("damaged: {} frames, error {:?}", summary.frames_processed, summary.error);
-    assert!(results.len() >= 20, "frames before the damage are processed: {}", results.len());
+    eprintln!(
+        "damaged: {} frames, error {:?}",
+        summary.frames_processed, summary.error
+    );
+    assert!(
+        results.len() >= 20,
+        "frames before the damage are processed: {}",
+        results.len()
+    );
+}
+
+/// A loopback HTTP server for one directory, killed on drop.
+struct HttpServer {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl HttpServer {
+    fn serve(dir: &Path) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new("python3")
+            .args([
+                "-m",
+                "http.server",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+            ])
+            .current_dir(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 -m http.server");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "http server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self { child, port }
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_stream_uri_is_read_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = model(dir.path());
+    let served = tempfile::tempdir().unwrap();
+    encode(
+        &served.path().join("clip.webm"),
+        30,
+        160,
+        120,
+        30,
+        "vp8enc ! webmmux",
+    );
+    let server = HttpServer::serve(served.path());
+    let uri = format!("http://127.0.0.1:{}/clip.webm", server.port);
+    let (results, summary) = run(
+        &model,
+        PipelineOptions {
+            max_frames: Some(10),
+            ..options(Source::Uri(uri))
+        },
+    );
+    assert_eq!(summary.error, None);
+    assert_eq!(results.len(), 10);
+    // Nothing listens on the port any more: the stream cannot start, and says so.
+    let port = server.port;
+    drop(server);
+    expect_error(
+        &model,
+        Source::Uri(format!("http://127.0.0.1:{port}/clip.webm")),
+        &format!("127.0.0.1:{port}"),
+    );
 }

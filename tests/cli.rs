@@ -3,8 +3,15 @@
 use std::process::Command;
 
 fn shiftlive(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_shiftlive")).args(args).output().expect("run shiftlive");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    let out = Command::new(env!("CARGO_BIN_EXE_shiftlive"))
+        .args(args)
+        .output()
+        .expect("run shiftlive");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 #[test]
@@ -18,7 +25,16 @@ fn help_lists_the_subcommands() {
 
 #[test]
 fn profile_json_has_params_and_flops() {
-    let (ok, stdout, stderr) = shiftlive(&["profile", "--preset", "tsm_r50", "--frames", "8", "--classes", "400", "--json"]);
+    let (ok, stdout, stderr) = shiftlive(&[
+        "profile",
+        "--preset",
+        "tsm_r50",
+        "--frames",
+        "8",
+        "--classes",
+        "400",
+        "--json",
+    ]);
     assert!(ok, "{stderr}");
     let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     let params = v["params"].as_f64().unwrap();
@@ -32,7 +48,10 @@ fn profile_json_has_params_and_flops() {
 fn an_unknown_preset_fails_with_the_known_ones() {
     let (ok, _, stderr) = shiftlive(&["profile", "--preset", "tsm_r77"]);
     assert!(!ok);
-    assert!(stderr.contains("unknown preset 'tsm_r77'") && stderr.contains("tsm_mobilenet_v2_online"), "{stderr}");
+    assert!(
+        stderr.contains("unknown preset 'tsm_r77'") && stderr.contains("tsm_mobilenet_v2_online"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
@@ -40,7 +59,10 @@ fn an_unknown_preset_fails_with_the_known_ones() {
 fn a_missing_checkpoint_is_named() {
     let (ok, _, stderr) = shiftlive(&["profile", "--model", "/nonexistent/m.safetensors"]);
     assert!(!ok);
-    assert!(stderr.contains("/nonexistent/m.safetensors") && stderr.contains("cannot read"), "{stderr}");
+    assert!(
+        stderr.contains("/nonexistent/m.safetensors") && stderr.contains("cannot read"),
+        "{stderr}"
+    );
 }
 
 #[test]

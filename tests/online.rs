@@ -26,7 +26,8 @@ fn saved_model(config: &ModelConfig, dir: &Path) -> std::path::PathBuf {
 /// A smooth random walk of frames, so consecutive frames are related as in video.
 fn clip(frames: i64, side: i64) -> Tensor {
     let steps = Tensor::randn([frames, 3, side, side], (Kind::Float, Device::Cpu)) * 0.3;
-    steps.cumsum(0, Kind::Float) / (frames as f64).sqrt() + Tensor::randn([1, 3, side, side], (Kind::Float, Device::Cpu))
+    steps.cumsum(0, Kind::Float) / (frames as f64).sqrt()
+        + Tensor::randn([1, 3, side, side], (Kind::Float, Device::Cpu))
 }
 
 fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
@@ -34,7 +35,9 @@ fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
 }
 
 fn online_logits(rec: &mut Recognizer, x: &Tensor) -> Tensor {
-    let frames: Vec<Tensor> = (0..x.size()[0]).map(|t| rec.step_tensor(&x.narrow(0, t, 1)).unwrap()).collect();
+    let frames: Vec<Tensor> = (0..x.size()[0])
+        .map(|t| rec.step_tensor(&x.narrow(0, t, 1)).unwrap())
+        .collect();
     Tensor::cat(&frames, 0)
 }
 
@@ -47,13 +50,29 @@ fn check_equivalence(config: ModelConfig) {
         // The offline causal model over the whole 64-frame clip, in the same layout.
         let (_vs, mut offline_net) = ActionNet::load(&path, Device::Cpu).unwrap();
         if fold_bn {
-            offline_net.prepare_inference(InferenceLayout { kind: Kind::Float, channels_last });
+            offline_net.prepare_inference(InferenceLayout {
+                kind: Kind::Float,
+                channels_last,
+            });
         }
-        let offline = tch::no_grad(|| offline_net.forward_clip_t(&x, FRAMES, false)).unwrap().frame_logits;
-        let spread = offline.std_dim(&[0i64][..], true, false).mean(None).double_value(&[]);
-        assert!(spread > 1e-2, "{}: logits barely change over time ({spread}); the test would be vacuous", config.name);
+        let offline = tch::no_grad(|| offline_net.forward_clip_t(&x, FRAMES, false))
+            .unwrap()
+            .frame_logits;
+        let spread = offline
+            .std_dim(&[0i64][..], true, false)
+            .mean(None)
+            .double_value(&[]);
+        assert!(
+            spread > 1e-2,
+            "{}: logits barely change over time ({spread}); the test would be vacuous",
+            config.name
+        );
 
-        let options = RecognizerOptions { fold_bn, channels_last, ..Default::default() };
+        let options = RecognizerOptions {
+            fold_bn,
+            channels_last,
+            ..Default::default()
+        };
         let mut rec = Recognizer::from_checkpoint(&path, options).unwrap();
         let online = online_logits(&mut rec, &x);
         let diff = max_abs_diff(&online, &offline);
@@ -63,11 +82,18 @@ fn check_equivalence(config: ModelConfig) {
              (max |logit| {scale:.2}, spread over time {spread:.3})",
             config.name
         );
-        assert!(diff <= 1e-5, "{}: online differs from offline by {diff}", config.name);
+        assert!(
+            diff <= 1e-5,
+            "{}: online differs from offline by {diff}",
+            config.name
+        );
         // Folding BatchNorm and channels-last only reorder float operations.
         let plain = reference.get_or_insert_with(|| offline.shallow_clone());
         let layout_diff = max_abs_diff(&offline, plain);
-        assert!(layout_diff <= 1e-5 * scale.max(1.0) * 4.0, "layout changed logits by {layout_diff}");
+        assert!(
+            layout_diff <= 1e-5 * scale.max(1.0) * 4.0,
+            "layout changed logits by {layout_diff}"
+        );
     }
 }
 
@@ -95,13 +121,19 @@ fn reset_gives_a_fresh_stream_and_streams_batch_independently() {
     let mut reused = Recognizer::from_checkpoint(&path, Default::default()).unwrap();
     let a_first = online_logits(&mut reused, &a);
     let b_without_reset = online_logits(&mut reused, &b);
-    assert!(max_abs_diff(&b_without_reset, &b_fresh) > 1e-4, "the cache must carry the past");
+    assert!(
+        max_abs_diff(&b_without_reset, &b_fresh) > 1e-4,
+        "the cache must carry the past"
+    );
     reused.reset();
     let b_after_reset = online_logits(&mut reused, &b);
     assert_eq!(max_abs_diff(&b_after_reset, &b_fresh), 0.0);
 
     // Two streams in one batch: row s of every cache slot belongs to stream s.
-    let options = RecognizerOptions { streams: 2, ..Default::default() };
+    let options = RecognizerOptions {
+        streams: 2,
+        ..Default::default()
+    };
     let mut pair = Recognizer::from_checkpoint(&path, options).unwrap();
     let mut rows = Vec::new();
     for t in 0..10 {
@@ -118,10 +150,14 @@ fn reset_gives_a_fresh_stream_and_streams_batch_independently() {
 /// Frames as packed RGB bytes with padded rows, as GStreamer hands them.
 fn rgb_frame(width: usize, height: usize, stride: usize, seed: u64) -> Vec<u8> {
     let mut data = vec![0u8; stride * height];
-    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     for y in 0..height {
         for x in 0..width * 3 {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             data[y * stride + x] = ((x + y) as u64 * 3 + (state >> 60)) as u8;
         }
     }
@@ -135,7 +171,13 @@ fn bad_frames_are_refused_and_leave_the_cache_untouched() {
     let (w, h, stride) = (90, 70, 272);
     let f1 = rgb_frame(w, h, stride, 1);
     let f2 = rgb_frame(w, h, stride, 2);
-    let frame = |d: &'static [u8]| FrameRef { data: d, width: w, height: h, stride, channels: 3 };
+    let frame = |d: &'static [u8]| FrameRef {
+        data: d,
+        width: w,
+        height: h,
+        stride,
+        channels: 3,
+    };
     let (f1, f2): (&'static [u8], &'static [u8]) = (f1.leak(), f2.leak());
 
     let mut reference = Recognizer::from_checkpoint(&path, Default::default()).unwrap();
@@ -144,24 +186,47 @@ fn bad_frames_are_refused_and_leave_the_cache_untouched() {
 
     let mut rec = Recognizer::from_checkpoint(&path, Default::default()).unwrap();
     rec.step(&frame(f1)).unwrap();
-    let gray = FrameRef { channels: 1, stride: w, ..frame(f1) };
+    let gray = FrameRef {
+        channels: 1,
+        stride: w,
+        ..frame(f1)
+    };
     let err = rec.step(&gray).unwrap_err().to_string();
     assert!(err.contains("1 channels, expected 3"), "{err}");
-    let empty = FrameRef { data: &[], width: 0, height: 0, stride: 0, channels: 3 };
+    let empty = FrameRef {
+        data: &[],
+        width: 0,
+        height: 0,
+        stride: 0,
+        channels: 3,
+    };
     let err = rec.step(&empty).unwrap_err().to_string();
     assert!(err.contains("empty frame"), "{err}");
-    let short = FrameRef { data: &f1[..1000], ..frame(f1) };
+    let short = FrameRef {
+        data: &f1[..1000],
+        ..frame(f1)
+    };
     let err = rec.step(&short).unwrap_err().to_string();
     assert!(err.contains("needs"), "{err}");
     let got = rec.step(&frame(f2)).unwrap().0.to_vec();
-    assert_eq!(got, expected, "the refused frames must not have advanced the cache");
+    assert_eq!(
+        got, expected,
+        "the refused frames must not have advanced the cache"
+    );
 }
 
 #[test]
 fn bidirectional_models_are_refused_for_online_use() {
-    let err = Recognizer::random(&ModelConfig::tsm_r18_tiny(), Default::default()).unwrap_err().to_string();
-    assert!(err.contains("cannot run online") && err.contains("bidirectional"), "{err}");
-    let err = Recognizer::random(&ModelConfig::mvf_r18_tiny(), Default::default()).unwrap_err().to_string();
+    let err = Recognizer::random(&ModelConfig::tsm_r18_tiny(), Default::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("cannot run online") && err.contains("bidirectional"),
+        "{err}"
+    );
+    let err = Recognizer::random(&ModelConfig::mvf_r18_tiny(), Default::default())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("MVF"), "{err}");
 }
 
@@ -171,14 +236,27 @@ fn bf16_stays_close_to_fp32() {
     let path = saved_model(&ModelConfig::tsm_r18_tiny_online(), dir.path());
     let x = clip(16, 64);
     let mut f32_rec = Recognizer::from_checkpoint(&path, Default::default()).unwrap();
-    let options = RecognizerOptions { precision: Precision::Bf16, ..Default::default() };
+    let options = RecognizerOptions {
+        precision: Precision::Bf16,
+        ..Default::default()
+    };
     let mut bf16_rec = Recognizer::from_checkpoint(&path, options).unwrap();
     let a = online_logits(&mut f32_rec, &x);
     let b = online_logits(&mut bf16_rec, &x);
     let diff = max_abs_diff(&a, &b);
     let scale = a.abs().max().double_value(&[]);
-    let agree = a.argmax(1, false).eq_tensor(&b.argmax(1, false)).to_kind(Kind::Float).mean(None).double_value(&[]);
-    eprintln!("bf16 vs fp32: max abs diff {diff:.3e} (max |logit| {scale:.2}), top-1 agreement {agree:.3}");
+    let agree = a
+        .argmax(1, false)
+        .eq_tensor(&b.argmax(1, false))
+        .to_kind(Kind::Float)
+        .mean(None)
+        .double_value(&[]);
+    eprintln!(
+        "bf16 vs fp32: max abs diff {diff:.3e} (max |logit| {scale:.2}), top-1 agreement {agree:.3}"
+    );
     assert_eq!(b.kind(), Kind::Float, "logits come back as fp32");
-    assert!(diff <= 0.1 * scale, "bf16 drifts by {diff} on logits of scale {scale}");
+    assert!(
+        diff <= 0.1 * scale,
+        "bf16 drifts by {diff} on logits of scale {scale}"
+    );
 }

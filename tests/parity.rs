@@ -10,7 +10,9 @@ use tch::{Tensor, nn};
 const TOLERANCE: f64 = 1e-4;
 
 fn golden(case: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(format!("{case}.safetensors"))
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(format!("{case}.safetensors"))
 }
 
 fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
@@ -25,16 +27,25 @@ fn check(case: &str) {
     let config = ModelConfig::from_json(&file.metadata["config"]).unwrap();
     let vs = nn::VarStore::new(tch::Device::Cpu);
     let net = ActionNet::new(&vs.root(), &config).unwrap();
-    let weights: BTreeMap<String, Tensor> =
-        file.tensors.iter().filter(|(k, _)| !k.starts_with("__")).map(|(k, v)| (k.clone(), v.shallow_clone())).collect();
+    let weights: BTreeMap<String, Tensor> = file
+        .tensors
+        .iter()
+        .filter(|(k, _)| !k.starts_with("__"))
+        .map(|(k, v)| (k.clone(), v.shallow_clone()))
+        .collect();
     checkpoint::load_weights(&vs, &weights, &path, case).unwrap_or_else(|e| panic!("{e}"));
     let out = tch::no_grad(|| net.forward_clip(&file.tensors["__input__"], false)).unwrap();
     let logits = max_abs_diff(&out.logits, &file.tensors["__logits__"]);
     let frames = max_abs_diff(&out.frame_logits, &file.tensors["__frame_logits__"]);
     let scale = file.tensors["__logits__"].abs().max().double_value(&[]);
-    eprintln!("{case}: max |logit| {scale:.3}, max abs diff logits {logits:.2e}, per frame {frames:.2e}");
+    eprintln!(
+        "{case}: max |logit| {scale:.3}, max abs diff logits {logits:.2e}, per frame {frames:.2e}"
+    );
     assert!(logits <= TOLERANCE, "{case}: logits differ by {logits}");
-    assert!(frames <= TOLERANCE, "{case}: frame logits differ by {frames}");
+    assert!(
+        frames <= TOLERANCE,
+        "{case}: frame logits differ by {frames}"
+    );
 }
 
 macro_rules! parity {

@@ -40,7 +40,10 @@ fn seeded_init(vs: &nn::VarStore, seed: i64) -> Vec<(f64, f64)> {
             };
             var.shallow_clone().copy_(&value);
             let v = value.to_kind(Kind::Double);
-            fingerprint.push((v.sum(None).double_value(&[]), v.abs().sum(None).double_value(&[])));
+            fingerprint.push((
+                v.sum(None).double_value(&[]),
+                v.abs().sum(None).double_value(&[]),
+            ));
         }
     });
     fingerprint
@@ -58,22 +61,39 @@ fn tsm_r50_full() {
     let net = ActionNet::new(&vs.root(), &config).unwrap();
     let fingerprint = seeded_init(&vs, seed);
     let expected = &file.tensors["__fingerprint__"];
-    assert_eq!(expected.size(), [fingerprint.len() as i64, 2], "parameter count differs from the reference");
+    assert_eq!(
+        expected.size(),
+        [fingerprint.len() as i64, 2],
+        "parameter count differs from the reference"
+    );
     for (i, (sum, abs_sum)) in fingerprint.iter().enumerate() {
-        let (es, ea) = (expected.double_value(&[i as i64, 0]), expected.double_value(&[i as i64, 1]));
-        assert!((abs_sum - ea).abs() <= 1e-6 * ea.max(1.0) && (sum - es).abs() <= 1e-6 * ea.max(1.0),
-            "parameter {i}: generator differs from the reference ({sum}, {abs_sum}) vs ({es}, {ea})");
+        let (es, ea) = (
+            expected.double_value(&[i as i64, 0]),
+            expected.double_value(&[i as i64, 1]),
+        );
+        assert!(
+            (abs_sum - ea).abs() <= 1e-6 * ea.max(1.0) && (sum - es).abs() <= 1e-6 * ea.max(1.0),
+            "parameter {i}: generator differs from the reference ({sum}, {abs_sum}) vs ({es}, {ea})"
+        );
     }
     let t = config.num_segments;
     let size = config.input_size;
     let x = Tensor::randn([t, 3, size, size], (Kind::Float, tch::Device::Cpu));
     let input_fp = &file.tensors["__input_fingerprint__"];
     let x_abs = x.to_kind(Kind::Double).abs().sum(None).double_value(&[]);
-    assert!((x_abs - input_fp.double_value(&[1])).abs() <= 1e-6 * x_abs, "input generator differs");
+    assert!(
+        (x_abs - input_fp.double_value(&[1])).abs() <= 1e-6 * x_abs,
+        "input generator differs"
+    );
     let out = tch::no_grad(|| net.forward_clip(&x, false)).unwrap();
     let logits = max_abs_diff(&out.logits, &file.tensors["__logits__"]);
     let frames = max_abs_diff(&out.frame_logits, &file.tensors["__frame_logits__"]);
     let scale = file.tensors["__logits__"].abs().max().double_value(&[]);
-    eprintln!("tsm_r50_full: max |logit| {scale:.3}, max abs diff logits {logits:.2e}, per frame {frames:.2e}");
-    assert!(logits <= TOLERANCE && frames <= TOLERANCE, "logits differ by {logits}, frame logits by {frames}");
+    eprintln!(
+        "tsm_r50_full: max |logit| {scale:.3}, max abs diff logits {logits:.2e}, per frame {frames:.2e}"
+    );
+    assert!(
+        logits <= TOLERANCE && frames <= TOLERANCE,
+        "logits differ by {logits}, frame logits by {frames}"
+    );
 }

@@ -17,15 +17,27 @@ fn frame_bytes(width: usize, height: usize, stride: usize) -> Vec<u8> {
 }
 
 /// The same transform written with torch ops.
-fn reference(data: &[u8], width: usize, height: usize, stride: usize, t: &Transform, resized: (usize, usize)) -> Tensor {
+fn reference(
+    data: &[u8],
+    width: usize,
+    height: usize,
+    stride: usize,
+    t: &Transform,
+    resized: (usize, usize),
+) -> Tensor {
     let rows = Tensor::from_slice(data).view([height as i64, stride as i64]);
-    let img = rows.narrow(1, 0, (width * 3) as i64).view([height as i64, width as i64, 3]);
+    let img = rows
+        .narrow(1, 0, (width * 3) as i64)
+        .view([height as i64, width as i64, 3]);
     let img = img.permute([2, 0, 1]).unsqueeze(0).to_kind(Kind::Float); // [1, 3, H, W]
     let (rw, rh) = resized;
     let up = img.upsample_bilinear2d([rh as i64, rw as i64], false, None, None);
     let left = ((rw - t.crop) as f64 / 2.0).round_ties_even() as i64;
     let top = ((rh - t.crop) as f64 / 2.0).round_ties_even() as i64;
-    let crop = up.narrow(2, top, t.crop as i64).narrow(3, left, t.crop as i64) / 255.0;
+    let crop = up
+        .narrow(2, top, t.crop as i64)
+        .narrow(3, left, t.crop as i64)
+        / 255.0;
     let mean = Tensor::from_slice(&t.mean).view([1, 3, 1, 1]);
     let std = Tensor::from_slice(&t.std).view([1, 3, 1, 1]);
     ((crop - mean) / std).squeeze_dim(0)
@@ -34,19 +46,35 @@ fn reference(data: &[u8], width: usize, height: usize, stride: usize, t: &Transf
 #[test]
 fn preprocessing_matches_torch_bilinear_resize_and_crop() {
     // Odd sizes, padded rows, landscape and portrait, up- and down-scaling.
-    for (width, height, stride, crop) in
-        [(322, 242, 968, 224), (640, 480, 1920, 224), (241, 323, 724, 112), (100, 60, 300, 112), (64, 64, 192, 64)]
-    {
+    for (width, height, stride, crop) in [
+        (322, 242, 968, 224),
+        (640, 480, 1920, 224),
+        (241, 323, 724, 112),
+        (100, 60, 300, 112),
+        (64, 64, 192, 64),
+    ] {
         let data = frame_bytes(width, height, stride);
         let transform = Transform::imagenet(crop);
         let mut prep = Preprocessor::new(transform.clone());
         let resized = prep.resized_size(width, height);
-        let frame = FrameRef { data: &data, width, height, stride, channels: 3 };
-        let ours = Tensor::from_slice(prep.run(&frame).unwrap()).view([3, crop as i64, crop as i64]);
+        let frame = FrameRef {
+            data: &data,
+            width,
+            height,
+            stride,
+            channels: 3,
+        };
+        let ours =
+            Tensor::from_slice(prep.run(&frame).unwrap()).view([3, crop as i64, crop as i64]);
         let theirs = reference(&data, width, height, stride, &transform, resized);
         let diff = (&ours - &theirs).abs().max().double_value(&[]);
-        eprintln!("{width}x{height} (stride {stride}) -> {resized:?} crop {crop}: max abs diff {diff:.2e}");
-        assert!(diff < 1e-4, "{width}x{height}: differs from torch by {diff}");
+        eprintln!(
+            "{width}x{height} (stride {stride}) -> {resized:?} crop {crop}: max abs diff {diff:.2e}"
+        );
+        assert!(
+            diff < 1e-4,
+            "{width}x{height}: differs from torch by {diff}"
+        );
     }
 }
 

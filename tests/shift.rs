@@ -1,7 +1,9 @@
 //! The temporal shift on hand-made tensors: which channels move which way, the zero padding at the
 //! ends, and that the uni-directional shift never reads a future frame.
 
-use shiftlive::model::shift::{ShiftCache, TemporalShift, TimeAxis, shift_bi, shift_uni, temporal_pool};
+use shiftlive::model::shift::{
+    ShiftCache, TemporalShift, TimeAxis, shift_bi, shift_uni, temporal_pool,
+};
 use shiftlive::model::{ActionNet, ModelConfig, ShiftDirection};
 use tch::{Kind, Tensor, nn};
 
@@ -61,7 +63,10 @@ fn unidirectional_shift_reads_only_the_previous_frame() {
     let x2 = x.copy();
     let _ = x2.get(t - 1).fill_(-7.0);
     let y2 = shift_uni(&x2, t, fold);
-    let diff = (y.narrow(0, 0, t - 1) - y2.narrow(0, 0, t - 1)).abs().max().double_value(&[]);
+    let diff = (y.narrow(0, 0, t - 1) - y2.narrow(0, 0, t - 1))
+        .abs()
+        .max()
+        .double_value(&[]);
     assert_eq!(diff, 0.0);
 }
 
@@ -82,13 +87,21 @@ fn the_stream_cache_reproduces_the_offline_unidirectional_shift() {
     let (t, c) = (6, 16);
     let x = clip(t, c);
     let offline = shift_uni(&x, t, 2);
-    let shift = TemporalShift { direction: ShiftDirection::Uni, shift_div: 8, slot: 0 };
+    let shift = TemporalShift {
+        direction: ShiftDirection::Uni,
+        shift_div: 8,
+        slot: 0,
+    };
     let mut cache = ShiftCache::new(1);
     for ti in 0..t {
         let frame = x.narrow(0, ti, 1);
         let y = shift.forward(&frame, &mut TimeAxis::Stream(&mut cache));
         let expected = offline.narrow(0, ti, 1);
-        assert_eq!((y - expected).abs().max().double_value(&[]), 0.0, "frame {ti}");
+        assert_eq!(
+            (y - expected).abs().max().double_value(&[]),
+            0.0,
+            "frame {ti}"
+        );
     }
     assert_eq!(cache.shapes(), vec![Some(vec![1, 2, 1, 1])]);
     cache.reset();
@@ -119,23 +132,44 @@ fn calibrate(net: &ActionNet, t: i64) {
 #[test]
 fn unidirectional_networks_never_read_a_future_frame() {
     tch::manual_seed(3);
-    for config in [ModelConfig::tsm_r18_tiny_online(), ModelConfig::tsm_mobilenet_v2_tiny_online()] {
+    for config in [
+        ModelConfig::tsm_r18_tiny_online(),
+        ModelConfig::tsm_mobilenet_v2_tiny_online(),
+    ] {
         let vs = nn::VarStore::new(tch::Device::Cpu);
         let net = ActionNet::new(&vs.root(), &config).unwrap();
         let t = 6;
         calibrate(&net, t);
         let x = Tensor::randn([t, 3, 64, 64], (Kind::Float, tch::Device::Cpu));
-        let before = tch::no_grad(|| net.forward_clip_t(&x, t, false)).unwrap().frame_logits;
+        let before = tch::no_grad(|| net.forward_clip_t(&x, t, false))
+            .unwrap()
+            .frame_logits;
         let x2 = x.copy();
         let _ = x2.narrow(0, 4, 2).normal_(0.0, 3.0);
-        let after = tch::no_grad(|| net.forward_clip_t(&x2, t, false)).unwrap().frame_logits;
-        let past = (before.narrow(0, 0, 4) - after.narrow(0, 0, 4)).abs().max().double_value(&[]);
-        let future = (before.narrow(0, 4, 2) - after.narrow(0, 4, 2)).abs().max().double_value(&[]);
-        assert_eq!(past, 0.0, "{}: frames 0-3 changed when frames 4-5 did", config.name);
+        let after = tch::no_grad(|| net.forward_clip_t(&x2, t, false))
+            .unwrap()
+            .frame_logits;
+        let past = (before.narrow(0, 0, 4) - after.narrow(0, 0, 4))
+            .abs()
+            .max()
+            .double_value(&[]);
+        let future = (before.narrow(0, 4, 2) - after.narrow(0, 4, 2))
+            .abs()
+            .max()
+            .double_value(&[]);
+        assert_eq!(
+            past, 0.0,
+            "{}: frames 0-3 changed when frames 4-5 did",
+            config.name
+        );
         eprintln!("{}: past diff {past}, future diff {future}", config.name);
         // An untrained MobileNetV2 maps all inputs to nearly the same features, so the change is
         // small there; what matters is that it is not zero while the past stays exactly the same.
-        assert!(future > 0.0, "{}: the changed frames must change their own logits", config.name);
+        assert!(
+            future > 0.0,
+            "{}: the changed frames must change their own logits",
+            config.name
+        );
     }
 }
 
@@ -148,10 +182,17 @@ fn bidirectional_networks_do_read_the_next_frame() {
     let net = ActionNet::new(&vs.root(), &config).unwrap();
     calibrate(&net, 4);
     let x = Tensor::randn([4, 3, 64, 64], (Kind::Float, tch::Device::Cpu));
-    let before = tch::no_grad(|| net.forward_clip_t(&x, 4, false)).unwrap().frame_logits;
+    let before = tch::no_grad(|| net.forward_clip_t(&x, 4, false))
+        .unwrap()
+        .frame_logits;
     let x2 = x.copy();
     let _ = x2.narrow(0, 3, 1).normal_(0.0, 3.0);
-    let after = tch::no_grad(|| net.forward_clip_t(&x2, 4, false)).unwrap().frame_logits;
-    let diff = (before.narrow(0, 0, 3) - after.narrow(0, 0, 3)).abs().max().double_value(&[]);
+    let after = tch::no_grad(|| net.forward_clip_t(&x2, 4, false))
+        .unwrap()
+        .frame_logits;
+    let diff = (before.narrow(0, 0, 3) - after.narrow(0, 0, 3))
+        .abs()
+        .max()
+        .double_value(&[]);
     assert!(diff > 1e-6);
 }

@@ -3,12 +3,19 @@
 use shiftlive::online::{FrameStride, Smoother, SmoothingOptions};
 
 fn onehot(class: usize, classes: usize, value: f32) -> Vec<f32> {
-    (0..classes).map(|c| if c == class { value } else { 0.0 }).collect()
+    (0..classes)
+        .map(|c| if c == class { value } else { 0.0 })
+        .collect()
 }
 
 #[test]
 fn the_window_sums_the_last_k_logits() {
-    let mut s = Smoother::new(SmoothingOptions { window: 3, hysteresis: false, threshold: 0.0, top_k: 2 });
+    let mut s = Smoother::new(SmoothingOptions {
+        window: 3,
+        hysteresis: false,
+        threshold: 0.0,
+        top_k: 2,
+    });
     s.push(&onehot(0, 3, 5.0));
     s.push(&onehot(0, 3, 5.0));
     // Class 1 is stronger in this frame but the window still favours class 0 (10 vs 6).
@@ -19,7 +26,11 @@ fn the_window_sums_the_last_k_logits() {
         let e = [(10.0f32 / 3.0).exp(), 2f32.exp(), 1.0];
         e[0] / e.iter().sum::<f32>()
     };
-    assert!((p.score - expected).abs() < 1e-6, "{} vs {expected}", p.score);
+    assert!(
+        (p.score - expected).abs() < 1e-6,
+        "{} vs {expected}",
+        p.score
+    );
     assert_eq!(p.top.iter().map(|t| t.0).collect::<Vec<_>>(), vec![0, 1]);
     // One more frame of class 1 pushes the first frame out: (5, 12) -> class 1.
     let p = s.push(&onehot(1, 3, 6.0));
@@ -28,19 +39,45 @@ fn the_window_sums_the_last_k_logits() {
 
 #[test]
 fn hysteresis_waits_for_two_agreeing_decisions() {
-    let mut s = Smoother::new(SmoothingOptions { window: 1, hysteresis: true, threshold: 0.0, top_k: 1 });
-    assert_eq!(s.push(&onehot(0, 2, 3.0)).label, Some(0), "the first decision is shown at once");
-    assert_eq!(s.push(&onehot(1, 2, 3.0)).label, Some(0), "one flip is not enough");
+    let mut s = Smoother::new(SmoothingOptions {
+        window: 1,
+        hysteresis: true,
+        threshold: 0.0,
+        top_k: 1,
+    });
+    assert_eq!(
+        s.push(&onehot(0, 2, 3.0)).label,
+        Some(0),
+        "the first decision is shown at once"
+    );
+    assert_eq!(
+        s.push(&onehot(1, 2, 3.0)).label,
+        Some(0),
+        "one flip is not enough"
+    );
     assert_eq!(s.push(&onehot(0, 2, 3.0)).label, Some(0));
     assert_eq!(s.push(&onehot(1, 2, 3.0)).label, Some(0));
-    assert_eq!(s.push(&onehot(1, 2, 3.0)).label, Some(1), "two agreeing decisions switch");
+    assert_eq!(
+        s.push(&onehot(1, 2, 3.0)).label,
+        Some(1),
+        "two agreeing decisions switch"
+    );
     s.reset();
-    assert_eq!(s.push(&onehot(0, 2, 3.0)).label, Some(0), "reset forgets the history");
+    assert_eq!(
+        s.push(&onehot(0, 2, 3.0)).label,
+        Some(0),
+        "reset forgets the history"
+    );
 }
 
 #[test]
 fn a_threshold_withholds_unsure_labels() {
-    let mut s = Smoother::new(SmoothingOptions { window: 1, hysteresis: false, threshold: 0.9, top_k: 3 });
+    let mut s = Smoother::new(SmoothingOptions {
+        window: 1,
+        hysteresis: false,
+        threshold: 0.9,
+        top_k: 3,
+    });
     let p = s.push(&[1.0, 0.9, 0.8]);
     assert_eq!(p.label, None);
     assert_eq!(p.score, 0.0);

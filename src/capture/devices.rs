@@ -29,18 +29,31 @@ pub fn resolve_camera(spec: &str) -> Result<PathBuf, CaptureError> {
         if devices.is_empty() {
             "no /dev/video* devices exist on this machine".to_string()
         } else {
-            format!("devices present: {}", devices.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "))
+            format!(
+                "devices present: {}",
+                devices
+                    .iter()
+                    .map(|d| d.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
         }
     };
     if spec == "auto" {
         return devices
             .first()
             .cloned()
-            .ok_or_else(|| CaptureError::Camera { device: spec.to_string(), why: listing() });
+            .ok_or_else(|| CaptureError::Camera {
+                device: spec.to_string(),
+                why: listing(),
+            });
     }
     let path = Path::new(spec);
     if !path.exists() {
-        return Err(CaptureError::Camera { device: spec.to_string(), why: format!("not found; {}", listing()) });
+        return Err(CaptureError::Camera {
+            device: spec.to_string(),
+            why: format!("not found; {}", listing()),
+        });
     }
     Ok(path.to_path_buf())
 }

@@ -30,7 +30,12 @@ pub enum Source {
     Camera(String),
     File(PathBuf),
     Uri(String),
-    TestPattern { pattern: String, width: u32, height: u32, fps: u32 },
+    TestPattern {
+        pattern: String,
+        width: u32,
+        height: u32,
+        fps: u32,
+    },
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -85,35 +90,35 @@ pub enum CaptureEvent {
 }
 
 impl Source {
-    /// Sources that run on their own clock: frames are dropped, never waited for.
-    pub fn is_live(&self) -> bool {
-        match self {
-            Source::Camera(_) | Source::TestPattern { .. } => true,
-            Source::Uri(uri) => !uri.starts_with("file://"),
-            Source::File(_) => false,
-        }
-    }
-
     pub fn describe(&self) -> String {
         match self {
             Source::Camera(d) => format!("camera {d}"),
             Source::File(p) => format!("file {}", p.display()),
             Source::Uri(u) => format!("uri {u}"),
-            Source::TestPattern { pattern, width, height, fps } => {
+            Source::TestPattern {
+                pattern,
+                width,
+                height,
+                fps,
+            } => {
                 format!("test pattern '{pattern}' {width}x{height}@{fps}")
             }
         }
     }
 
     fn fail(&self, why: impl Into<String>) -> CaptureError {
-        CaptureError::Source { name: self.describe(), why: why.into() }
+        CaptureError::Source {
+            name: self.describe(),
+            why: why.into(),
+        }
     }
 
     /// Checks what can be checked before GStreamer starts.
     fn check(&self) -> Result<(), CaptureError> {
         match self {
             Source::File(path) => {
-                let meta = std::fs::metadata(path).map_err(|e| self.fail(format!("cannot open: {e}")))?;
+                let meta =
+                    std::fs::metadata(path).map_err(|e| self.fail(format!("cannot open: {e}")))?;
                 if meta.is_dir() {
                     return Err(self.fail("is a directory, not a video file"));
                 }
@@ -145,7 +150,9 @@ impl Source {
             Source::File(_) => format!("filesrc name=src ! decodebin ! {tail}"),
             Source::Uri(_) => format!("uridecodebin name=src ! {tail}"),
             Source::Camera(_) => format!("v4l2src name=src ! {tail}"),
-            Source::TestPattern { width, height, fps, .. } => format!(
+            Source::TestPattern {
+                width, height, fps, ..
+            } => format!(
                 "videotestsrc name=src is-live=true ! video/x-raw,width={width},height={height},framerate={fps}/1 ! {tail}"
             ),
         }
@@ -158,7 +165,13 @@ pub struct Capture {
     pipeline: gst::Pipeline,
     sink: gst_app::AppSink,
     next_index: u64,
+    live: bool,
+    /// When the last frame (or the start) happened: a non-live source quiet for longer than
+    /// `STALL` has stalled (seen with qtdemux on truncated files: no frame, no EOS, no error).
+    last_progress: Instant,
 }
+
+const STALL: Duration = Duration::from_secs(5);
 
 fn gst_err(e: impl std::fmt::Display) -> CaptureError {
     CaptureError::Gst(e.to_string())
@@ -170,8 +183,12 @@ impl Capture {
         source.check()?;
         gst::init().map_err(gst_err)?;
         let element = gst::parse::launch(&source.launch_line()).map_err(gst_err)?;
-        let pipeline = element.downcast::<gst::Pipeline>().map_err(|_| gst_err("not a pipeline"))?;
-        let src = pipeline.by_name("src").ok_or_else(|| gst_err("no source element"))?;
+        let pipeline = element
+            .downcast::<gst::Pipeline>()
+            .map_err(|_| gst_err("not a pipeline"))?;
+        let src = pipeline
+            .by_name("src")
+            .ok_or_else(|| gst_err("no source element"))?;
         match source {
             Source::File(path) => src.set_property("location", path.to_string_lossy().as_ref()),
             Source::Uri(uri) => src.set_property("uri", uri.as_str()),
@@ -185,16 +202,37 @@ impl Capture {
             .by_name("sink")
             .and_then(|s| s.downcast::<gst_app::AppSink>().ok())
             .ok_or_else(|| gst_err("no appsink"))?;
-        sink.set_property("sync", realtime && !source.is_live());
+        sink.set_property("sync", realtime);
         sink.set_property("max-buffers", 2u32);
         sink.set_property("drop", false);
         sink.set_property("enable-last-sample", false);
-        let capture = Self { source: source.clone(), pipeline, sink, next_index: 0 };
-        if capture.pipeline.set_state(gst::State::Playing).is_err() {
+        let mut capture = Self {
+            source: source.clone(),
+            pipeline,
+            sink,
+            next_index: 0,
+            live: false,
+            last_progress: Instant::now(),
+        };
+        // A live pipeline (camera, test pattern, RTSP) cannot preroll: PAUSED answers NoPreroll.
+        let paused = capture.pipeline.set_state(gst::State::Paused);
+        capture.live = matches!(paused, Ok(gst::StateChangeSuccess::NoPreroll));
+        if capture.live {
+            capture.sink.set_property("sync", false);
+        }
+        if paused.is_err() || capture.pipeline.set_state(gst::State::Playing).is_err() {
             // The reason is on the bus, not in the state-change error.
-            return Err(capture.bus_error().unwrap_or_else(|| source.fail("could not start the pipeline")));
+            return Err(capture
+                .bus_error()
+                .unwrap_or_else(|| source.fail("could not start the pipeline")));
         }
         Ok(capture)
+    }
+
+    /// True for sources that run on their own clock (as GStreamer reports it): frames are then
+    /// dropped when the model falls behind, never waited for.
+    pub fn is_live(&self) -> bool {
+        self.live
     }
 
     pub fn source(&self) -> &Source {
@@ -203,20 +241,33 @@ impl Capture {
 
     /// The first error message on the bus, if any, naming the source.
     fn bus_error(&self) -> Option<CaptureError> {
+        self.bus_error_within(Duration::ZERO)
+    }
+
+    /// Waits up to `timeout` for an error message on the bus. Other messages are discarded
+    /// (nothing else reads this bus). `pop()` in a loop: `timed_pop_filtered` with a zero timeout
+    /// returned nothing here while an error was pending.
+    fn bus_error_within(&self, timeout: Duration) -> Option<CaptureError> {
         let bus = self.pipeline.bus()?;
-        while let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
-            if let gst::MessageView::Error(err) = msg.view() {
-                let mut why = err.error().to_string();
-                if let Some(debug) = err.debug() {
-                    // The first line of the debug text usually names the failing element.
-                    if let Some(line) = debug.lines().next() {
-                        why.push_str(&format!(" ({})", line.trim()));
+        let deadline = Instant::now() + timeout;
+        loop {
+            while let Some(msg) = bus.pop() {
+                if let gst::MessageView::Error(err) = msg.view() {
+                    let mut why = err.error().to_string();
+                    if let Some(debug) = err.debug() {
+                        // The first line of the debug text names the failing element.
+                        if let Some(line) = debug.lines().next() {
+                            why.push_str(&format!(" ({})", line.trim()));
+                        }
                     }
+                    return Some(self.source.fail(why));
                 }
-                return Some(self.source.fail(why));
             }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
         }
-        None
     }
 
     /// Waits up to `timeout` for the next frame.
@@ -226,22 +277,56 @@ impl Capture {
             if let Some(err) = self.bus_error() {
                 return Err(err);
             }
-            return Ok(if self.sink.is_eos() { CaptureEvent::Eos } else { CaptureEvent::Pending });
+            if !self.sink.is_eos() {
+                if !self.live && self.last_progress.elapsed() > STALL {
+                    return Err(self.source.fail(format!(
+                        "decoding stalled: no frame, end or error for {} s (a damaged or truncated file?)",
+                        STALL.as_secs()
+                    )));
+                }
+                return Ok(CaptureEvent::Pending);
+            }
+            // A demuxer that fails may send EOS downstream before its error reaches the bus.
+            if let Some(err) = self.bus_error_within(Duration::from_millis(200)) {
+                return Err(err);
+            }
+            if self.next_index == 0 {
+                return Err(self
+                    .source
+                    .fail("ended without a single decodable video frame"));
+            }
+            return Ok(CaptureEvent::Eos);
         };
         let captured = Instant::now();
-        let caps = sample.caps().ok_or_else(|| self.source.fail("sample without caps"))?;
-        let info = gst_video::VideoInfo::from_caps(caps).map_err(|e| self.source.fail(e.to_string()))?;
-        let buffer = sample.buffer().ok_or_else(|| self.source.fail("sample without buffer"))?;
+        self.last_progress = captured;
+        let caps = sample
+            .caps()
+            .ok_or_else(|| self.source.fail("sample without caps"))?;
+        let info =
+            gst_video::VideoInfo::from_caps(caps).map_err(|e| self.source.fail(e.to_string()))?;
+        let buffer = sample
+            .buffer()
+            .ok_or_else(|| self.source.fail("sample without buffer"))?;
         let pts_ms = buffer.pts().map(|t| t.nseconds() as f64 / 1e6);
         let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info)
             .map_err(|e| self.source.fail(format!("cannot map frame: {e}")))?;
         let (width, height) = (info.width() as usize, info.height() as usize);
         let stride = frame.plane_stride()[0] as usize;
-        let plane = frame.plane_data(0).map_err(|e| self.source.fail(e.to_string()))?;
+        let plane = frame
+            .plane_data(0)
+            .map_err(|e| self.source.fail(e.to_string()))?;
         let data = packed_rgb(plane, stride, width, height);
         let index = self.next_index;
         self.next_index += 1;
-        Ok(CaptureEvent::Frame(Frame { data, width, height, index, pts_ms, captured, discontinuity: false }))
+        Ok(CaptureEvent::Frame(Frame {
+            data,
+            width,
+            height,
+            index,
+            pts_ms,
+            captured,
+            discontinuity: false,
+        }))
     }
 }
 

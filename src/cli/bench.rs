@@ -8,7 +8,9 @@ use std::process::Command;
 
 use anyhow::Context;
 use serde_json::{Value, json};
-use shiftlive::bench::{OnlineCase, Stats, WindowCase, measure, measure_interleaved, plain_2d, synchronize};
+use shiftlive::bench::{
+    OnlineCase, Stats, WindowCase, measure, measure_interleaved, plain_2d, synchronize,
+};
 use shiftlive::device::{DeviceArg, device_name};
 use shiftlive::model::{ActionNet, ModelConfig, checkpoint};
 use shiftlive::online::{Precision, Recognizer, RecognizerOptions, cpu_has_native_bf16};
@@ -55,11 +57,18 @@ pub struct Args {
 }
 
 fn report(name: &str, s: &Stats) {
-    eprintln!("  {name:<44} p50 {:>8.2} ms   p90 {:>8.2} ms   p99 {:>8.2} ms", s.p50, s.p90, s.p99);
+    eprintln!(
+        "  {name:<44} p50 {:>8.2} ms   p90 {:>8.2} ms   p99 {:>8.2} ms",
+        s.p50, s.p90, s.p99
+    );
 }
 
 /// Runs the PyTorch reference on the same checkpoint; `None` when the venv is absent.
-fn pytorch_reference(checkpoint: &Path, threads: i32, args: &Args) -> anyhow::Result<Option<Value>> {
+fn pytorch_reference(
+    checkpoint: &Path,
+    threads: i32,
+    args: &Args,
+) -> anyhow::Result<Option<Value>> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let python = root.join(".venv-ref/bin/python");
     if args.skip_pytorch || !python.exists() {
@@ -70,7 +79,12 @@ fn pytorch_reference(checkpoint: &Path, threads: i32, args: &Args) -> anyhow::Re
         .arg(&script)
         .arg("--checkpoint")
         .arg(checkpoint)
-        .args(["--threads", &threads.to_string(), "--iters", &args.iters.to_string()])
+        .args([
+            "--threads",
+            &threads.to_string(),
+            "--iters",
+            &args.iters.to_string(),
+        ])
         .args(["--warmup", &args.warmup.to_string()])
         .output()
         .with_context(|| format!("running {}", script.display()))?;
@@ -82,7 +96,9 @@ fn pytorch_reference(checkpoint: &Path, threads: i32, args: &Args) -> anyhow::Re
     );
     let text = String::from_utf8_lossy(&out.stdout);
     let last = text.lines().last().unwrap_or_default();
-    Ok(Some(serde_json::from_str(last).with_context(|| format!("parsing the reference output '{last}'"))?))
+    Ok(Some(serde_json::from_str(last).with_context(|| {
+        format!("parsing the reference output '{last}'")
+    })?))
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -110,10 +126,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         args.channels_last,
         args.fold_bn
     );
-    let time = |case: &mut dyn FnMut()| measure(args.warmup, args.iters, || {
-        case();
-        synchronize(device);
-    });
+    let time = |case: &mut dyn FnMut()| {
+        measure(args.warmup, args.iters, || {
+            case();
+            synchronize(device);
+        })
+    };
 
     // One checkpoint, so the layout variants and PyTorch run the same weights.
     let dir = tempfile::tempdir()?;
@@ -123,7 +141,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let _net = ActionNet::new(&vs.root(), &config)?;
         checkpoint::save(&vs, &config, &[], &ckpt)?;
     }
-    let frame = tch::Tensor::randn([1, 3, config.input_size, config.input_size], (tch::Kind::Float, device));
+    let frame = tch::Tensor::randn(
+        [1, 3, config.input_size, config.input_size],
+        (tch::Kind::Float, device),
+    );
     let online_of = |options: RecognizerOptions| -> anyhow::Result<Stats> {
         let mut rec = Recognizer::from_checkpoint(&ckpt, options)?;
         Ok(time(&mut || {
@@ -136,41 +157,67 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let layouts = [
         ("fp32", Precision::F32, false, false),
         ("fp32 + folded BN", Precision::F32, true, false),
-        ("fp32 + folded BN + channels-last", Precision::F32, true, true),
-        ("bf16 + folded BN + channels-last", Precision::Bf16, true, true),
+        (
+            "fp32 + folded BN + channels-last",
+            Precision::F32,
+            true,
+            true,
+        ),
+        (
+            "bf16 + folded BN + channels-last",
+            Precision::Bf16,
+            true,
+            true,
+        ),
     ];
     let native_bf16 = device.is_cuda() || cpu_has_native_bf16();
     for (name, precision, fold_bn, channels_last) in layouts {
         if precision == Precision::Bf16 && !native_bf16 {
-            eprintln!("  {name:<44} skipped: this CPU has no AVX512-BF16/AMX (fallback kernels take seconds)");
+            eprintln!(
+                "  {name:<44} skipped: this CPU has no AVX512-BF16/AMX (fallback kernels take seconds)"
+            );
             variants.push(json!({"layout": name, "skipped": "no native bf16 on this CPU"}));
             continue;
         }
-        let s = online_of(RecognizerOptions { precision, fold_bn, channels_last, ..options })?;
+        let s = online_of(RecognizerOptions {
+            precision,
+            fold_bn,
+            channels_last,
+            ..options
+        })?;
         report(name, &s);
         variants.push(json!({"layout": name, "ms_p50": s.p50, "ms_p90": s.p90, "ms_p99": s.p99}));
     }
 
-    eprintln!("the compared set-ups (the options above; online and plain 2D timed in alternation):");
+    eprintln!(
+        "the compared set-ups (the options above; online and plain 2D timed in alternation):"
+    );
     let mut online_rec = Recognizer::from_checkpoint(&ckpt, options)?;
     let mut plain_case = OnlineCase::new(&plain_2d(&config), options)?;
-    let stats = measure_interleaved(args.warmup, args.iters, &mut [
-        &mut || {
-            let _ = online_rec.step_tensor(&frame);
-            synchronize(device);
-        },
-        &mut || {
-            plain_case.step();
-            synchronize(device);
-        },
-    ]);
+    let stats = measure_interleaved(
+        args.warmup,
+        args.iters,
+        &mut [
+            &mut || {
+                let _ = online_rec.step_tensor(&frame);
+                synchronize(device);
+            },
+            &mut || {
+                plain_case.step();
+                synchronize(device);
+            },
+        ],
+    );
     let (online, plain) = (stats[0], stats[1]);
     report("online step (TSM, shift cache)", &online);
     report("plain 2D per frame (no shift)", &plain);
     let online_f32 = if args.precision == Precision::F32 {
         online
     } else {
-        online_of(RecognizerOptions { precision: Precision::F32, ..options })?
+        online_of(RecognizerOptions {
+            precision: Precision::F32,
+            ..options
+        })?
     };
     let mut window = WindowCase::new(&config, options, 8)?;
     let window = time(&mut || window.step());

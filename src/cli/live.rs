@@ -42,7 +42,12 @@ pub fn live(args: LiveArgs) -> anyhow::Result<()> {
         Source::Uri(uri)
     } else {
         let pattern = args.test_pattern.unwrap_or_else(|| "ball".into());
-        Source::TestPattern { pattern, width: args.width, height: args.height, fps: args.fps }
+        Source::TestPattern {
+            pattern,
+            width: args.width,
+            height: args.height,
+            fps: args.fps,
+        }
     };
     run(source, false, &args.model, &args.run, args.max_retries)
 }
@@ -61,5 +66,11 @@ pub struct PlayArgs {
 }
 
 pub fn play(args: PlayArgs) -> anyhow::Result<()> {
-    run(Source::File(args.file), args.realtime, &args.model, &args.run, Some(0))
+    run(
+        Source::File(args.file),
+        args.realtime,
+        &args.model,
+        &args.run,
+        Some(0),
+    )
 }

@@ -15,10 +15,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         if args.json {
             println!("{}", serde_json::to_string(&config)?);
         } else {
-            let online = if config.is_causal() { "online" } else { "offline" };
+            let online = if config.is_causal() {
+                "online"
+            } else {
+                "offline"
+            };
             println!(
                 "{:<30} {:<8} {:>3} frames {:>4} px {:>4} classes  {:?} / {:?}",
-                name, online, config.num_segments, config.input_size, config.num_classes, config.backbone, config.temporal
+                name,
+                online,
+                config.num_segments,
+                config.input_size,
+                config.num_classes,
+                config.backbone,
+                config.temporal
             );
         }
     }

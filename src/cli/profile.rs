@@ -48,7 +48,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let frames = args.frames.unwrap_or(config.num_segments);
     anyhow::ensure!(frames >= 1, "--frames must be at least 1, got {frames}");
-    let profile = Profile::of(&config, frames).with_context(|| format!("profiling '{}'", config.name))?;
+    let profile =
+        Profile::of(&config, frames).with_context(|| format!("profiling '{}'", config.name))?;
     if args.json {
         println!("{}", serde_json::to_string(&profile)?);
     } else {

@@ -70,19 +70,28 @@ pub struct RunArgs {
 /// Class names: --labels, else the checkpoint's `labels` metadata, else none (class_N).
 fn labels(model: &ModelArgs, classes: i64) -> anyhow::Result<Vec<String>> {
     let labels: Vec<String> = if let Some(path) = &model.labels {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading labels {}", path.display()))?;
-        text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect()
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading labels {}", path.display()))?;
+        text.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect()
     } else if let Some(path) = &model.model {
         let file = TensorFile::read(path)?;
         match file.metadata.get("labels") {
-            Some(json) => serde_json::from_str(json).with_context(|| format!("labels in {}", path.display()))?,
+            Some(json) => serde_json::from_str(json)
+                .with_context(|| format!("labels in {}", path.display()))?,
             None => return Ok(Vec::new()),
         }
     } else {
         return Ok(Vec::new());
     };
     if labels.len() as i64 != classes {
-        bail!("{} labels given for a model of {classes} classes", labels.len());
+        bail!(
+            "{} labels given for a model of {classes} classes",
+            labels.len()
+        );
     }
     Ok(labels)
 }
@@ -92,7 +101,11 @@ pub fn recognizer(model: &ModelArgs) -> anyhow::Result<(Recognizer, Vec<String>)
         tch::set_num_threads(threads);
     }
     let device = model.device.resolve().map_err(anyhow::Error::msg)?;
-    let options = RecognizerOptions { device, precision: model.precision, ..Default::default() };
+    let options = RecognizerOptions {
+        device,
+        precision: model.precision,
+        ..Default::default()
+    };
     let recognizer = match &model.model {
         Some(path) => Recognizer::from_checkpoint(path, options)?,
         None => {
@@ -116,9 +129,17 @@ pub fn recognizer(model: &ModelArgs) -> anyhow::Result<(Recognizer, Vec<String>)
 }
 
 /// Runs `source` to the end (or --max-frames, or Ctrl-C), printing JSON lines.
-pub fn run(source: Source, realtime: bool, model: &ModelArgs, args: &RunArgs, max_retries: Option<u32>) -> anyhow::Result<()> {
+pub fn run(
+    source: Source,
+    realtime: bool,
+    model: &ModelArgs,
+    args: &RunArgs,
+    max_retries: Option<u32>,
+) -> anyhow::Result<()> {
     if !args.headless {
-        tracing::info!("the window is not available in this build yet: printing JSON lines (as --headless)");
+        tracing::info!(
+            "the window is not available in this build yet: printing JSON lines (as --headless)"
+        );
     }
     let (recognizer, labels) = recognizer(model)?;
     let options = PipelineOptions {

@@ -58,16 +58,29 @@ fn dtype_of(kind: Kind) -> Option<Dtype> {
 impl TensorFile {
     /// Reads a safetensors file into CPU tensors.
     pub fn read(path: &Path) -> Result<Self, ModelError> {
-        let fail = |what: String| ModelError::Checkpoint { path: path.to_path_buf(), what };
+        let fail = |what: String| ModelError::Checkpoint {
+            path: path.to_path_buf(),
+            what,
+        };
         let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read: {e}")))?;
         let (_, header) = SafeTensors::read_metadata(&bytes)
             .map_err(|e| fail(format!("not a safetensors file ({e})")))?;
-        let metadata = header.metadata().clone().unwrap_or_default().into_iter().collect();
-        let st = SafeTensors::deserialize(&bytes).map_err(|e| fail(format!("corrupt safetensors data ({e})")))?;
+        let metadata = header
+            .metadata()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        let st = SafeTensors::deserialize(&bytes)
+            .map_err(|e| fail(format!("corrupt safetensors data ({e})")))?;
         let mut tensors = BTreeMap::new();
         for (name, view) in st.tensors() {
-            let kind = kind_of(view.dtype())
-                .ok_or_else(|| fail(format!("tensor '{name}' has unsupported dtype {:?}", view.dtype())))?;
+            let kind = kind_of(view.dtype()).ok_or_else(|| {
+                fail(format!(
+                    "tensor '{name}' has unsupported dtype {:?}",
+                    view.dtype()
+                ))
+            })?;
             let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
             let tensor = Tensor::f_from_data_size(view.data(), &shape, kind)
                 .map_err(|e| fail(format!("tensor '{name}': {e}")))?;
@@ -78,16 +91,20 @@ impl TensorFile {
 
     /// Writes the file atomically: a temporary file in the same directory, then a rename.
     pub fn write(&self, path: &Path) -> Result<(), ModelError> {
-        let io = |source| ModelError::Write { path: path.to_path_buf(), source };
+        let io = |source| ModelError::Write {
+            path: path.to_path_buf(),
+            source,
+        };
         let mut views = Vec::with_capacity(self.tensors.len());
         for (name, tensor) in &self.tensors {
             views.push((name.as_str(), OwnedView::new(name, tensor, path)?));
         }
         let metadata: HashMap<String, String> = self.metadata.clone().into_iter().collect();
-        let bytes = safetensors::serialize(views, Some(metadata)).map_err(|e| ModelError::Checkpoint {
-            path: path.to_path_buf(),
-            what: format!("cannot serialise: {e}"),
-        })?;
+        let bytes =
+            safetensors::serialize(views, Some(metadata)).map_err(|e| ModelError::Checkpoint {
+                path: path.to_path_buf(),
+                what: format!("cannot serialise: {e}"),
+            })?;
         let dir = match path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d,
             _ => Path::new("."),
@@ -118,7 +135,11 @@ impl OwnedView {
         let mut bytes = vec![0u8; numel * tensor.kind().elt_size_in_bytes()];
         host.f_copy_data_u8(&mut bytes, numel)?;
         let shape = host.size().iter().map(|&d| d as usize).collect();
-        Ok(Self { dtype, shape, bytes })
+        Ok(Self {
+            dtype,
+            shape,
+            bytes,
+        })
     }
 }
 
@@ -145,7 +166,12 @@ fn ignored(name: &str) -> bool {
 /// Lists at most a few names, then how many more.
 fn summarise(names: &[String]) -> String {
     const SHOWN: usize = 12;
-    let mut out = names.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(", ");
+    let mut out = names
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
     if names.len() > SHOWN {
         out.push_str(&format!(", ... and {} more", names.len() - SHOWN));
     }
@@ -160,28 +186,51 @@ pub fn load_weights(
     model: &str,
 ) -> Result<(), ModelError> {
     let vars = vs.variables();
-    let mut missing: Vec<String> = vars.keys().filter(|k| !tensors.contains_key(*k)).cloned().collect();
+    let mut missing: Vec<String> = vars
+        .keys()
+        .filter(|k| !tensors.contains_key(*k))
+        .cloned()
+        .collect();
     missing.sort();
-    let unexpected: Vec<String> =
-        tensors.keys().filter(|k| !ignored(k) && !vars.contains_key(*k)).cloned().collect();
+    let unexpected: Vec<String> = tensors
+        .keys()
+        .filter(|k| !ignored(k) && !vars.contains_key(*k))
+        .cloned()
+        .collect();
     let mut misshaped = Vec::new();
     for (name, src) in tensors {
         if let Some(var) = vars.get(name) {
             if var.size() != src.size() {
-                misshaped.push(format!("{name}: model has {:?}, file has {:?}", var.size(), src.size()));
+                misshaped.push(format!(
+                    "{name}: model has {:?}, file has {:?}",
+                    var.size(),
+                    src.size()
+                ));
             }
         }
     }
     if !(missing.is_empty() && unexpected.is_empty() && misshaped.is_empty()) {
         let mut report = Vec::new();
         if !missing.is_empty() {
-            report.push(format!("  missing ({}): {}", missing.len(), summarise(&missing)));
+            report.push(format!(
+                "  missing ({}): {}",
+                missing.len(),
+                summarise(&missing)
+            ));
         }
         if !unexpected.is_empty() {
-            report.push(format!("  unexpected ({}): {}", unexpected.len(), summarise(&unexpected)));
+            report.push(format!(
+                "  unexpected ({}): {}",
+                unexpected.len(),
+                summarise(&unexpected)
+            ));
         }
         if !misshaped.is_empty() {
-            report.push(format!("  wrong shape ({}): {}", misshaped.len(), summarise(&misshaped)));
+            report.push(format!(
+                "  wrong shape ({}): {}",
+                misshaped.len(),
+                summarise(&misshaped)
+            ));
         }
         return Err(ModelError::CheckpointMismatch {
             path: path.to_path_buf(),
@@ -208,7 +257,10 @@ pub fn config_of(file: &TensorFile, path: &Path) -> Result<ModelConfig, ModelErr
         path: path.to_path_buf(),
         what: format!("no '{CONFIG_KEY}' in its metadata: not a shiftlive checkpoint (use `shiftlive import`)"),
     })?;
-    ModelConfig::from_json(text).map_err(|e| ModelError::Checkpoint { path: path.to_path_buf(), what: e.to_string() })
+    ModelConfig::from_json(text).map_err(|e| ModelError::Checkpoint {
+        path: path.to_path_buf(),
+        what: e.to_string(),
+    })
 }
 
 /// Saves the weights of `vs` with the config in the metadata.
@@ -222,8 +274,10 @@ pub fn save(
     for (name, tensor) in vs.variables() {
         file.tensors.insert(name, tensor.detach());
     }
-    file.metadata.insert(CONFIG_KEY.to_string(), config.to_json());
-    file.metadata.insert("format".to_string(), "shiftlive/1".to_string());
+    file.metadata
+        .insert(CONFIG_KEY.to_string(), config.to_json());
+    file.metadata
+        .insert("format".to_string(), "shiftlive/1".to_string());
     for (key, value) in extra {
         file.metadata.insert((*key).to_string(), value.clone());
     }

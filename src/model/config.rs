@@ -63,7 +63,11 @@ pub enum Temporal {
         placement: ShiftPlacement,
         temporal_pool: bool,
     },
-    Mvf { alpha: f64, mvf_freq: [u8; 4], mode: MvfMode },
+    Mvf {
+        alpha: f64,
+        mvf_freq: [u8; 4],
+        mode: MvfMode,
+    },
 }
 
 /// Everything needed to rebuild a network.
@@ -96,11 +100,20 @@ pub const PRESET_NAMES: &[&str] = &[
 ];
 
 fn shift(direction: ShiftDirection) -> Temporal {
-    Temporal::Shift { direction, shift_div: 8, placement: ShiftPlacement::Blockres, temporal_pool: false }
+    Temporal::Shift {
+        direction,
+        shift_div: 8,
+        placement: ShiftPlacement::Blockres,
+        temporal_pool: false,
+    }
 }
 
 fn mvf() -> Temporal {
-    Temporal::Mvf { alpha: 0.125, mvf_freq: [0, 0, 1, 1], mode: MvfMode::Thw }
+    Temporal::Mvf {
+        alpha: 0.125,
+        mvf_freq: [0, 0, 1, 1],
+        mode: MvfMode::Thw,
+    }
 }
 
 impl ModelConfig {
@@ -117,7 +130,10 @@ impl ModelConfig {
     }
 
     fn r50() -> Backbone {
-        Backbone::Resnet { depth: 50, base_width: 64 }
+        Backbone::Resnet {
+            depth: 50,
+            base_width: 64,
+        }
     }
 
     /// TSN with ResNet-50, 8 segments.
@@ -137,12 +153,19 @@ impl ModelConfig {
 
     /// MVF ResNet-50 (alpha 0.125 in layers 3 and 4, THW), 16 frames as PaddleMVF trains it on UCF-101.
     pub fn mvf_r50() -> Self {
-        Self { num_segments: 16, ..Self::preset("mvf_r50", Self::r50(), mvf()) }
+        Self {
+            num_segments: 16,
+            ..Self::preset("mvf_r50", Self::r50(), mvf())
+        }
     }
 
     /// Offline TSM MobileNetV2 (width 1.0).
     pub fn tsm_mobilenet_v2() -> Self {
-        Self::preset("tsm_mobilenet_v2", Backbone::MobileNetV2 { width_mult: 1.0 }, shift(ShiftDirection::Bi))
+        Self::preset(
+            "tsm_mobilenet_v2",
+            Backbone::MobileNetV2 { width_mult: 1.0 },
+            shift(ShiftDirection::Bi),
+        )
     }
 
     /// The online model of the TSM authors' demo: MobileNetV2 with a uni-directional shift.
@@ -155,11 +178,19 @@ impl ModelConfig {
     }
 
     fn tiny(name: &str, backbone: Backbone, temporal: Temporal) -> Self {
-        Self { num_segments: 4, num_classes: 10, input_size: 64, ..Self::preset(name, backbone, temporal) }
+        Self {
+            num_segments: 4,
+            num_classes: 10,
+            input_size: 64,
+            ..Self::preset(name, backbone, temporal)
+        }
     }
 
     fn r18_tiny() -> Backbone {
-        Backbone::Resnet { depth: 18, base_width: 16 }
+        Backbone::Resnet {
+            depth: 18,
+            base_width: 16,
+        }
     }
 
     /// Narrow, low-resolution variants for tests and quick experiments.
@@ -170,7 +201,11 @@ impl ModelConfig {
         Self::tiny("tsm_r18_tiny", Self::r18_tiny(), shift(ShiftDirection::Bi))
     }
     pub fn tsm_r18_tiny_online() -> Self {
-        Self::tiny("tsm_r18_tiny_online", Self::r18_tiny(), shift(ShiftDirection::Uni))
+        Self::tiny(
+            "tsm_r18_tiny_online",
+            Self::r18_tiny(),
+            shift(ShiftDirection::Uni),
+        )
     }
     pub fn mvf_r18_tiny() -> Self {
         Self::tiny("mvf_r18_tiny", Self::r18_tiny(), mvf())
@@ -211,20 +246,29 @@ impl ModelConfig {
     pub fn is_causal(&self) -> bool {
         match &self.temporal {
             Temporal::None => true,
-            Temporal::Shift { direction, temporal_pool, .. } => {
-                *direction == ShiftDirection::Uni && !*temporal_pool
-            }
+            Temporal::Shift {
+                direction,
+                temporal_pool,
+                ..
+            } => *direction == ShiftDirection::Uni && !*temporal_pool,
             Temporal::Mvf { .. } => false,
         }
     }
 
     /// Checks the values a hand-written config file could get wrong.
     pub fn validate(&self) -> Result<(), ModelError> {
-        let bad = |what: String| Err(ModelError::InvalidConfig { name: self.name.clone(), what });
+        let bad = |what: String| {
+            Err(ModelError::InvalidConfig {
+                name: self.name.clone(),
+                what,
+            })
+        };
         match &self.backbone {
             Backbone::Resnet { depth, base_width } => {
                 if ![18, 34, 50, 101].contains(depth) {
-                    return bad(format!("ResNet depth {depth} is not one of 18, 34, 50, 101"));
+                    return bad(format!(
+                        "ResNet depth {depth} is not one of 18, 34, 50, 101"
+                    ));
                 }
                 if *base_width < 1 {
                     return bad(format!("ResNet base_width {base_width} must be positive"));
@@ -232,13 +276,19 @@ impl ModelConfig {
             }
             Backbone::MobileNetV2 { width_mult } => {
                 if !(*width_mult > 0.0 && *width_mult <= 4.0) {
-                    return bad(format!("MobileNetV2 width_mult {width_mult} must be in (0, 4]"));
+                    return bad(format!(
+                        "MobileNetV2 width_mult {width_mult} must be in (0, 4]"
+                    ));
                 }
             }
         }
         match &self.temporal {
             Temporal::None => {}
-            Temporal::Shift { shift_div, temporal_pool, .. } => {
+            Temporal::Shift {
+                shift_div,
+                temporal_pool,
+                ..
+            } => {
                 if *shift_div < 2 {
                     return bad(format!("shift_div {shift_div} must be at least 2"));
                 }
@@ -254,7 +304,9 @@ impl ModelConfig {
                     }
                 }
             }
-            Temporal::Mvf { alpha, mvf_freq, .. } => {
+            Temporal::Mvf {
+                alpha, mvf_freq, ..
+            } => {
                 if !(*alpha > 0.0 && *alpha <= 1.0) {
                     return bad(format!("MVF alpha {alpha} must be in (0, 1]"));
                 }
@@ -276,7 +328,10 @@ impl ModelConfig {
             return bad(format!("dropout {} must be in [0, 1)", self.dropout));
         }
         if self.input_size < 32 {
-            return bad(format!("input_size {} is below the 32 px the backbones downsample by", self.input_size));
+            return bad(format!(
+                "input_size {} is below the 32 px the backbones downsample by",
+                self.input_size
+            ));
         }
         Ok(())
     }
@@ -288,7 +343,8 @@ impl ModelConfig {
     }
 
     pub fn from_json(text: &str) -> Result<Self, ModelError> {
-        let config: Self = serde_json::from_str(text).map_err(|e| ModelError::ConfigJson(e.to_string()))?;
+        let config: Self =
+            serde_json::from_str(text).map_err(|e| ModelError::ConfigJson(e.to_string()))?;
         config.validate()?;
         Ok(config)
     }

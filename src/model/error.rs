@@ -14,7 +14,11 @@ pub enum ModelError {
     ConfigJson(String),
 
     #[error("bad input for model '{model}': expected {expected}, got {got}")]
-    Input { model: String, expected: String, got: String },
+    Input {
+        model: String,
+        expected: String,
+        got: String,
+    },
 
     #[error("model '{model}' cannot run online: {why}")]
     NotCausal { model: String, why: String },
@@ -23,10 +27,17 @@ pub enum ModelError {
     Checkpoint { path: PathBuf, what: String },
 
     #[error("checkpoint {path} does not fit model '{model}':\n{report}")]
-    CheckpointMismatch { path: PathBuf, model: String, report: String },
+    CheckpointMismatch {
+        path: PathBuf,
+        model: String,
+        report: String,
+    },
 
     #[error("cannot write checkpoint {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 
     #[error(transparent)]
     Torch(#[from] tch::TchError),

@@ -16,12 +16,22 @@ pub struct ConvSpec {
 
 impl ConvSpec {
     pub fn new(in_ch: i64, out_ch: i64, kernel: i64, stride: i64) -> Self {
-        Self { in_ch, out_ch, kernel, stride, padding: (kernel - 1) / 2, groups: 1 }
+        Self {
+            in_ch,
+            out_ch,
+            kernel,
+            stride,
+            padding: (kernel - 1) / 2,
+            groups: 1,
+        }
     }
 
     /// A depthwise convolution (one filter per channel).
     pub fn depthwise(ch: i64, kernel: i64, stride: i64) -> Self {
-        Self { groups: ch, ..Self::new(ch, ch, kernel, stride) }
+        Self {
+            groups: ch,
+            ..Self::new(ch, ch, kernel, stride)
+        }
     }
 
     /// Output height and width for an input of `h` x `w`.
@@ -73,16 +83,30 @@ impl InferenceLayout {
     /// Converts an input or weight to this layout.
     pub fn apply(&self, x: &Tensor) -> Tensor {
         let x = x.to_kind(self.kind);
-        if self.channels_last && x.dim() == 4 { channels_last(&x) } else { x }
+        if self.channels_last && x.dim() == 4 {
+            channels_last(&x)
+        } else {
+            x
+        }
     }
 }
 
 impl ConvBn {
     pub fn new(conv: nn::Path, bn: nn::Path, spec: ConvSpec) -> Self {
-        let shape = [spec.out_ch, spec.in_ch / spec.groups, spec.kernel, spec.kernel];
+        let shape = [
+            spec.out_ch,
+            spec.in_ch / spec.groups,
+            spec.kernel,
+            spec.kernel,
+        ];
         let weight = conv.var("weight", &shape, CONV_INIT);
         let bn = nn::batch_norm2d(bn, spec.out_ch, Default::default());
-        Self { weight, bn, spec, inference: None }
+        Self {
+            weight,
+            bn,
+            spec,
+            inference: None,
+        }
     }
 
     /// Folds the BatchNorm into the convolution (computed in fp32, then converted to `layout`):
@@ -91,11 +115,19 @@ impl ConvBn {
         let folded = tch::no_grad(|| {
             let bn = &self.bn;
             let eps = 1e-5;
-            let gamma = bn.ws.as_ref().map_or_else(|| bn.running_var.ones_like(), |w| w.shallow_clone());
-            let beta = bn.bs.as_ref().map_or_else(|| bn.running_mean.zeros_like(), |b| b.shallow_clone());
-            let scale = gamma.to_kind(tch::Kind::Float) / (bn.running_var.to_kind(tch::Kind::Float) + eps).sqrt();
+            let gamma = bn
+                .ws
+                .as_ref()
+                .map_or_else(|| bn.running_var.ones_like(), |w| w.shallow_clone());
+            let beta = bn
+                .bs
+                .as_ref()
+                .map_or_else(|| bn.running_mean.zeros_like(), |b| b.shallow_clone());
+            let scale = gamma.to_kind(tch::Kind::Float)
+                / (bn.running_var.to_kind(tch::Kind::Float) + eps).sqrt();
             let weight = self.weight.to_kind(tch::Kind::Float) * scale.view([-1, 1, 1, 1]);
-            let bias = beta.to_kind(tch::Kind::Float) - bn.running_mean.to_kind(tch::Kind::Float) * &scale;
+            let bias =
+                beta.to_kind(tch::Kind::Float) - bn.running_mean.to_kind(tch::Kind::Float) * &scale;
             (layout.apply(&weight), bias.to_kind(layout.kind))
         });
         self.inference = Some(folded);
@@ -109,7 +141,14 @@ impl ConvBn {
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
         let s = self.spec;
         if let Some((weight, bias)) = &self.inference {
-            return x.conv2d(weight, Some(bias), [s.stride, s.stride], [s.padding, s.padding], [1, 1], s.groups);
+            return x.conv2d(
+                weight,
+                Some(bias),
+                [s.stride, s.stride],
+                [s.padding, s.padding],
+                [1, 1],
+                s.groups,
+            );
         }
         let y = x.conv2d(
             &self.weight,

@@ -11,15 +11,26 @@ use super::resnet::new_shift;
 use super::shift::{TemporalShift, TimeAxis};
 
 /// (expansion t, channels c, repeats n, first stride s) of each stage, from the paper.
-const SETTINGS: [(i64, i64, usize, i64); 7] =
-    [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)];
+const SETTINGS: [(i64, i64, usize, i64); 7] = [
+    (1, 16, 1, 1),
+    (6, 24, 2, 2),
+    (6, 32, 3, 2),
+    (6, 64, 4, 2),
+    (6, 96, 3, 1),
+    (6, 160, 3, 2),
+    (6, 320, 1, 1),
+];
 
 /// Rounds a channel count to a multiple of 8, never more than 10% below the exact value
 /// (torchvision's `_make_divisible`).
 pub fn make_divisible(value: f64, divisor: i64) -> i64 {
     let d = divisor as f64;
     let rounded = (((value + d / 2.0) / d).floor() as i64 * divisor).max(divisor);
-    if (rounded as f64) < 0.9 * value { rounded + divisor } else { rounded }
+    if (rounded as f64) < 0.9 * value {
+        rounded + divisor
+    } else {
+        rounded
+    }
 }
 
 #[derive(Debug)]
@@ -69,7 +80,11 @@ impl MobileNetV2 {
         let features = p / "features";
         let mut in_ch = make_divisible(32.0 * width_mult, 8);
         let last_ch = make_divisible(1280.0 * width_mult.max(1.0), 8);
-        let stem = ConvBn::new(&features / 0 / 0, &features / 0 / 1, ConvSpec::new(3, in_ch, 3, 2));
+        let stem = ConvBn::new(
+            &features / 0 / 0,
+            &features / 0 / 1,
+            ConvSpec::new(3, in_ch, 3, 2),
+        );
         let mut shift_slots = 0;
         let mut blocks = Vec::new();
         for (t, c, n, s) in SETTINGS {
@@ -81,28 +96,48 @@ impl MobileNetV2 {
                 let identity = stride == 1 && in_ch == out_ch;
                 // Layer indices inside `conv` shift by one when there is no expansion conv.
                 let (expand, first) = if t != 1 {
-                    let expand = ConvBn::new(&bp / 0 / 0, &bp / 0 / 1, ConvSpec::new(in_ch, hidden, 1, 1));
+                    let expand =
+                        ConvBn::new(&bp / 0 / 0, &bp / 0 / 1, ConvSpec::new(in_ch, hidden, 1, 1));
                     (Some(expand), 1)
                 } else {
                     (None, 0)
                 };
-                let depthwise =
-                    ConvBn::new(&bp / first / 0, &bp / first / 1, ConvSpec::depthwise(hidden, 3, stride));
-                let project =
-                    ConvBn::new(&bp / (first + 1), &bp / (first + 2), ConvSpec::new(hidden, out_ch, 1, 1));
+                let depthwise = ConvBn::new(
+                    &bp / first / 0,
+                    &bp / first / 1,
+                    ConvSpec::depthwise(hidden, 3, stride),
+                );
+                let project = ConvBn::new(
+                    &bp / (first + 1),
+                    &bp / (first + 2),
+                    ConvSpec::new(hidden, out_ch, 1, 1),
+                );
                 let shift = match temporal {
-                    Temporal::Shift { direction, shift_div, .. } if identity => {
-                        Some(new_shift(*direction, *shift_div, &mut shift_slots))
-                    }
+                    Temporal::Shift {
+                        direction,
+                        shift_div,
+                        ..
+                    } if identity => Some(new_shift(*direction, *shift_div, &mut shift_slots)),
                     _ => None,
                 };
-                blocks.push(InvertedResidual { expand, depthwise, project, identity, shift });
+                blocks.push(InvertedResidual {
+                    expand,
+                    depthwise,
+                    project,
+                    identity,
+                    shift,
+                });
                 in_ch = out_ch;
             }
         }
         let lp = &features / (blocks.len() + 1);
         let last = ConvBn::new(&lp / 0, &lp / 1, ConvSpec::new(in_ch, last_ch, 1, 1));
-        Self { stem, blocks, last, shift_slots }
+        Self {
+            stem,
+            blocks,
+            last,
+            shift_slots,
+        }
     }
 
     pub fn out_channels(&self) -> i64 {
@@ -114,7 +149,11 @@ impl MobileNetV2 {
         self.stem.fold(layout);
         self.last.fold(layout);
         for block in &mut self.blocks {
-            for conv in block.expand.iter_mut().chain([&mut block.depthwise, &mut block.project]) {
+            for conv in block
+                .expand
+                .iter_mut()
+                .chain([&mut block.depthwise, &mut block.project])
+            {
                 conv.fold(layout);
             }
         }
@@ -129,14 +168,20 @@ impl MobileNetV2 {
         for block in &self.blocks {
             x = block.forward_t(&x, time, train);
         }
-        relu6(&self.last.forward_t(&x, train)).adaptive_avg_pool2d([1, 1]).flatten(1, -1) // [N*T, C]
+        relu6(&self.last.forward_t(&x, train))
+            .adaptive_avg_pool2d([1, 1])
+            .flatten(1, -1) // [N*T, C]
     }
 
     /// Cost per stage: the stem, the blocks grouped by output resolution, the last conv.
     pub fn stage_costs(&self, nt: i64, size: i64) -> Vec<StageCost> {
         let mut rows = Vec::new();
         let stem = self.stem.spec.macs(nt, size, size);
-        rows.push(StageCost { name: "features.0 (stem)".into(), params: self.stem.params(), macs: stem });
+        rows.push(StageCost {
+            name: "features.0 (stem)".into(),
+            params: self.stem.params(),
+            macs: stem,
+        });
         let (mut h, mut w) = self.stem.spec.out_hw(size, size);
         let mut first = 1;
         let (mut params, mut macs) = (0, 0);
@@ -147,16 +192,27 @@ impl MobileNetV2 {
                 macs += conv.spec.macs(nt, h, w);
                 (h, w) = conv.spec.out_hw(h, w);
             }
-            let stage_ends = self.blocks.get(i + 1).is_none_or(|b| b.depthwise.spec.stride > 1);
+            let stage_ends = self
+                .blocks
+                .get(i + 1)
+                .is_none_or(|b| b.depthwise.spec.stride > 1);
             if stage_ends {
-                rows.push(StageCost { name: format!("features.{first}-{index} ({h}x{w})"), params, macs });
+                rows.push(StageCost {
+                    name: format!("features.{first}-{index} ({h}x{w})"),
+                    params,
+                    macs,
+                });
                 (params, macs) = (0, 0);
                 first = index + 1;
             }
         }
         let n = self.blocks.len() + 1;
         let last = self.last.spec.macs(nt, h, w);
-        rows.push(StageCost { name: format!("features.{n} (1x1 conv)"), params: self.last.params(), macs: last });
+        rows.push(StageCost {
+            name: format!("features.{n} (1x1 conv)"),
+            params: self.last.params(),
+            macs: last,
+        });
         rows
     }
 }

@@ -12,7 +12,9 @@ pub mod resnet;
 pub mod shift;
 
 pub use checkpoint::TensorFile;
-pub use config::{Backbone, ModelConfig, MvfMode, PRESET_NAMES, ShiftDirection, ShiftPlacement, Temporal};
+pub use config::{
+    Backbone, ModelConfig, MvfMode, PRESET_NAMES, ShiftDirection, ShiftPlacement, Temporal,
+};
 pub use error::ModelError;
 pub use layers::{InferenceLayout, StageCost};
 pub use net::{ActionNet, ClipOutput};

@@ -24,15 +24,28 @@ impl Mvf {
     pub fn new(p: nn::Path, in_channels: i64, alpha: f64, mode: MvfMode) -> Self {
         let channels = ((in_channels as f64) * alpha) as i64;
         // MVFNet initialises these convs with N(0, sqrt(2 / (k * out_channels))), k = 3 taps.
-        let init = nn::Init::Randn { mean: 0.0, stdev: (2.0 / (3.0 * channels.max(1) as f64)).sqrt() };
+        let init = nn::Init::Randn {
+            mean: 0.0,
+            stdev: (2.0 / (3.0 * channels.max(1) as f64)).sqrt(),
+        };
         let conv = |name: &str, kernel: [i64; 3]| {
-            (&p / name).var("weight", &[channels, 1, kernel[0], kernel[1], kernel[2]], init)
+            (&p / name).var(
+                "weight",
+                &[channels, 1, kernel[0], kernel[1], kernel[2]],
+                init,
+            )
         };
         let t_conv = conv("t_conv", [3, 1, 1]);
         let h_conv = matches!(mode, MvfMode::Thw | MvfMode::Th).then(|| conv("h_conv", [1, 3, 1]));
         let w_conv = matches!(mode, MvfMode::Thw).then(|| conv("w_conv", [1, 1, 3]));
         let bn = nn::batch_norm3d(&p / "bn", channels, Default::default());
-        Self { channels, t_conv, h_conv, w_conv, bn }
+        Self {
+            channels,
+            t_conv,
+            h_conv,
+            w_conv,
+            bn,
+        }
     }
 
     /// Channels that go through the module.
@@ -49,7 +62,14 @@ impl Mvf {
         let x5 = x.view([n, t, c, h, w]).transpose(1, 2); // [N, C, T, H, W]
         let part = x5.narrow(1, 0, self.channels); // [N, C', T, H, W]
         let dw = |weight: &Tensor, padding: [i64; 3]| {
-            part.conv3d(weight, None::<&Tensor>, [1, 1, 1], padding, [1, 1, 1], self.channels)
+            part.conv3d(
+                weight,
+                None::<&Tensor>,
+                [1, 1, 1],
+                padding,
+                [1, 1, 1],
+                self.channels,
+            )
         };
         let mut fused = dw(&self.t_conv, [1, 0, 0]);
         if let Some(weight) = &self.h_conv {
@@ -60,16 +80,23 @@ impl Mvf {
         }
         let fused = fused.apply_t(&self.bn, train).hardswish();
         let rest = x5.narrow(1, self.channels, c - self.channels);
-        Tensor::cat(&[fused, rest], 1).transpose(1, 2).contiguous().view([nt, c, h, w]) // [N*T, C, H, W]
+        Tensor::cat(&[fused, rest], 1)
+            .transpose(1, 2)
+            .contiguous()
+            .view([nt, c, h, w]) // [N*T, C, H, W]
     }
 
     /// Trainable parameters: the depthwise kernels and the BatchNorm scale and shift.
     pub fn params(&self) -> u64 {
-        let kernels: i64 = [Some(&self.t_conv), self.h_conv.as_ref(), self.w_conv.as_ref()]
-            .into_iter()
-            .flatten()
-            .map(|w| w.numel() as i64)
-            .sum();
+        let kernels: i64 = [
+            Some(&self.t_conv),
+            self.h_conv.as_ref(),
+            self.w_conv.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|w| w.numel() as i64)
+        .sum();
         (kernels + 2 * self.channels) as u64
     }
 

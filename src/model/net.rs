@@ -45,12 +45,14 @@ impl ActionNet {
     pub fn new(p: &nn::Path, config: &ModelConfig) -> Result<Self, ModelError> {
         config.validate()?;
         let (trunk, fc_path) = match &config.backbone {
-            Backbone::Resnet { depth, base_width } => {
-                (Trunk::Resnet(ResNet::new(p, *depth, *base_width, &config.temporal)), p / "fc")
-            }
-            Backbone::MobileNetV2 { width_mult } => {
-                (Trunk::MobileNetV2(MobileNetV2::new(p, *width_mult, &config.temporal)), p / "classifier" / 1)
-            }
+            Backbone::Resnet { depth, base_width } => (
+                Trunk::Resnet(ResNet::new(p, *depth, *base_width, &config.temporal)),
+                p / "fc",
+            ),
+            Backbone::MobileNetV2 { width_mult } => (
+                Trunk::MobileNetV2(MobileNetV2::new(p, *width_mult, &config.temporal)),
+                p / "classifier" / 1,
+            ),
         };
         let features = match &trunk {
             Trunk::Resnet(r) => r.out_channels(),
@@ -58,12 +60,20 @@ impl ActionNet {
         };
         // TSM initialises its new classifier with N(0, 0.001) and a zero bias.
         let fc_config = nn::LinearConfig {
-            ws_init: nn::Init::Randn { mean: 0.0, stdev: 0.001 },
+            ws_init: nn::Init::Randn {
+                mean: 0.0,
+                stdev: 0.001,
+            },
             bs_init: Some(nn::Init::Const(0.0)),
             bias: true,
         };
         let fc = nn::linear(fc_path, features, config.num_classes, fc_config);
-        Ok(Self { config: config.clone(), trunk, fc, inference: None })
+        Ok(Self {
+            config: config.clone(),
+            trunk,
+            fc,
+            inference: None,
+        })
     }
 
     /// Readies the network for inference only: BatchNorm folded into the convolutions, weights
@@ -76,7 +86,10 @@ impl ActionNet {
         let weight = self.fc.ws.detach().to_kind(layout.kind);
         let bias = match &self.fc.bs {
             Some(b) => b.detach().to_kind(layout.kind),
-            None => Tensor::zeros([self.config.num_classes], (layout.kind, self.fc.ws.device())),
+            None => Tensor::zeros(
+                [self.config.num_classes],
+                (layout.kind, self.fc.ws.device()),
+            ),
         };
         self.inference = Some((layout, weight, bias));
     }
@@ -122,13 +135,22 @@ impl ActionNet {
         };
         let size = x.size();
         let [b, c, h, w] = size[..] else {
-            return Err(bad("a 4-D batch [frames, 3, H, W]", format!("shape {size:?}")));
+            return Err(bad(
+                "a 4-D batch [frames, 3, H, W]",
+                format!("shape {size:?}"),
+            ));
         };
         if c != 3 {
-            return Err(bad("3 colour channels", format!("{c} channels (shape {size:?})")));
+            return Err(bad(
+                "3 colour channels",
+                format!("{c} channels (shape {size:?})"),
+            ));
         }
         if b == 0 || h < 32 || w < 32 {
-            return Err(bad("at least one frame of at least 32x32", format!("shape {size:?}")));
+            return Err(bad(
+                "at least one frame of at least 32x32",
+                format!("shape {size:?}"),
+            ));
         }
         if !x.is_floating_point() {
             return Err(bad("a floating-point tensor", format!("{:?}", x.kind())));
@@ -153,7 +175,9 @@ impl ActionNet {
 
     fn head(&self, features: &Tensor, train: bool) -> Tensor {
         match &self.inference {
-            Some((_, weight, bias)) => features.linear(weight, Some(bias)).to_kind(tch::Kind::Float),
+            Some((_, weight, bias)) => features
+                .linear(weight, Some(bias))
+                .to_kind(tch::Kind::Float),
             None => features.dropout(self.config.dropout, train).apply(&self.fc),
         }
     }
@@ -165,7 +189,12 @@ impl ActionNet {
 
     /// Clips of `t` frames each, `[N*T, 3, H, W]`; `t` may differ from the training segments
     /// (a longer clip for evaluation, or a whole stream for the causal model).
-    pub fn forward_clip_t(&self, x: &Tensor, t: i64, train: bool) -> Result<ClipOutput, ModelError> {
+    pub fn forward_clip_t(
+        &self,
+        x: &Tensor,
+        t: i64,
+        train: bool,
+    ) -> Result<ClipOutput, ModelError> {
         let frames = self.check_frames(x)?;
         if train && self.inference.is_some() {
             return Err(ModelError::Input {
@@ -181,7 +210,14 @@ impl ActionNet {
                 got: format!("{frames} frames"),
             });
         }
-        if matches!(self.config.temporal, Temporal::Shift { temporal_pool: true, .. }) && t % 2 != 0 {
+        if matches!(
+            self.config.temporal,
+            Temporal::Shift {
+                temporal_pool: true,
+                ..
+            }
+        ) && t % 2 != 0
+        {
             return Err(ModelError::Input {
                 model: self.config.name.clone(),
                 expected: "an even number of frames per clip (the temporal pool halves it)".into(),
@@ -194,21 +230,35 @@ impl ActionNet {
         let frame_logits = self.head(&features, train); // [N*T', classes]
         let t_out = time.frames();
         let logits = frame_logits.view([n, t_out, -1]).mean_dim(1, false, None); // [N, classes]
-        Ok(ClipOutput { logits, frame_logits })
+        Ok(ClipOutput {
+            logits,
+            frame_logits,
+        })
     }
 
     /// Refuses networks that would need future frames.
     pub fn check_causal(&self) -> Result<(), ModelError> {
         let why = match &self.config.temporal {
-            Temporal::Shift { direction: super::ShiftDirection::Bi, .. } => {
+            Temporal::Shift {
+                direction: super::ShiftDirection::Bi,
+                ..
+            } => {
                 "its temporal shift is bidirectional: every frame reads the next one. Train a model with \
                  a uni-directional shift (e.g. preset tsm_r50_online or tsm_mobilenet_v2_online)"
             }
-            Temporal::Shift { temporal_pool: true, .. } => "its temporal pool mixes each frame with the next",
-            Temporal::Mvf { .. } => "its MVF module convolves over the next frame as well as the previous",
+            Temporal::Shift {
+                temporal_pool: true,
+                ..
+            } => "its temporal pool mixes each frame with the next",
+            Temporal::Mvf { .. } => {
+                "its MVF module convolves over the next frame as well as the previous"
+            }
             _ => return Ok(()),
         };
-        Err(ModelError::NotCausal { model: self.config.name.clone(), why: why.to_string() })
+        Err(ModelError::NotCausal {
+            model: self.config.name.clone(),
+            why: why.to_string(),
+        })
     }
 
     /// An empty streaming state for this network.
@@ -232,11 +282,25 @@ impl ActionNet {
             Trunk::Resnet(r) => r.stage_costs(frames, size),
             Trunk::MobileNetV2(m) => m.stage_costs(frames, size),
         };
-        let temporal_pool = matches!(self.config.temporal, Temporal::Shift { temporal_pool: true, .. });
-        let head_frames = if temporal_pool { (frames + 1) / 2 } else { frames };
+        let temporal_pool = matches!(
+            self.config.temporal,
+            Temporal::Shift {
+                temporal_pool: true,
+                ..
+            }
+        );
+        let head_frames = if temporal_pool {
+            (frames + 1) / 2
+        } else {
+            frames
+        };
         let (classes, features) = (self.config.num_classes, self.feature_dim());
         rows.push(StageCost {
-            name: if matches!(self.trunk, Trunk::Resnet(_)) { "fc".into() } else { "classifier".into() },
+            name: if matches!(self.trunk, Trunk::Resnet(_)) {
+                "fc".into()
+            } else {
+                "classifier".into()
+            },
             params: (classes * features + classes) as u64,
             macs: linear_macs(head_frames, features, classes),
         });

@@ -36,7 +36,9 @@ impl ResBlock {
             BlockTemporal::Shift(shift, ShiftPlacement::Blockres) => {
                 shift.branch(&input, time, |shifted| self.branch_t(shifted, train))
             }
-            BlockTemporal::Mvf(mvf) => self.branch_t(&mvf.forward_t(&input, time.frames(), train), train),
+            BlockTemporal::Mvf(mvf) => {
+                self.branch_t(&mvf.forward_t(&input, time.frames(), train), train)
+            }
             _ => self.branch_t(&input, train),
         };
         let identity = match &self.downsample {
@@ -60,7 +62,12 @@ impl ResBlock {
     }
 
     fn params(&self) -> u64 {
-        let convs: u64 = self.convs.iter().chain(&self.downsample).map(ConvBn::params).sum();
+        let convs: u64 = self
+            .convs
+            .iter()
+            .chain(&self.downsample)
+            .map(ConvBn::params)
+            .sum();
         match &self.temporal {
             BlockTemporal::Mvf(mvf) => convs + mvf.params(),
             _ => convs,
@@ -126,14 +133,34 @@ impl ResNet {
                 let out_ch = planes * expansion;
                 let convs = if bottleneck {
                     vec![
-                        ConvBn::new(&bp / "conv1", &bp / "bn1", ConvSpec::new(in_ch, planes, 1, 1)),
-                        ConvBn::new(&bp / "conv2", &bp / "bn2", ConvSpec::new(planes, planes, 3, stride)),
-                        ConvBn::new(&bp / "conv3", &bp / "bn3", ConvSpec::new(planes, out_ch, 1, 1)),
+                        ConvBn::new(
+                            &bp / "conv1",
+                            &bp / "bn1",
+                            ConvSpec::new(in_ch, planes, 1, 1),
+                        ),
+                        ConvBn::new(
+                            &bp / "conv2",
+                            &bp / "bn2",
+                            ConvSpec::new(planes, planes, 3, stride),
+                        ),
+                        ConvBn::new(
+                            &bp / "conv3",
+                            &bp / "bn3",
+                            ConvSpec::new(planes, out_ch, 1, 1),
+                        ),
                     ]
                 } else {
                     vec![
-                        ConvBn::new(&bp / "conv1", &bp / "bn1", ConvSpec::new(in_ch, planes, 3, stride)),
-                        ConvBn::new(&bp / "conv2", &bp / "bn2", ConvSpec::new(planes, planes, 3, 1)),
+                        ConvBn::new(
+                            &bp / "conv1",
+                            &bp / "bn1",
+                            ConvSpec::new(in_ch, planes, 3, stride),
+                        ),
+                        ConvBn::new(
+                            &bp / "conv2",
+                            &bp / "bn2",
+                            ConvSpec::new(planes, planes, 3, 1),
+                        ),
                     ]
                 };
                 let downsample = (stride != 1 || in_ch != out_ch).then(|| {
@@ -142,8 +169,17 @@ impl ResNet {
                 });
                 let temporal = match temporal {
                     Temporal::None => BlockTemporal::None,
-                    Temporal::Shift { direction, shift_div, placement, .. } => {
-                        let every = if *placement == ShiftPlacement::Blockres { shift_every } else { 1 };
+                    Temporal::Shift {
+                        direction,
+                        shift_div,
+                        placement,
+                        ..
+                    } => {
+                        let every = if *placement == ShiftPlacement::Blockres {
+                            shift_every
+                        } else {
+                            1
+                        };
                         if i % every == 0 {
                             let shift = new_shift(*direction, *shift_div, &mut shift_slots);
                             BlockTemporal::Shift(shift, *placement)
@@ -151,7 +187,11 @@ impl ResNet {
                             BlockTemporal::None
                         }
                     }
-                    Temporal::Mvf { alpha, mvf_freq, mode } => {
+                    Temporal::Mvf {
+                        alpha,
+                        mvf_freq,
+                        mode,
+                    } => {
                         if mvf_freq[s] == 1 {
                             BlockTemporal::Mvf(Mvf::new(&bp / "mvf", in_ch, *alpha, *mode))
                         } else {
@@ -159,13 +199,29 @@ impl ResNet {
                         }
                     }
                 };
-                stage.push(ResBlock { convs, downsample, temporal });
+                stage.push(ResBlock {
+                    convs,
+                    downsample,
+                    temporal,
+                });
                 in_ch = out_ch;
             }
             stages.push(stage);
         }
-        let temporal_pool = matches!(temporal, Temporal::Shift { temporal_pool: true, .. });
-        Self { stem, stages, temporal_pool, out_channels: in_ch, shift_slots }
+        let temporal_pool = matches!(
+            temporal,
+            Temporal::Shift {
+                temporal_pool: true,
+                ..
+            }
+        );
+        Self {
+            stem,
+            stages,
+            temporal_pool,
+            out_channels: in_ch,
+            shift_slots,
+        }
     }
 
     /// Folds every BatchNorm into its convolution and converts the weights to `layout`.
@@ -191,7 +247,11 @@ impl ResNet {
 
     /// `[N*T, 3, H, W]` -> `[N*T', C]`; a temporal pool shortens `time` in place.
     pub fn forward_t(&self, x: &Tensor, time: &mut TimeAxis, train: bool) -> Tensor {
-        let mut x = self.stem.forward_t(x, train).relu().max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false);
+        let mut x =
+            self.stem
+                .forward_t(x, train)
+                .relu()
+                .max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false);
         for (s, stage) in self.stages.iter().enumerate() {
             if s == 1 && self.temporal_pool {
                 if let TimeAxis::Clip { t } = time {
@@ -213,7 +273,11 @@ impl ResNet {
         let (h, w) = self.stem.spec.out_hw(size, size);
         let pool = |x: i64| (x + 2 - 3) / 2 + 1;
         let (mut h, mut w) = (pool(h), pool(w));
-        rows.push(StageCost { name: "stem (conv1)".into(), params: self.stem.params(), macs: stem });
+        rows.push(StageCost {
+            name: "stem (conv1)".into(),
+            params: self.stem.params(),
+            macs: stem,
+        });
         let mut frames = nt;
         for (s, stage) in self.stages.iter().enumerate() {
             if s == 1 && self.temporal_pool {
@@ -226,15 +290,27 @@ impl ResNet {
                 (h, w) = (oh, ow);
             }
             let params = stage.iter().map(ResBlock::params).sum();
-            rows.push(StageCost { name: format!("layer{} ({h}x{w})", s + 1), params, macs });
+            rows.push(StageCost {
+                name: format!("layer{} ({h}x{w})", s + 1),
+                params,
+                macs,
+            });
         }
         rows
     }
 }
 
 /// A shift for the next cache slot.
-pub(super) fn new_shift(direction: ShiftDirection, shift_div: i64, slots: &mut usize) -> TemporalShift {
-    let shift = TemporalShift { direction, shift_div, slot: *slots };
+pub(super) fn new_shift(
+    direction: ShiftDirection,
+    shift_div: i64,
+    slots: &mut usize,
+) -> TemporalShift {
+    let shift = TemporalShift {
+        direction,
+        shift_div,
+        slot: *slots,
+    };
     *slots += 1;
     shift
 }

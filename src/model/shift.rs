@@ -51,7 +51,9 @@ impl ShiftCache {
     /// An empty cache for a network with `slots` shifted blocks; each slot takes its shape from the
     /// first frame that reaches it and starts as zeros.
     pub fn new(slots: usize) -> Self {
-        Self { slots: (0..slots).map(|_| None).collect() }
+        Self {
+            slots: (0..slots).map(|_| None).collect(),
+        }
     }
 
     /// Forgets the past: the next frame is treated as the first of a new stream.
@@ -71,23 +73,34 @@ impl ShiftCache {
 
     /// Shapes of the slots filled so far (`None` before the first frame).
     pub fn shapes(&self) -> Vec<Option<Vec<i64>>> {
-        self.slots.iter().map(|s| s.as_ref().map(|s| s.past.size())).collect()
+        self.slots
+            .iter()
+            .map(|s| s.as_ref().map(|s| s.past.size()))
+            .collect()
     }
 
     /// Bytes of past activations held (the swap buffers double it).
     pub fn bytes(&self) -> usize {
-        self.slots.iter().flatten().map(|s| s.past.numel() * s.past.kind().elt_size_in_bytes()).sum()
+        self.slots
+            .iter()
+            .flatten()
+            .map(|s| s.past.numel() * s.past.kind().elt_size_in_bytes())
+            .sum()
     }
 
     fn slot(&mut self, slot: usize, x: &Tensor, fold: i64) -> &mut Slot {
         let (s, _, h, w) = x.size4().unwrap_or_default();
-        let fits = |state: &Slot| state.past.size() == [s, fold, h, w] && state.past.kind() == x.kind();
+        let fits =
+            |state: &Slot| state.past.size() == [s, fold, h, w] && state.past.kind() == x.kind();
         // First frame, or the stream count or resolution changed: start again from zeros.
         if !self.slots[slot].as_ref().is_some_and(fits) {
             self.slots[slot] = None;
         }
         let zeros = || Tensor::zeros([s, fold, h, w], (x.kind(), x.device()));
-        self.slots[slot].get_or_insert_with(|| Slot { past: zeros(), stash: zeros() })
+        self.slots[slot].get_or_insert_with(|| Slot {
+            past: zeros(),
+            stash: zeros(),
+        })
     }
 
     /// Puts the cached past into channels `[0, fold)` of `x` in place and keeps this frame's
@@ -129,7 +142,12 @@ impl TemporalShift {
     /// Runs a residual `branch` on the shifted `x`, leaving `x` as it was for the identity path.
     /// On a stream (inference only) the shift happens in place on `x` and is undone after the
     /// branch: a fold of channels is copied instead of the whole activation.
-    pub fn branch(&self, x: &Tensor, time: &mut TimeAxis, branch: impl FnOnce(&Tensor) -> Tensor) -> Tensor {
+    pub fn branch(
+        &self,
+        x: &Tensor,
+        time: &mut TimeAxis,
+        branch: impl FnOnce(&Tensor) -> Tensor,
+    ) -> Tensor {
         let fold = self.fold(x.size()[1]);
         if fold == 0 {
             return branch(x);
@@ -155,8 +173,14 @@ pub fn shift_bi(x: &Tensor, t: i64, fold: i64) -> Tensor {
     let (nt, c, h, w) = x.size4().unwrap_or_default();
     let x5 = x.view([nt / t, t, c, h, w]); // [N, T, C, H, W]
     // Padding spec runs from the last dim backwards: (w0, w1, h0, h1, c0, c1, t0, t1).
-    let from_next = x5.narrow(1, 1, t - 1).narrow(2, 0, fold).constant_pad_nd([0, 0, 0, 0, 0, 0, 0, 1]);
-    let from_prev = x5.narrow(1, 0, t - 1).narrow(2, fold, fold).constant_pad_nd([0, 0, 0, 0, 0, 0, 1, 0]);
+    let from_next = x5
+        .narrow(1, 1, t - 1)
+        .narrow(2, 0, fold)
+        .constant_pad_nd([0, 0, 0, 0, 0, 0, 0, 1]);
+    let from_prev = x5
+        .narrow(1, 0, t - 1)
+        .narrow(2, fold, fold)
+        .constant_pad_nd([0, 0, 0, 0, 0, 0, 1, 0]);
     let rest = x5.narrow(2, 2 * fold, c - 2 * fold);
     Tensor::cat(&[from_next, from_prev, rest], 2).view([nt, c, h, w])
 }
@@ -165,7 +189,10 @@ pub fn shift_bi(x: &Tensor, t: i64, fold: i64) -> Tensor {
 pub fn shift_uni(x: &Tensor, t: i64, fold: i64) -> Tensor {
     let (nt, c, h, w) = x.size4().unwrap_or_default();
     let x5 = x.view([nt / t, t, c, h, w]); // [N, T, C, H, W]
-    let from_prev = x5.narrow(1, 0, t - 1).narrow(2, 0, fold).constant_pad_nd([0, 0, 0, 0, 0, 0, 1, 0]);
+    let from_prev = x5
+        .narrow(1, 0, t - 1)
+        .narrow(2, 0, fold)
+        .constant_pad_nd([0, 0, 0, 0, 0, 0, 1, 0]);
     let rest = x5.narrow(2, fold, c - fold);
     Tensor::cat(&[from_prev, rest], 2).view([nt, c, h, w])
 }
@@ -177,5 +204,8 @@ pub fn temporal_pool(x: &Tensor, t: i64) -> Tensor {
     let x5 = x.view([n, t, c, h, w]).transpose(1, 2); // [N, C, T, H, W]
     let pooled = x5.max_pool3d([3, 1, 1], [2, 1, 1], [1, 0, 0], [1, 1, 1], false);
     let t_out = pooled.size()[2];
-    pooled.transpose(1, 2).contiguous().view([n * t_out, c, h, w]) // [N*T/2, C, H, W]
+    pooled
+        .transpose(1, 2)
+        .contiguous()
+        .view([n * t_out, c, h, w]) // [N*T/2, C, H, W]
 }

@@ -37,7 +37,12 @@ impl InputBuffer {
             let pinned = Tensor::zeros([s, c, h, w], (Kind::Float, Device::Cpu)).pin_memory(device);
             (pinned, Tensor::zeros([s, c, h, w], (Kind::Float, device)))
         });
-        Self { host, device_copy, data, side }
+        Self {
+            host,
+            device_copy,
+            data,
+            side,
+        }
     }
 
     /// The `[3, side, side]` slice of stream `s`, to be filled by the preprocessor.

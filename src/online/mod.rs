@@ -5,5 +5,7 @@ mod input;
 mod recognizer;
 mod smooth;
 
-pub use recognizer::{OnlineError, Precision, Recognizer, RecognizerOptions, StepTiming, cpu_has_native_bf16};
+pub use recognizer::{
+    OnlineError, Precision, Recognizer, RecognizerOptions, StepTiming, cpu_has_native_bf16,
+};
 pub use smooth::{FrameStride, Prediction, Smoother, SmoothingOptions};

@@ -14,8 +14,7 @@ use crate::model::{ActionNet, InferenceLayout, ModelConfig, ModelError, ShiftCac
 use crate::preprocess::{FrameError, FrameRef, Preprocessor, Transform};
 
 /// Compute precision of the network.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[derive(clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Precision {
     /// fp32: reference-exact numbers.
@@ -34,7 +33,11 @@ pub fn cpu_has_native_bf16() -> bool {
         .map(|info| {
             info.lines()
                 .find(|l| l.starts_with("flags"))
-                .is_some_and(|flags| flags.split_whitespace().any(|f| f == "avx512_bf16" || f == "amx_bf16"))
+                .is_some_and(|flags| {
+                    flags
+                        .split_whitespace()
+                        .any(|f| f == "avx512_bf16" || f == "amx_bf16")
+                })
         })
         .unwrap_or(false)
 }
@@ -64,7 +67,13 @@ pub struct RecognizerOptions {
 
 impl Default for RecognizerOptions {
     fn default() -> Self {
-        Self { device: Device::Cpu, precision: Precision::F32, channels_last: true, fold_bn: true, streams: 1 }
+        Self {
+            device: Device::Cpu,
+            precision: Precision::F32,
+            channels_last: true,
+            fold_bn: true,
+            streams: 1,
+        }
     }
 }
 
@@ -77,7 +86,11 @@ pub enum OnlineError {
     #[error("{got} frames given for a recogniser of {expected} streams")]
     Streams { got: usize, expected: usize },
     #[error("input batch has shape {got:?}, expected [{streams}, 3, {side}, {side}]")]
-    InputShape { got: Vec<i64>, streams: usize, side: usize },
+    InputShape {
+        got: Vec<i64>,
+        streams: usize,
+        side: usize,
+    },
 }
 
 /// Time spent in one step, milliseconds.
@@ -102,9 +115,16 @@ pub struct Recognizer {
 
 impl Recognizer {
     /// Wraps a built network; refuses one that would need future frames.
-    pub fn new(vs: nn::VarStore, mut net: ActionNet, options: RecognizerOptions) -> Result<Self, ModelError> {
+    pub fn new(
+        vs: nn::VarStore,
+        mut net: ActionNet,
+        options: RecognizerOptions,
+    ) -> Result<Self, ModelError> {
         net.check_causal()?;
-        if options.device == Device::Cpu && options.precision == Precision::Bf16 && !cpu_has_native_bf16() {
+        if options.device == Device::Cpu
+            && options.precision == Precision::Bf16
+            && !cpu_has_native_bf16()
+        {
             tracing::warn!(
                 "bf16 requested, but this CPU has neither AVX512-BF16 nor AMX: libtorch will run bf16 \
                  convolutions on slow fallback kernels; fp32 is faster here"
@@ -124,7 +144,9 @@ impl Recognizer {
         Ok(Self {
             cache,
             input: InputBuffer::new(streams, side, options.device),
-            preprocessors: (0..streams).map(|_| Preprocessor::new(transform.clone())).collect(),
+            preprocessors: (0..streams)
+                .map(|_| Preprocessor::new(transform.clone()))
+                .collect(),
             logits: Vec::new(),
             options: RecognizerOptions { streams, ..options },
             net,
@@ -173,24 +195,38 @@ impl Recognizer {
         let side = self.net.config().input_size;
         let streams = self.options.streams;
         if x.size() != [streams as i64, 3, side, side] {
-            return Err(OnlineError::InputShape { got: x.size(), streams, side: side as usize });
+            return Err(OnlineError::InputShape {
+                got: x.size(),
+                streams,
+                side: side as usize,
+            });
         }
         let x = x.to_device(self.options.device);
-        Ok(tch::no_grad(|| self.net.forward_stream(&x, &mut self.cache))?)
+        Ok(tch::no_grad(|| {
+            self.net.forward_stream(&x, &mut self.cache)
+        })?)
     }
 
     /// One new RGB frame per stream -> each stream's logits, row-major `[S * classes]` on the host.
     /// A bad frame is refused before anything runs: the cache is left as it was.
-    pub fn step_frames(&mut self, frames: &[FrameRef]) -> Result<(&[f32], StepTiming), OnlineError> {
+    pub fn step_frames(
+        &mut self,
+        frames: &[FrameRef],
+    ) -> Result<(&[f32], StepTiming), OnlineError> {
         if frames.len() != self.options.streams {
-            return Err(OnlineError::Streams { got: frames.len(), expected: self.options.streams });
+            return Err(OnlineError::Streams {
+                got: frames.len(),
+                expected: self.options.streams,
+            });
         }
         for (stream, frame) in frames.iter().enumerate() {
             Preprocessor::check(frame).map_err(|source| OnlineError::Frame { stream, source })?;
         }
         let start = Instant::now();
         for (s, frame) in frames.iter().enumerate() {
-            let out = self.preprocessors[s].run(frame).map_err(|source| OnlineError::Frame { stream: s, source })?;
+            let out = self.preprocessors[s]
+                .run(frame)
+                .map_err(|source| OnlineError::Frame { stream: s, source })?;
             self.input.frame_mut(s).copy_from_slice(out);
         }
         let preprocessed = Instant::now();
@@ -199,7 +235,9 @@ impl Recognizer {
         let logits = logits.to_device(Device::Cpu).contiguous();
         let n = logits.numel();
         self.logits.resize(n, 0.0);
-        logits.f_copy_data(&mut self.logits, n).map_err(ModelError::from)?;
+        logits
+            .f_copy_data(&mut self.logits, n)
+            .map_err(ModelError::from)?;
         let done = Instant::now();
         let timing = StepTiming {
             preprocess_ms: (preprocessed - start).as_secs_f64() * 1e3,

@@ -21,7 +21,12 @@ pub struct SmoothingOptions {
 
 impl Default for SmoothingOptions {
     fn default() -> Self {
-        Self { window: 12, hysteresis: true, threshold: 0.0, top_k: 5 }
+        Self {
+            window: 12,
+            hysteresis: true,
+            threshold: 0.0,
+            top_k: 5,
+        }
     }
 }
 
@@ -96,7 +101,8 @@ impl Smoother {
         let n = self.history.len() as f32;
         let max = self.sum.iter().copied().fold(f32::NEG_INFINITY, f32::max) / n;
         self.probs.clear();
-        self.probs.extend(self.sum.iter().map(|s| (s / n - max).exp()));
+        self.probs
+            .extend(self.sum.iter().map(|s| (s / n - max).exp()));
         let total: f32 = self.probs.iter().sum();
         for p in &mut self.probs {
             *p /= total;
@@ -104,7 +110,8 @@ impl Smoother {
         self.order.clear();
         self.order.extend(0..classes);
         let probs = &self.probs;
-        self.order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]).then(a.cmp(&b)));
+        self.order
+            .sort_by(|&a, &b| probs[b].total_cmp(&probs[a]).then(a.cmp(&b)));
 
         let best = self.order.first().copied();
         let decision = best.filter(|&c| self.probs[c] >= self.options.threshold);
@@ -113,9 +120,18 @@ impl Smoother {
         if !self.options.hysteresis || agreed || self.label.is_none() && self.history.len() == 1 {
             self.label = decision;
         }
-        let top = self.order.iter().take(self.options.top_k).map(|&c| (c, self.probs[c])).collect();
+        let top = self
+            .order
+            .iter()
+            .take(self.options.top_k)
+            .map(|&c| (c, self.probs[c]))
+            .collect();
         let score = self.label.map_or(0.0, |c| self.probs[c]);
-        Prediction { top, label: self.label, score }
+        Prediction {
+            top,
+            label: self.label,
+            score,
+        }
     }
 }
 
@@ -129,7 +145,10 @@ pub struct FrameStride {
 
 impl FrameStride {
     pub fn new(every: u32) -> Self {
-        Self { every: every.max(1), seen: 0 }
+        Self {
+            every: every.max(1),
+            seen: 0,
+        }
     }
 
     /// True when this frame (counted from the start or the last reset) is to be processed.

@@ -14,7 +14,8 @@ pub fn lively(vs: &nn::VarStore, net: &ActionNet, side: i64) {
             let shape = var.size();
             if shape.len() >= 4 {
                 let fan_in: i64 = shape[1..].iter().product();
-                var.shallow_clone().copy_(&(var.randn_like() * (2.0 / fan_in as f64).sqrt()));
+                var.shallow_clone()
+                    .copy_(&(var.randn_like() * (2.0 / fan_in as f64).sqrt()));
             } else if name.ends_with("fc.weight") || name.ends_with("classifier.1.weight") {
                 var.shallow_clone().copy_(&(var.randn_like() * 0.1));
             }
