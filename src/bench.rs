@@ -93,7 +93,7 @@ pub struct OnlineCase {
 
 impl OnlineCase {
     pub fn new(config: &ModelConfig, options: RecognizerOptions) -> Result<Self, ModelError> {
-        let recognizer = Recognizer::random(config, options).map_err(ModelError::from)?;
+        let recognizer = Recognizer::random(config, options)?;
         let side = config.input_size;
         let frame = Tensor::randn(
             [options.streams as i64, 3, side, side],

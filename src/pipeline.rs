@@ -42,7 +42,8 @@ pub struct PipelineOptions {
     pub keep_frames: bool,
     /// Extra time added to every model step, to study drops and latency under a slow model.
     pub throttle: Option<Duration>,
-    /// Reopen attempts for a live source that fails (None: forever).
+    /// Reopenings of a live source that fails, over the whole run (None: forever). The backoff
+    /// restarts at 250 ms once frames flow again; the count does not.
     pub max_retries: Option<u32>,
 }
 
@@ -280,7 +281,16 @@ fn capture_loop(
                 if stop.load(Ordering::Relaxed) || producer.is_closed() {
                     return Ok(());
                 }
-                match capture.next(Duration::from_millis(100)) {
+                // Short pulls on live sources: between them the held frame goes to a waiting consumer.
+                let pull = if live {
+                    Duration::from_millis(5)
+                } else {
+                    Duration::from_millis(100)
+                };
+                if producer.flush() == Pushed::Closed {
+                    return Ok(());
+                }
+                match capture.next(pull) {
                     Ok(CaptureEvent::Frame(mut frame)) => {
                         started = true;
                         frame.index += index_base;
@@ -289,7 +299,6 @@ fn capture_loop(
                         if producer.push(frame) == Pushed::Closed {
                             return Ok(());
                         }
-                        retries = 0;
                         backoff = Duration::from_millis(250);
                     }
                     Ok(CaptureEvent::Pending) => {}

@@ -2,9 +2,12 @@
 //! single consumer, lock-free (ringbuf), with the drop policy written down and every dropped frame
 //! counted.
 //!
-//! - `Latest` (live sources): the producer never blocks. When the ring is full the new frame is
-//!   dropped; the consumer always takes the newest frame and counts the older ones it skips. Dropped
-//!   frames widen the time step the shift cache sees; the counters say by how much.
+//! - `Latest` (live sources): the producer never blocks and the consumer always gets a fresh frame.
+//!   The producer holds the newest frame back until the consumer asks for one (it sets `wanted` when
+//!   it waits), then hands it over; a held frame replaced by a newer one is dropped and counted. So
+//!   a frame never ages in the ring while the model is busy: what the model sees is at most one frame
+//!   interval old. Dropped frames widen the time step the shift cache sees; the counters say by how
+//!   much.
 //! - `Backpressure` (files replayed as fast as possible): the producer waits while the ring is full,
 //!   so no frame is lost and results are deterministic.
 //!
@@ -31,7 +34,7 @@ pub enum DropPolicy {
 pub struct RingCounters {
     /// Frames the producer offered.
     pub offered: AtomicU64,
-    /// Dropped by the producer because the ring was full (`Latest` only).
+    /// Held by the producer and replaced by a newer frame before the consumer asked (`Latest`).
     pub dropped_full: AtomicU64,
     /// Skipped by the consumer to reach the newest frame (`Latest` only).
     pub skipped_stale: AtomicU64,
@@ -47,6 +50,8 @@ impl RingCounters {
 #[derive(Debug, Default)]
 struct Shared {
     counters: RingCounters,
+    /// The consumer is waiting for a frame (`Latest`).
+    wanted: AtomicBool,
     finished: AtomicBool,
     closed: AtomicBool,
     producer: OnceLock<Thread>,
@@ -60,6 +65,8 @@ pub struct RingProducer<T> {
     inner: HeapProd<T>,
     policy: DropPolicy,
     shared: Arc<Shared>,
+    /// The newest frame not handed over yet (`Latest`).
+    held: Option<T>,
 }
 
 /// The consuming end (the inference thread).
@@ -78,6 +85,7 @@ pub fn ring<T>(capacity: usize, policy: DropPolicy) -> (RingProducer<T>, RingCon
             inner: prod,
             policy,
             shared: shared.clone(),
+            held: None,
         },
         RingConsumer {
             inner: cons,
@@ -91,8 +99,8 @@ pub fn ring<T>(capacity: usize, policy: DropPolicy) -> (RingProducer<T>, RingCon
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pushed {
     Queued,
-    /// The ring was full and the policy is `Latest`.
-    Dropped,
+    /// Held back until the consumer asks (`Latest`); `flush` hands it over.
+    Held,
     /// The consumer is gone.
     Closed,
 }
@@ -106,31 +114,58 @@ impl<T> RingProducer<T> {
     pub fn push(&mut self, mut item: T) -> Pushed {
         let _ = self.shared.producer.set(std::thread::current());
         self.shared.counters.offered.fetch_add(1, Ordering::Relaxed);
+        if self.policy == DropPolicy::Latest {
+            if self.held.replace(item).is_some() {
+                self.shared
+                    .counters
+                    .dropped_full
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            return self.flush();
+        }
         loop {
             if self.shared.closed.load(Ordering::Acquire) {
                 return Pushed::Closed;
             }
             match self.inner.try_push(item) {
                 Ok(()) => {
-                    if let Some(consumer) = self.shared.consumer.get() {
-                        consumer.unpark();
-                    }
+                    self.wake_consumer();
                     return Pushed::Queued;
                 }
-                Err(back) => match self.policy {
-                    DropPolicy::Latest => {
-                        self.shared
-                            .counters
-                            .dropped_full
-                            .fetch_add(1, Ordering::Relaxed);
-                        return Pushed::Dropped;
-                    }
-                    DropPolicy::Backpressure => {
-                        item = back;
-                        std::thread::park_timeout(WAIT);
-                    }
-                },
+                Err(back) => {
+                    item = back;
+                    std::thread::park_timeout(WAIT);
+                }
             }
+        }
+    }
+
+    /// Hands the held frame over if the consumer is waiting for one (`Latest`). Call it often
+    /// (the capture thread does between pulls) so a waiting consumer is served within milliseconds.
+    pub fn flush(&mut self) -> Pushed {
+        if self.shared.closed.load(Ordering::Acquire) {
+            return Pushed::Closed;
+        }
+        if self.held.is_none()
+            || !self.shared.wanted.load(Ordering::Acquire)
+            || !self.inner.is_empty()
+        {
+            return Pushed::Held;
+        }
+        if let Some(item) = self.held.take() {
+            if let Err(back) = self.inner.try_push(item) {
+                self.held = Some(back);
+                return Pushed::Held;
+            }
+            self.shared.wanted.store(false, Ordering::Release);
+            self.wake_consumer();
+        }
+        Pushed::Queued
+    }
+
+    fn wake_consumer(&self) {
+        if let Some(consumer) = self.shared.consumer.get() {
+            consumer.unpark();
         }
     }
 
@@ -179,6 +214,19 @@ impl<T> RingConsumer<T> {
     pub fn pop(&mut self, timeout: Duration) -> Popped<T> {
         let _ = self.shared.consumer.set(std::thread::current());
         let deadline = Instant::now() + timeout;
+        if self.policy == DropPolicy::Latest {
+            // Ask for a fresh frame: the producer hands its newest over at once.
+            self.shared.wanted.store(true, Ordering::Release);
+            if let Some(producer) = self.shared.producer.get() {
+                producer.unpark();
+            }
+        }
+        if self.policy == DropPolicy::Latest {
+            self.shared.wanted.store(true, Ordering::Release);
+            if let Some(producer) = self.shared.producer.get() {
+                producer.unpark();
+            }
+        }
         loop {
             let item = match self.policy {
                 DropPolicy::Backpressure => self.inner.try_pop(),

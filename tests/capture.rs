@@ -167,6 +167,7 @@ fn the_live_test_pattern_runs_for_n_frames_and_stops() {
         width: 320,
         height: 240,
         fps: 30,
+        frames: None,
     };
     let (results, summary) = run(
         &model,
@@ -190,6 +191,7 @@ fn a_slow_model_on_a_live_source_drops_frames_and_counts_them() {
         width: 160,
         height: 120,
         fps: 30,
+        frames: None,
     };
     let throttled = PipelineOptions {
         max_frames: Some(6),
@@ -381,4 +383,64 @@ fn a_stream_uri_is_read_over_http() {
         Source::Uri(format!("http://127.0.0.1:{port}/clip.webm")),
         &format!("127.0.0.1:{port}"),
     );
+}
+
+#[test]
+fn a_live_source_that_vanishes_is_reopened_with_a_fresh_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = model(dir.path());
+    // A live source that ends after 8 frames, every time it is opened: a camera unplugged again and
+    // again. The pipeline reopens it twice (250 ms, then 500 ms later) and then gives up.
+    let source = Source::TestPattern {
+        pattern: "ball".into(),
+        width: 160,
+        height: 120,
+        fps: 30,
+        frames: Some(8),
+    };
+    let start = Instant::now();
+    let (results, summary) = run(
+        &model,
+        PipelineOptions {
+            max_retries: Some(2),
+            ..options(source)
+        },
+    );
+    let elapsed = start.elapsed();
+    eprintln!(
+        "{} results in {elapsed:?}, error {:?}",
+        results.len(),
+        summary.error
+    );
+    let error = summary.error.expect("giving up is reported");
+    assert!(
+        error.contains("ended") && error.contains("gave up after 2 retries"),
+        "{error}"
+    );
+    assert_eq!(summary.frames_captured, 24, "three openings of 8 frames");
+    assert!(
+        results.len() >= 12,
+        "frames of every opening are processed: {}",
+        results.len()
+    );
+    assert!(
+        elapsed >= Duration::from_millis(750),
+        "the backoff waits 250 ms then 500 ms"
+    );
+    // Frame indices keep counting across the reopenings.
+    assert!(results.windows(2).all(|w| w[0].frame < w[1].frame));
+    assert!(
+        results.iter().any(|r| r.frame >= 16),
+        "frames of the third opening arrive"
+    );
+    // The cache is reset at each discontinuity: the first frame after a reopening gives the same
+    // logits as the very first frame of the run (same test-pattern image, fresh cache).
+    let first = results[0].logits.clone().unwrap();
+    let after_reopen = results
+        .iter()
+        .find(|r| r.frame == 8)
+        .map(|r| r.logits.clone().unwrap());
+    if let Some(after_reopen) = after_reopen {
+        assert_eq!(after_reopen, first, "frame 8 starts a new stream");
+    }
 }

@@ -35,6 +35,8 @@ pub enum Source {
         width: u32,
         height: u32,
         fps: u32,
+        /// End after this many frames, as a camera that is unplugged (the pipeline reopens it).
+        frames: Option<u32>,
     },
 }
 
@@ -100,6 +102,7 @@ impl Source {
                 width,
                 height,
                 fps,
+                ..
             } => {
                 format!("test pattern '{pattern}' {width}x{height}@{fps}")
             }
@@ -151,10 +154,18 @@ impl Source {
             Source::Uri(_) => format!("uridecodebin name=src ! {tail}"),
             Source::Camera(_) => format!("v4l2src name=src ! {tail}"),
             Source::TestPattern {
-                width, height, fps, ..
-            } => format!(
-                "videotestsrc name=src is-live=true ! video/x-raw,width={width},height={height},framerate={fps}/1 ! {tail}"
-            ),
+                width,
+                height,
+                fps,
+                frames,
+                ..
+            } => {
+                let limit = frames.map_or(String::new(), |n| format!(" num-buffers={n}"));
+                format!(
+                    "videotestsrc name=src is-live=true{limit} ! \
+                     video/x-raw,width={width},height={height},framerate={fps}/1 ! {tail}"
+                )
+            }
         }
     }
 }

@@ -26,7 +26,10 @@ pub struct LiveArgs {
     width: u32,
     #[arg(long, default_value_t = 480)]
     height: u32,
-    /// Reopen attempts for a source that fails (default: forever)
+    /// End the test pattern after N frames, as an unplugged camera (the source is then reopened)
+    #[arg(long)]
+    pattern_frames: Option<u32>,
+    /// Reopenings of a source that fails, over the run (default: forever)
     #[arg(long)]
     max_retries: Option<u32>,
     #[command(flatten)]
@@ -47,6 +50,7 @@ pub fn live(args: LiveArgs) -> anyhow::Result<()> {
             width: args.width,
             height: args.height,
             fps: args.fps,
+            frames: args.pattern_frames,
         }
     };
     run(source, false, &args.model, &args.run, args.max_retries)

@@ -1,15 +1,26 @@
-"""Independent plain-PyTorch reference of shiftlive's networks, and the golden data it writes.
+#!/usr/bin/env python3
+"""Golden data for shiftlive's parity tests: an independent plain-PyTorch reference.
 
-Every model family (ResNet / MobileNetV2 trunks; TSN, TSM bi- and uni-directional shift, block and
-blockres placement, temporal pool, MVF in three modes; TSN head with average consensus) is written
-here from the papers and SPEC.md, with PyTorch state_dict names equal to shiftlive's. For each case
-the script draws random weights (with random BatchNorm statistics), runs a random input in eval mode
-and saves weights, input and logits to tests/golden/<case>.safetensors; tests/parity.rs loads them
-and asserts the Rust logits match. Run: `make golden` (needs `make reference`).
+Every model family of tests/golden/SPEC.md (ResNet 18/34/50/101 with a base width, MobileNetV2 with
+a width multiplier, bidirectional and uni-directional temporal shift with placements blockres and
+block, temporal pool, MVF with modes THW/TH/T, TSN head with average consensus) is written here from
+the spec with plain torch (no torchvision). The modules are arranged so that `state_dict()` yields
+exactly the parameter names of SPEC.md; the shift and the temporal pool are functions, not modules.
+
+For every case the script seeds torch, builds the model, draws weights and an input, runs the model
+in eval mode and writes tests/golden/<case>.safetensors (atomically). Before that it runs
+self-checks that do not depend on the Rust code: the shift and pool ops on hand-made tensors, the
+MVF views against an explicit formula, parameter counts against published figures, and causality of
+the uni-directional models.
+
+Usage: .venv-ref/bin/python tests/golden/make_golden.py [--only CASE ...] [--out DIR] [--skip-full]
 """
+
+import argparse
 import json
 import math
 import os
+import struct
 import sys
 import tempfile
 import time
@@ -17,57 +28,80 @@ import time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from safetensors import safe_open
 from safetensors.torch import save_file
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-# ----------------------------------------------------------------------------- temporal ops
-def shift_bi(x, t, fold):
-    """[N*T, C, H, W]: channels [0, fold) from t+1, [fold, 2 fold) from t-1, zero padded."""
+# ----------------------------------------------------------------------------------------------
+# Temporal operators (functional: they own no parameters, so they add nothing to state_dict)
+# ----------------------------------------------------------------------------------------------
+
+def shift_bi(x, n_segment, shift_div):
+    """Offline TSM shift on x [N*T, C, H, W].
+
+    Channels [0, fold) take frame t+1 (zero at t = T-1), channels [fold, 2*fold) take frame t-1
+    (zero at t = 0), the rest are copied; fold = C // shift_div.
+    """
     nt, c, h, w = x.shape
-    x5 = x.view(nt // t, t, c, h, w)
-    out = torch.zeros_like(x5)
-    out[:, :-1, :fold] = x5[:, 1:, :fold]
-    out[:, 1:, fold:2 * fold] = x5[:, :-1, fold:2 * fold]
-    out[:, :, 2 * fold:] = x5[:, :, 2 * fold:]
-    return out.view(nt, c, h, w)
+    n = nt // n_segment
+    fold = c // shift_div
+    v = x.reshape(n, n_segment, c, h, w)
+    out = torch.zeros_like(v)
+    out[:, :-1, :fold] = v[:, 1:, :fold]
+    out[:, 1:, fold:2 * fold] = v[:, :-1, fold:2 * fold]
+    out[:, :, 2 * fold:] = v[:, :, 2 * fold:]
+    return out.reshape(nt, c, h, w)
 
 
-def shift_uni(x, t, fold):
-    """[N*T, C, H, W]: channels [0, fold) from t-1 (zero at t = 0); nothing from the future."""
+def shift_uni(x, n_segment, shift_div):
+    """Online TSM shift on x [N*T, C, H, W]: channels [0, fold) take frame t-1 (zero at t = 0)."""
     nt, c, h, w = x.shape
-    x5 = x.view(nt // t, t, c, h, w)
-    out = x5.clone()
-    out[:, 0, :fold] = 0
-    out[:, 1:, :fold] = x5[:, :-1, :fold]
-    return out.view(nt, c, h, w)
+    n = nt // n_segment
+    fold = c // shift_div
+    v = x.reshape(n, n_segment, c, h, w)
+    out = torch.zeros_like(v)
+    out[:, 1:, :fold] = v[:, :-1, :fold]
+    out[:, :, fold:] = v[:, :, fold:]
+    return out.reshape(nt, c, h, w)
 
 
-class Shift:
-    def __init__(self, direction, div):
-        self.direction, self.div = direction, div
-
-    def __call__(self, x, t):
-        fold = x.shape[1] // self.div
-        if fold == 0:
-            return x
-        return (shift_bi if self.direction == "bi" else shift_uni)(x, t, fold)
+def shift(x, direction, n_segment, shift_div):
+    if direction == "bi":
+        return shift_bi(x, n_segment, shift_div)
+    if direction == "uni":
+        return shift_uni(x, n_segment, shift_div)
+    raise ValueError(f"unknown shift direction {direction!r}")
 
 
-def temporal_pool(x, t):
+def temporal_pool(x, n_segment):
+    """Max pool over time, kernel 3 stride 2 pad 1: [N*T, C, H, W] -> [N*(T/2), C, H, W]."""
     nt, c, h, w = x.shape
-    x5 = x.view(nt // t, t, c, h, w).transpose(1, 2)
-    x5 = F.max_pool3d(x5, (3, 1, 1), (2, 1, 1), (1, 0, 0))
-    return x5.transpose(1, 2).contiguous().view(-1, c, h, w)
+    n = nt // n_segment
+    v = x.reshape(n, n_segment, c, h, w).transpose(1, 2)  # [N, C, T, H, W]
+    v = F.max_pool3d(v, kernel_size=(3, 1, 1), stride=(2, 1, 1), padding=(1, 0, 0))
+    t_out = v.shape[2]
+    return v.transpose(1, 2).reshape(n * t_out, c, h, w)
 
+
+# ----------------------------------------------------------------------------------------------
+# MVF
+# ----------------------------------------------------------------------------------------------
 
 class MVF(nn.Module):
-    def __init__(self, in_channels, alpha, mode):
+    """Multi-view fusion on the first int(C * alpha) channels (depthwise 3D convs along T, H, W)."""
+
+    def __init__(self, channels, alpha, mode, n_segment):
         super().__init__()
-        self.c = int(in_channels * alpha)
+        if mode not in ("THW", "TH", "T"):
+            raise ValueError(f"unknown MVF mode {mode!r}")
+        c = int(channels * alpha)
+        if c <= 0:
+            raise ValueError(f"MVF on {channels} channels with alpha {alpha} has no channel")
+        self.c = c
         self.mode = mode
-        c = self.c
+        self.n_segment = n_segment
         self.t_conv = nn.Conv3d(c, c, (3, 1, 1), padding=(1, 0, 0), groups=c, bias=False)
         if mode in ("THW", "TH"):
             self.h_conv = nn.Conv3d(c, c, (1, 3, 1), padding=(0, 1, 0), groups=c, bias=False)
@@ -75,349 +109,751 @@ class MVF(nn.Module):
             self.w_conv = nn.Conv3d(c, c, (1, 1, 3), padding=(0, 0, 1), groups=c, bias=False)
         self.bn = nn.BatchNorm3d(c)
 
-    def forward(self, x, t):
+    def forward(self, x):
         nt, ch, h, w = x.shape
-        x5 = x.view(nt // t, t, ch, h, w).transpose(1, 2)  # N, C, T, H, W
-        part, rest = x5[:, :self.c], x5[:, self.c:]
-        y = self.t_conv(part)
+        n = nt // self.n_segment
+        part, rest = x[:, :self.c], x[:, self.c:]
+        v = part.reshape(n, self.n_segment, self.c, h, w).transpose(1, 2)  # [N, c', T, H, W]
+        y = self.t_conv(v)
         if self.mode in ("THW", "TH"):
-            y = y + self.h_conv(part)
+            y = y + self.h_conv(v)
         if self.mode == "THW":
-            y = y + self.w_conv(part)
+            y = y + self.w_conv(v)
         y = F.hardswish(self.bn(y))
-        return torch.cat([y, rest], 1).transpose(1, 2).contiguous().view(nt, ch, h, w)
+        y = y.transpose(1, 2).reshape(nt, self.c, h, w)
+        return torch.cat([y, rest], dim=1)
 
 
-# ----------------------------------------------------------------------------- ResNet
-class Block(nn.Module):
-    def __init__(self, inp, planes, stride, bottleneck, shift=None, placement=None, mvf=None):
-        super().__init__()
-        out = planes * (4 if bottleneck else 1)
-        if bottleneck:
-            self.conv1 = nn.Conv2d(inp, planes, 1, bias=False)
-            self.conv2 = nn.Conv2d(planes, planes, 3, stride, 1, bias=False)
-            self.conv3 = nn.Conv2d(planes, out, 1, bias=False)
-            self.bn3 = nn.BatchNorm2d(out)
+# ----------------------------------------------------------------------------------------------
+# ResNet (torchvision v1.5 layout) with temporal modules
+# ----------------------------------------------------------------------------------------------
+
+class BlockTemporal:
+    """What a residual block does along time: nothing, a shift, or MVF (built by the block)."""
+
+    def __init__(self, n_segment, shift_dir=None, shift_div=8, placement="blockres", mvf=None):
+        self.n_segment = n_segment
+        self.shift_dir = shift_dir      # None, "bi" or "uni"
+        self.shift_div = shift_div
+        self.placement = placement      # "blockres" or "block"
+        self.mvf = mvf                  # None or (alpha, mode)
+
+
+class ResBlockBase(nn.Module):
+    def _setup_temporal(self, inplanes, temporal):
+        self.n_segment = temporal.n_segment
+        self.shift_dir = temporal.shift_dir
+        self.shift_div = temporal.shift_div
+        self.placement = temporal.placement
+        if temporal.mvf is not None:
+            alpha, mode = temporal.mvf
+            self.mvf = MVF(inplanes, alpha, mode, temporal.n_segment)
         else:
-            self.conv1 = nn.Conv2d(inp, planes, 3, stride, 1, bias=False)
-            self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.bottleneck = bottleneck
-        if stride != 1 or inp != out:
-            self.downsample = nn.Sequential(nn.Conv2d(inp, out, 1, stride, bias=False), nn.BatchNorm2d(out))
-        else:
-            self.downsample = None
-        self.shift, self.placement = shift, placement
-        if mvf is not None:
-            self.mvf = mvf
+            self.mvf = None
 
-    def forward(self, x, t):
-        if self.shift is not None and self.placement == "block":
-            x = self.shift(x, t)
+    def _enter(self, x):
+        """Returns (identity input, residual-branch input)."""
+        if self.shift_dir is not None and self.placement == "block":
+            x = shift(x, self.shift_dir, self.n_segment, self.shift_div)
+            return x, x
         branch = x
-        if self.shift is not None and self.placement == "blockres":
-            branch = self.shift(x, t)
-        if hasattr(self, "mvf"):
-            branch = self.mvf(branch, t)
-        y = F.relu(self.bn1(self.conv1(branch)))
-        y = self.bn2(self.conv2(y))
-        if self.bottleneck:
-            y = self.bn3(self.conv3(F.relu(y)))
-        identity = x if self.downsample is None else self.downsample(x)
-        return F.relu(y + identity)
+        if self.shift_dir is not None:
+            if self.placement != "blockres":
+                raise ValueError(f"unknown placement {self.placement!r}")
+            branch = shift(x, self.shift_dir, self.n_segment, self.shift_div)
+        if self.mvf is not None:
+            branch = self.mvf(branch)
+        return x, branch
 
 
-class ResNet(nn.Module):
-    LAYOUT = {18: ([2, 2, 2, 2], False), 34: ([3, 4, 6, 3], False), 50: ([3, 4, 6, 3], True), 101: ([3, 4, 23, 3], True)}
+class BasicBlock(ResBlockBase):
+    expansion = 1
 
-    def __init__(self, cfg):
+    def __init__(self, inplanes, planes, stride, downsample, temporal):
         super().__init__()
-        bb, temporal = cfg["backbone"], cfg["temporal"]
-        blocks, bottleneck = self.LAYOUT[bb["depth"]]
-        width = bb["base_width"]
-        self.conv1 = nn.Conv2d(3, width, 7, 2, 3, bias=False)
-        self.bn1 = nn.BatchNorm2d(width)
-        self.pool = temporal["kind"] == "shift" and temporal["temporal_pool"]
-        every = 2 if blocks[2] >= 23 and temporal.get("placement") == "blockres" else 1
-        inp = width
-        for s, count in enumerate(blocks):
-            planes = width * 2 ** s
-            layer = []
-            for i in range(count):
-                shift = placement = mvf = None
-                if temporal["kind"] == "shift" and i % every == 0:
-                    shift, placement = Shift(temporal["direction"], temporal["shift_div"]), temporal["placement"]
-                if temporal["kind"] == "mvf" and temporal["mvf_freq"][s]:
-                    mvf = MVF(inp, temporal["alpha"], temporal["mode"])
-                stride = 2 if s > 0 and i == 0 else 1
-                layer.append(Block(inp, planes, stride, bottleneck, shift, placement, mvf))
-                inp = planes * (4 if bottleneck else 1)
-            setattr(self, f"layer{s + 1}", nn.ModuleList(layer))
-        self.fc = nn.Linear(inp, cfg["num_classes"])
+        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.downsample = downsample
+        self._setup_temporal(inplanes, temporal)
 
-    def features(self, x, t):
-        x = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 3, 2, 1)
-        for s in range(4):
-            if s == 1 and self.pool:
-                x = temporal_pool(x, t)
-                t = (t + 1) // 2
-            for block in getattr(self, f"layer{s + 1}"):
-                x = block(x, t)
-        return x.mean((2, 3)), t
+    def forward(self, x):
+        identity, out = self._enter(x)
+        out = F.relu(self.bn1(self.conv1(out)))
+        out = self.bn2(self.conv2(out))
+        if self.downsample is not None:
+            identity = self.downsample(identity)
+        return F.relu(out + identity)
 
 
-# ----------------------------------------------------------------------------- MobileNetV2
-def make_divisible(v, d=8):
-    new = max(d, int(v + d / 2) // d * d)
-    return new + d if new < 0.9 * v else new
+class Bottleneck(ResBlockBase):
+    expansion = 4
+
+    def __init__(self, inplanes, planes, stride, downsample, temporal):
+        super().__init__()
+        self.conv1 = nn.Conv2d(inplanes, planes, 1, 1, 0, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride, 1, bias=False)  # v1.5: stride here
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv3 = nn.Conv2d(planes, planes * 4, 1, 1, 0, bias=False)
+        self.bn3 = nn.BatchNorm2d(planes * 4)
+        self.downsample = downsample
+        self._setup_temporal(inplanes, temporal)
+
+    def forward(self, x):
+        identity, out = self._enter(x)
+        out = F.relu(self.bn1(self.conv1(out)))
+        out = F.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        if self.downsample is not None:
+            identity = self.downsample(identity)
+        return F.relu(out + identity)
 
 
-class ConvBN(nn.Sequential):
-    def __init__(self, inp, out, k, stride, groups=1):
-        super().__init__(nn.Conv2d(inp, out, k, stride, (k - 1) // 2, groups=groups, bias=False), nn.BatchNorm2d(out))
+RESNET_LAYOUT = {
+    18: (BasicBlock, [2, 2, 2, 2]),
+    34: (BasicBlock, [3, 4, 6, 3]),
+    50: (Bottleneck, [3, 4, 6, 3]),
+    101: (Bottleneck, [3, 4, 23, 3]),
+}
+
+
+class TemporalResNet(nn.Module):
+    """ResNet backbone + TSN head; forward(x [N*T,3,H,W]) -> (logits [N,K], frame_logits [N*T',K])."""
+
+    def __init__(self, depth, base_width, temporal_cfg, num_segments, num_classes, dropout):
+        super().__init__()
+        block, layers = RESNET_LAYOUT[depth]
+        kind = temporal_cfg["kind"]
+        self.num_segments = num_segments
+        self.temporal_pool = kind == "shift" and bool(temporal_cfg["temporal_pool"])
+        if self.temporal_pool:
+            if num_segments % 2 != 0:
+                raise ValueError("temporal_pool needs an even number of segments")
+            self.t_out = num_segments // 2
+        else:
+            self.t_out = num_segments
+        n_round = 2 if layers[2] >= 23 else 1  # ResNet-101: shift every second block
+
+        self.conv1 = nn.Conv2d(3, base_width, 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(base_width)
+        inplanes = base_width
+        for stage, n_blocks in enumerate(layers):
+            planes = base_width * 2 ** stage
+            stride = 1 if stage == 0 else 2
+            seg = num_segments if (stage == 0 or not self.temporal_pool) else self.t_out
+            blocks = []
+            for i in range(n_blocks):
+                s = stride if i == 0 else 1
+                downsample = None
+                if i == 0 and (s != 1 or inplanes != planes * block.expansion):
+                    downsample = nn.Sequential(
+                        nn.Conv2d(inplanes, planes * block.expansion, 1, s, 0, bias=False),
+                        nn.BatchNorm2d(planes * block.expansion),
+                    )
+                if kind == "none":
+                    tmp = BlockTemporal(seg)
+                elif kind == "shift":
+                    placement = temporal_cfg["placement"]
+                    shifted = (i % n_round == 0) if placement == "blockres" else True
+                    tmp = BlockTemporal(seg, temporal_cfg["direction"] if shifted else None,
+                                        temporal_cfg["shift_div"], placement)
+                elif kind == "mvf":
+                    on = temporal_cfg["mvf_freq"][stage] == 1
+                    tmp = BlockTemporal(seg, mvf=(temporal_cfg["alpha"], temporal_cfg["mode"])
+                                        if on else None)
+                else:
+                    raise ValueError(f"unknown temporal kind {kind!r}")
+                blocks.append(block(inplanes, planes, s, downsample, tmp))
+                inplanes = planes * block.expansion
+            setattr(self, f"layer{stage + 1}", nn.Sequential(*blocks))
+        self.dropout = nn.Dropout(dropout)
+        self.fc = nn.Linear(inplanes, num_classes)
+
+    def forward(self, x):
+        x = F.relu(self.bn1(self.conv1(x)))
+        x = F.max_pool2d(x, 3, 2, 1)
+        x = self.layer1(x)
+        if self.temporal_pool:
+            x = temporal_pool(x, self.num_segments)
+        x = self.layer2(x)
+        x = self.layer3(x)
+        x = self.layer4(x)
+        x = F.adaptive_avg_pool2d(x, 1).flatten(1)
+        frame_logits = self.fc(self.dropout(x))
+        n = frame_logits.shape[0] // self.t_out
+        logits = frame_logits.reshape(n, self.t_out, -1).mean(dim=1)
+        return logits, frame_logits
+
+
+# ----------------------------------------------------------------------------------------------
+# MobileNetV2 (torchvision layout and rounding) with temporal shift
+# ----------------------------------------------------------------------------------------------
+
+def make_divisible(v, divisor=8):
+    new_v = max(divisor, int(v + divisor / 2) // divisor * divisor)
+    if new_v < 0.9 * v:
+        new_v += divisor
+    return new_v
+
+
+def conv_bn_relu6(inp, oup, kernel, stride, groups=1):
+    return nn.Sequential(
+        nn.Conv2d(inp, oup, kernel, stride, (kernel - 1) // 2, groups=groups, bias=False),
+        nn.BatchNorm2d(oup),
+        nn.ReLU6(),
+    )
 
 
 class InvertedResidual(nn.Module):
-    def __init__(self, inp, out, stride, t, shift):
+    def __init__(self, inp, oup, stride, expand_ratio, shift_dir, shift_div, n_segment):
         super().__init__()
-        hidden = inp * t
-        self.identity = stride == 1 and inp == out
-        self.shift = shift if self.identity else None
+        hidden = int(round(inp * expand_ratio))
+        self.use_res = stride == 1 and inp == oup
         layers = []
-        if t != 1:
-            layers.append(ConvBN(inp, hidden, 1, 1))
-        layers += [ConvBN(hidden, hidden, 3, stride, groups=hidden), nn.Conv2d(hidden, out, 1, bias=False), nn.BatchNorm2d(out)]
+        if expand_ratio != 1:
+            layers.append(conv_bn_relu6(inp, hidden, 1, 1))
+        layers += [
+            conv_bn_relu6(hidden, hidden, 3, stride, groups=hidden),
+            nn.Conv2d(hidden, oup, 1, 1, 0, bias=False),
+            nn.BatchNorm2d(oup),
+        ]
         self.conv = nn.Sequential(*layers)
-        self.expand = t != 1
-
-    def forward(self, x, t):
-        y = self.shift(x, t) if self.shift is not None else x
-        for i, layer in enumerate(self.conv):
-            y = layer(y)
-            # ReLU6 after the expand and the depthwise ConvBN, not after the projection.
-            if isinstance(layer, ConvBN):
-                y = F.relu6(y)
-        return x + y if self.identity else y
-
-
-class MobileNetV2(nn.Module):
-    SETTINGS = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
-
-    def __init__(self, cfg):
-        super().__init__()
-        wm, temporal = cfg["backbone"]["width_mult"], cfg["temporal"]
-        inp = make_divisible(32 * wm)
-        last = make_divisible(1280 * max(1.0, wm))
-        feats = [ConvBN(3, inp, 3, 2)]
-        for t, c, n, s in self.SETTINGS:
-            out = make_divisible(c * wm)
-            for i in range(n):
-                shift = Shift(temporal["direction"], temporal["shift_div"]) if temporal["kind"] == "shift" else None
-                feats.append(InvertedResidual(inp, out, s if i == 0 else 1, t, shift))
-                inp = out
-        feats.append(ConvBN(inp, last, 1, 1))
-        self.features = nn.ModuleList(feats)
-        self.classifier = nn.Sequential(nn.Dropout(cfg["dropout"]), nn.Linear(last, cfg["num_classes"]))
-
-    def forward_features(self, x, t):
-        x = F.relu6(self.features[0](x))
-        for block in self.features[1:-1]:
-            x = block(x, t)
-        return F.relu6(self.features[-1](x)).mean((2, 3)), t
-
-
-class ActionNet(nn.Module):
-    """TSN head: dropout + fc per frame, then the average over time (segment consensus)."""
-
-    def __init__(self, cfg):
-        super().__init__()
-        self.cfg = cfg
-        if cfg["backbone"]["kind"] == "resnet":
-            self.net = ResNet(cfg)
-        else:
-            self.net = MobileNetV2(cfg)
+        self.shift_dir = shift_dir if self.use_res else None
+        self.shift_div = shift_div
+        self.n_segment = n_segment
 
     def forward(self, x):
-        t = self.cfg["num_segments"]
-        n = x.shape[0] // t
-        if isinstance(self.net, ResNet):
-            feats, t_out = self.net.features(x, t)
-            frame_logits = self.net.fc(F.dropout(feats, self.cfg["dropout"], self.training))
+        if not self.use_res:
+            return self.conv(x)
+        branch = x
+        if self.shift_dir is not None:
+            branch = shift(x, self.shift_dir, self.n_segment, self.shift_div)
+        return x + self.conv(branch)
+
+
+MBV2_SETTINGS = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
+                 (6, 160, 3, 2), (6, 320, 1, 1)]
+
+
+class TemporalMobileNetV2(nn.Module):
+    def __init__(self, width_mult, temporal_cfg, num_segments, num_classes, dropout):
+        super().__init__()
+        kind = temporal_cfg["kind"]
+        if kind == "shift":
+            if temporal_cfg.get("temporal_pool", False):
+                raise ValueError("temporal_pool is for ResNet only")
+            shift_dir, shift_div = temporal_cfg["direction"], temporal_cfg["shift_div"]
+        elif kind == "none":
+            shift_dir, shift_div = None, 8
         else:
-            feats, t_out = self.net.forward_features(x, t)
-            frame_logits = self.net.classifier(feats)
-        return frame_logits.view(n, t_out, -1).mean(1), frame_logits
+            raise ValueError(f"temporal kind {kind!r} is not supported on MobileNetV2")
+        self.num_segments = num_segments
+        inp = make_divisible(32 * width_mult)
+        last = make_divisible(1280 * max(1.0, width_mult))
+        features = [conv_bn_relu6(3, inp, 3, 2)]
+        for t, c, n, s in MBV2_SETTINGS:
+            oup = make_divisible(c * width_mult)
+            for i in range(n):
+                features.append(InvertedResidual(inp, oup, s if i == 0 else 1, t, shift_dir,
+                                                 shift_div, num_segments))
+                inp = oup
+        features.append(conv_bn_relu6(inp, last, 1, 1))
+        self.features = nn.Sequential(*features)
+        self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(last, num_classes))
 
-    def weights(self):
-        # The trunk's names without the `net.` prefix: shiftlive's parameter names.
-        return {k[len("net."):]: v for k, v in self.state_dict().items() if not k.endswith("num_batches_tracked")}
-
-
-# ----------------------------------------------------------------------------- cases
-def config(name, backbone, temporal, t, size, classes=5, dropout=0.5):
-    return {"name": name, "backbone": backbone, "temporal": temporal, "num_segments": t,
-            "num_classes": classes, "dropout": dropout, "input_size": size}
-
-
-def r(depth, width=8):
-    return {"kind": "resnet", "depth": depth, "base_width": width}
-
-
-def mb(width_mult):
-    return {"kind": "mobilenet_v2", "width_mult": width_mult}
-
-
-def shift(direction, placement="blockres", pool=False):
-    return {"kind": "shift", "direction": direction, "shift_div": 8, "placement": placement, "temporal_pool": pool}
+    def forward(self, x):
+        x = self.features(x)
+        x = F.adaptive_avg_pool2d(x, 1).flatten(1)
+        frame_logits = self.classifier(x)
+        n = frame_logits.shape[0] // self.num_segments
+        logits = frame_logits.reshape(n, self.num_segments, -1).mean(dim=1)
+        return logits, frame_logits
 
 
-def mvf(alpha, freq, mode):
-    return {"kind": "mvf", "alpha": alpha, "mvf_freq": freq, "mode": mode}
+def build_model(config):
+    bb = config["backbone"]
+    if bb["kind"] == "resnet":
+        return TemporalResNet(bb["depth"], bb["base_width"], config["temporal"],
+                              config["num_segments"], config["num_classes"], config["dropout"])
+    if bb["kind"] == "mobilenet_v2":
+        return TemporalMobileNetV2(bb["width_mult"], config["temporal"], config["num_segments"],
+                                   config["num_classes"], config["dropout"])
+    raise ValueError(f"unknown backbone {bb['kind']!r}")
 
+
+def export_state(model):
+    """state_dict without num_batches_tracked, contiguous float32 copies."""
+    return {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()
+            if not k.endswith("num_batches_tracked")}
+
+
+def n_params(model):
+    return sum(p.numel() for p in model.parameters())
+
+
+# ----------------------------------------------------------------------------------------------
+# Cases
+# ----------------------------------------------------------------------------------------------
 
 NONE = {"kind": "none"}
-SMALL = [  # (config, clips N)
-    (config("tsn_r18_tiny", r(18), NONE, 4, 32), 2),
-    (config("tsm_r18_tiny_bi", r(18), shift("bi"), 4, 32), 2),
-    (config("tsm_r34_tiny_uni_block", r(34), shift("uni", "block"), 4, 32), 2),
-    (config("tsm_r50_tiny_bi", r(50), shift("bi"), 4, 32), 2),
-    (config("tsm_r50_tiny_uni", r(50), shift("uni"), 4, 32), 2),
-    (config("tsm_r50_tiny_pool", r(50), shift("bi", pool=True), 4, 32), 2),
-    (config("tsm_r101_tiny_bi", r(101), shift("bi"), 4, 32), 2),
-    (config("mvf_r50_tiny_thw", r(50), mvf(0.125, [0, 0, 1, 1], "THW"), 4, 32), 2),
-    (config("mvf_r50_tiny_t", r(50), mvf(0.25, [0, 1, 1, 1], "T"), 4, 32), 2),
-    (config("mvf_r18_tiny_th", r(18, 16), mvf(0.125, [0, 0, 1, 1], "TH"), 4, 32), 2),
-    (config("tsn_mbv2_tiny", mb(0.5), NONE, 4, 64), 2),
-    (config("tsm_mbv2_tiny_bi", mb(0.5), shift("bi"), 4, 64), 2),
-    (config("tsm_mbv2_tiny_uni", mb(0.5), shift("uni"), 4, 64), 2),
-    (config("tsm_mbv2_uni_w1", mb(1.0), shift("uni"), 3, 96, classes=27), 1),
+
+
+def shift_cfg(direction, placement="blockres", temporal_pool=False, shift_div=8):
+    return {"kind": "shift", "direction": direction, "shift_div": shift_div,
+            "placement": placement, "temporal_pool": temporal_pool}
+
+
+def mvf_cfg(alpha, freq, mode):
+    return {"kind": "mvf", "alpha": alpha, "mvf_freq": list(freq), "mode": mode}
+
+
+def resnet(depth, base):
+    return {"kind": "resnet", "depth": depth, "base_width": base}
+
+
+def mbv2(width):
+    return {"kind": "mobilenet_v2", "width_mult": float(width)}
+
+
+def case(name, backbone, temporal, t, size, n=2, classes=5, dropout=0.5):
+    config = {"name": name, "backbone": backbone, "temporal": temporal, "num_segments": t,
+              "num_classes": classes, "dropout": dropout, "input_size": size}
+    return {"name": name, "config": config, "n": n}
+
+
+SMALL_CASES = [
+    case("tsn_r18_tiny", resnet(18, 8), NONE, 4, 32),
+    case("tsm_r18_tiny_bi", resnet(18, 8), shift_cfg("bi"), 4, 32),
+    case("tsm_r34_tiny_uni_block", resnet(34, 8), shift_cfg("uni", "block"), 4, 32),
+    case("tsm_r50_tiny_bi", resnet(50, 8), shift_cfg("bi"), 4, 32),
+    case("tsm_r50_tiny_uni", resnet(50, 8), shift_cfg("uni"), 4, 32),
+    case("tsm_r50_tiny_pool", resnet(50, 8), shift_cfg("bi", temporal_pool=True), 4, 32),
+    case("tsm_r101_tiny_bi", resnet(101, 8), shift_cfg("bi"), 4, 32),
+    case("mvf_r50_tiny_thw", resnet(50, 8), mvf_cfg(0.125, [0, 0, 1, 1], "THW"), 4, 32),
+    case("mvf_r50_tiny_t", resnet(50, 8), mvf_cfg(0.25, [0, 1, 1, 1], "T"), 4, 32),
+    case("mvf_r18_tiny_th", resnet(18, 16), mvf_cfg(0.125, [0, 0, 1, 1], "TH"), 4, 32),
+    case("tsn_mbv2_tiny", mbv2(0.5), NONE, 4, 64),
+    case("tsm_mbv2_tiny_bi", mbv2(0.5), shift_cfg("bi"), 4, 64),
+    case("tsm_mbv2_tiny_uni", mbv2(0.5), shift_cfg("uni"), 4, 64),
+    case("tsm_mbv2_uni_w1", mbv2(1.0), shift_cfg("uni"), 3, 96, n=1, classes=27),
 ]
+FULL_CASE = case("tsm_r50_full", resnet(50, 64), shift_cfg("bi"), 8, 224, n=1, classes=400)
+FULL_SEED = 0
+SMALL_SEED_BASE = 1000  # case i uses seed SMALL_SEED_BASE + i
 
 
-def randomise(model):
-    """Fan-in scaled conv weights and random BatchNorm statistics, so that every parameter and
-    buffer matters for the logits and the activations neither vanish nor explode."""
-    with torch.no_grad():
-        for name, m in model.named_modules():
-            if isinstance(m, (nn.Conv2d, nn.Conv3d)):
-                fan_in = m.weight[0].numel()
-                m.weight.normal_(0, math.sqrt(1.0 / fan_in))
-            elif isinstance(m, (nn.BatchNorm2d, nn.BatchNorm3d)):
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.normal_(0, 0.1)
-                m.running_mean.normal_(0, 0.1)
-                m.running_var.uniform_(0.5, 1.5)
-            elif isinstance(m, nn.Linear):
-                m.weight.normal_(0, 1.0 / math.sqrt(m.in_features))
-                m.bias.normal_(0, 0.1)
+# ----------------------------------------------------------------------------------------------
+# Initialisation
+# ----------------------------------------------------------------------------------------------
+
+@torch.no_grad()
+def randomise_small(model):
+    """Random weights for a small case, with input-dependent logits of order 1.
+
+    PyTorch's default conv/linear init shrinks the activations by about sqrt(6) per conv + ReLU
+    (and BN in eval mode with random statistics does not renormalise), so that the logits end up
+    almost independent of the input (per-frame spread ~0.001-0.01, below the fc bias). Instead:
+    2D conv weights N(0, gain / fan_in) with gain 1 for ResNet (variance halves per conv + ReLU,
+    which keeps the residual sums from growing over 33 blocks) and gain 2 for MobileNetV2 (He
+    init: variance kept); Linear weight N(0, 1 / in_features), bias N(0, 0.1); MVF depthwise 3D
+    conv weights N(0, 0.3); every BatchNorm: weight U(0.5, 1.5), bias N(0, 0.1), running_mean
+    N(0, 0.1), running_var U(0.5, 1.5). Modules are visited in model.modules() order.
+    """
+    gain = 2.0 if isinstance(model, TemporalMobileNetV2) else 1.0
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            fan_in = m.weight[0].numel()
+            m.weight.normal_(0.0, math.sqrt(gain / fan_in))
+        elif isinstance(m, (nn.BatchNorm2d, nn.BatchNorm3d)):
+            m.weight.uniform_(0.5, 1.5)
+            m.bias.normal_(0.0, 0.1)
+            m.running_mean.normal_(0.0, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+        elif isinstance(m, nn.Linear):
+            m.weight.normal_(0.0, math.sqrt(1.0 / m.in_features))
+            m.bias.normal_(0.0, 0.1)
+        elif isinstance(m, MVF):
+            for conv in (m.t_conv, getattr(m, "h_conv", None), getattr(m, "w_conv", None)):
+                if conv is not None:
+                    conv.weight.normal_(0.0, 0.3)
 
 
-def save(path, tensors, metadata):
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
+@torch.no_grad()
+def seeded_randn_init(model, seed):
+    """The exact recipe of SPEC.md; returns the fingerprint [P, 2] float64 and the sorted names."""
+    state = model.state_dict()
+    names = sorted(k for k in state if not k.endswith("num_batches_tracked"))
+    torch.manual_seed(seed)
+    fingerprint = []
+    for name in names:
+        shape = state[name].shape
+        r = torch.randn(shape)
+        if name.endswith("running_var"):
+            v = r.abs() * 0.1 + 1.0
+        elif name.endswith("running_mean"):
+            v = r * 0.1
+        elif r.dim() == 1 and name.endswith("weight"):
+            v = r * 0.1 + 1.0
+        elif r.dim() == 1:
+            v = r * 0.1
+        else:
+            fan_in = math.prod(shape[1:])
+            v = r * (1.0 / fan_in) ** 0.5
+        state[name].copy_(v)  # state_dict tensors share storage with the module
+        d = v.double()
+        fingerprint.append([d.sum().item(), d.abs().sum().item()])
+    return torch.tensor(fingerprint, dtype=torch.float64), names
+
+
+# ----------------------------------------------------------------------------------------------
+# Self-checks
+# ----------------------------------------------------------------------------------------------
+
+def check_ops():
+    """(a) shift and pool on hand-made arange tensors, compared with explicit per-element rules."""
+    n, t, c, h, w, div = 2, 4, 16, 2, 3, 8
+    fold = c // div  # 2
+    x = torch.arange(n * t * c * h * w, dtype=torch.float32).reshape(n * t, c, h, w) + 1.0
+    xv = x.reshape(n, t, c, h, w)
+    bi = shift_bi(x, t, div).reshape(n, t, c, h, w)
+    uni = shift_uni(x, t, div).reshape(n, t, c, h, w)
+    for ni in range(n):
+        for ti in range(t):
+            for ci in range(c):
+                # bidirectional
+                if ci < fold:
+                    exp = xv[ni, ti + 1, ci] if ti + 1 < t else torch.zeros(h, w)
+                elif ci < 2 * fold:
+                    exp = xv[ni, ti - 1, ci] if ti >= 1 else torch.zeros(h, w)
+                else:
+                    exp = xv[ni, ti, ci]
+                assert torch.equal(bi[ni, ti, ci], exp), ("bi", ni, ti, ci)
+                # uni-directional
+                if ci < fold:
+                    exp = xv[ni, ti - 1, ci] if ti >= 1 else torch.zeros(h, w)
+                else:
+                    exp = xv[ni, ti, ci]
+                assert torch.equal(uni[ni, ti, ci], exp), ("uni", ni, ti, ci)
+    # a few literal spot values (x starts at 1, so a 0 can only be padding)
+    stride_t, stride_c = c * h * w, h * w
+    assert bi[0, 0, 0, 0, 0].item() == 1 + stride_t            # channel 0 of frame 0 <- frame 1
+    assert bi[0, 3, 0, 0, 0].item() == 0                       # last frame, future fold -> zero
+    assert bi[0, 0, 2, 0, 0].item() == 0                       # first frame, past fold -> zero
+    assert bi[1, 2, 3, 1, 2].item() == xv[1, 1, 3, 1, 2].item()
+    assert bi[0, 1, 4, 0, 0].item() == 1 + stride_t + 4 * stride_c  # untouched channel
+    assert uni[0, 0, 0, 0, 0].item() == 0 and uni[0, 0, 1, 1, 2].item() == 0
+    assert uni[0, 1, 0, 0, 0].item() == 1                      # frame 1 <- frame 0
+    assert torch.equal(uni[:, :, fold:], xv[:, :, fold:])      # only the first fold moves
+    assert (bi == 0).sum().item() == n * 2 * fold * h * w      # exactly the padded slots
+    assert (uni == 0).sum().item() == n * fold * h * w
+    # the values are a permutation-with-padding: bi keeps sums of the non-padded slots
+    # shift_div that does not divide C: fold = C // div
+    x2 = torch.arange(1, 1 + 2 * 3 * 12 * 1 * 1, dtype=torch.float32).reshape(6, 12, 1, 1)
+    b2 = shift_bi(x2, 3, 8).reshape(2, 3, 12)   # fold = 1
+    assert b2[0, 0, 0] == x2.reshape(2, 3, 12)[0, 1, 0] and b2[0, 0, 1] == 0
+    assert torch.equal(b2[:, :, 2:], x2.reshape(2, 3, 12)[:, :, 2:])
+
+    # temporal pool: out[n, j, c] = max over frames {2j-1, 2j, 2j+1} inside [0, T)
+    t = 6
+    x = torch.randn(n * t, 5, 2, 2)
+    p = temporal_pool(x, t).reshape(n, t // 2, 5, 2, 2)
+    xv = x.reshape(n, t, 5, 2, 2)
+    for ni in range(n):
+        for j in range(t // 2):
+            frames = [f for f in (2 * j - 1, 2 * j, 2 * j + 1) if 0 <= f < t]
+            exp = torch.stack([xv[ni, f] for f in frames]).amax(0)
+            assert torch.equal(p[ni, j], exp), ("pool", ni, j)
+    print("check (a): shift bi/uni and temporal pool on hand-made tensors: ok")
+
+
+@torch.no_grad()
+def check_mvf():
+    """(d) MVF: the depthwise 3D convs act along the documented axes of the [N, c', T, H, W] view."""
+    torch.manual_seed(7)
+    n, t, ch, h, w, alpha = 2, 5, 16, 4, 3, 0.25
+    for mode in ("THW", "TH", "T"):
+        m = MVF(ch, alpha, mode, t).eval()
+        for p in m.parameters():
+            p.normal_(0.0, 0.5)
+        m.bn.running_mean.normal_(0, 0.1)
+        m.bn.running_var.uniform_(0.5, 1.5)
+        x = torch.randn(n * t, ch, h, w)
+        got = m(x)
+        c = int(ch * alpha)
+        xv = x.reshape(n, t, ch, h, w)
+        pad = F.pad(xv[:, :, :c], (1, 1, 1, 1, 0, 0, 1, 1))  # pad W, H, (C no), T by 1
+        # pad layout: [N, T+2, c, H+2, W+2]
+        y = torch.zeros(n, t, c, h, w)
+        kt = m.t_conv.weight.reshape(c, 3)
+        for j in range(3):  # tap j reads frame t + j - 1
+            y += kt[:, j].reshape(1, 1, c, 1, 1) * pad[:, j:j + t, :, 1:1 + h, 1:1 + w]
+        if mode in ("THW", "TH"):
+            kh = m.h_conv.weight.reshape(c, 3)
+            for j in range(3):
+                y += kh[:, j].reshape(1, 1, c, 1, 1) * pad[:, 1:1 + t, :, j:j + h, 1:1 + w]
+        if mode == "THW":
+            kw = m.w_conv.weight.reshape(c, 3)
+            for j in range(3):
+                y += kw[:, j].reshape(1, 1, c, 1, 1) * pad[:, 1:1 + t, :, 1:1 + h, j:j + w]
+        bn = m.bn
+        scale = (bn.weight / torch.sqrt(bn.running_var + bn.eps)).reshape(1, 1, c, 1, 1)
+        y = (y - bn.running_mean.reshape(1, 1, c, 1, 1)) * scale + bn.bias.reshape(1, 1, c, 1, 1)
+        y = y * torch.clamp(y + 3.0, 0.0, 6.0) / 6.0  # hardswish
+        exp = torch.cat([y, xv[:, :, c:]], dim=2).reshape(n * t, ch, h, w)
+        err = (got - exp).abs().max().item()
+        assert err < 1e-5, (mode, err)
+        names = sorted(k for k in m.state_dict() if "num_batches" not in k)
+        want = {"THW": ["t_conv", "h_conv", "w_conv"], "TH": ["t_conv", "h_conv"], "T": ["t_conv"]}
+        assert sorted(k for k in names if k.endswith("conv.weight")) == \
+            sorted(f"{v}.weight" for v in want[mode]), names
+    print("check (d): MVF views THW/TH/T against an explicit formula: ok")
+
+
+def check_param_counts():
+    """(c) parameter counts against published figures (built on the meta device: no memory)."""
+    with torch.device("meta"):
+        def count(cfg):
+            return n_params(build_model(cfg))
+        r50_400 = count(case("x", resnet(50, 64), shift_cfg("bi"), 8, 224, classes=400)["config"])
+        mb_400 = count(case("x", mbv2(1.0), shift_cfg("bi"), 8, 224, classes=400)["config"])
+        assert abs(r50_400 - 24_328_976) <= 0.01 * 24_328_976, r50_400
+        assert abs(mb_400 - 2_736_000) <= 0.001 * 2_736_000, mb_400
+        # exact torchvision ImageNet (1000 classes) counts: the topology is exactly torchvision's
+        published = {18: 11_689_512, 34: 21_797_672, 50: 25_557_032, 101: 44_549_160}
+        for depth, want in published.items():
+            got = count(case("x", resnet(depth, 64), NONE, 8, 224, classes=1000)["config"])
+            assert got == want, (depth, got, want)
+        got = count(case("x", mbv2(1.0), NONE, 8, 224, classes=1000)["config"])
+        assert got == 3_504_872, got
+        # MVF THW adds 3 * 3 * c' (three 3-tap dw convs) + 2 * c' (BN) parameters per block
+        mvf = count(case("x", resnet(50, 64), mvf_cfg(0.125, [0, 0, 1, 1], "THW"), 8, 224,
+                         classes=400)["config"])
+        c_l3 = [512] + [1024] * 5
+        c_l4 = [1024] + [2048] * 2
+        extra = sum(11 * int(c * 0.125) for c in c_l3 + c_l4)
+        assert mvf == r50_400 + extra, (mvf, r50_400, extra)
+    print(f"check (c): params TSM-R50/400 = {r50_400:,} (paper 24.3 M), "
+          f"MobileNetV2/400 = {mb_400:,} (2.736 M); torchvision 1000-class counts exact; "
+          f"MVF-R50 = {mvf:,}: ok")
+
+
+def check_layout():
+    """Names and shift placement of the MobileNetV2 blocks: the documented identity blocks."""
+    with torch.device("meta"):
+        m = build_model(case("x", mbv2(1.0), shift_cfg("uni"), 8, 224)["config"])
+    shifted = [i for i, f in enumerate(m.features)
+               if isinstance(f, InvertedResidual) and f.shift_dir is not None]
+    # features indices; minus one (the stem) these are the inverted-residual block indices
+    # 2,4,5,7,8,9,11,12,14,15 of the TSM authors' online demo
+    assert shifted == [3, 5, 6, 8, 9, 10, 12, 13, 15, 16], shifted
+    folds = [m.features[i].conv[0][0].in_channels // 8 for i in shifted]
+    assert folds == [3, 4, 4, 8, 8, 8, 12, 12, 20, 20], folds
+    keys = set(m.state_dict())
+    for k in ["features.0.0.weight", "features.0.1.running_var", "features.1.conv.0.0.weight",
+              "features.1.conv.0.1.weight", "features.1.conv.1.weight", "features.1.conv.2.bias",
+              "features.2.conv.0.0.weight", "features.2.conv.1.0.weight", "features.2.conv.2.weight",
+              "features.2.conv.3.running_mean", "features.18.0.weight", "features.18.1.bias",
+              "classifier.1.weight", "classifier.1.bias"]:
+        assert k in keys, k
+    with torch.device("meta"):
+        r = build_model(case("x", resnet(101, 64), shift_cfg("bi"), 8, 224)["config"])
+    for stage in range(1, 5):
+        layer = getattr(r, f"layer{stage}")
+        assert [b.shift_dir is not None for b in layer] == [i % 2 == 0 for i in range(len(layer))]
+    print("check (e): MobileNetV2 shifted features.{3,5,6,8,9,10,12,13,15,16} with folds "
+          "3,4,4,8,8,8,12,12,20,20; ResNet-101 every second block: ok")
+
+
+@torch.no_grad()
+def check_causality(model, x, n, t, name, expect_causal):
+    """(b) frame t's logits must not depend on frames > t (uni); must for bi (test has power)."""
+    _, base = model(x)
+    base = base.reshape(n, t, -1)
+    scale = base.abs().max().item()
+    gen = torch.Generator().manual_seed(123)
+    worst = 0.0
+    influenced = False
+    for ti in range(t - 1):
+        x2 = x.clone().reshape(n, t, *x.shape[1:])
+        x2[:, ti + 1:] = torch.randn(x2[:, ti + 1:].shape, generator=gen)
+        _, out = model(x2.reshape(x.shape))
+        out = out.reshape(n, t, -1)
+        past = (out[:, :ti + 1] - base[:, :ti + 1]).abs().max().item()
+        future = (out[:, ti + 1:] - base[:, ti + 1:]).abs().max().item()
+        assert future > 1e-4 * scale, (name, ti, "future frames did not change")
+        worst = max(worst, past)
+        influenced |= past > 1e-3 * scale
+    if expect_causal:
+        assert worst <= 1e-6 * max(scale, 1.0), (name, "not causal", worst)
+        return f"causal (max past change {worst:.1e})"
+    assert influenced, (name, "bidirectional model ignores the future")
+    return "non-causal as expected"
+
+
+# ----------------------------------------------------------------------------------------------
+# Running the cases
+# ----------------------------------------------------------------------------------------------
+
+def canonicalise_header(path):
+    """Sorts the metadata keys in the header written by save_file, so reruns are byte-identical.
+
+    safetensors serialises the metadata from a hash map, in an order that changes from run to run.
+    Only the order of the "__metadata__" entries changes here; the header keeps its length (it is
+    padded with spaces as before), so the data offsets stay valid. Left alone if anything differs.
+    """
+    with open(path, "r+b") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        raw = f.read(n)
+        header = json.loads(raw)
+        meta = header.get("__metadata__")
+        if not meta:
+            return
+        canon = {"__metadata__": dict(sorted(meta.items()))}
+        canon.update((k, v) for k, v in header.items() if k != "__metadata__")
+        text = json.dumps(canon, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        if len(text) != len(raw.rstrip(b" ")):
+            return
+        f.seek(8)
+        f.write(text + b" " * (n - len(text)))
+
+
+def write_atomic(tensors, metadata, path):
+    directory = os.path.dirname(path)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".safetensors", dir=directory)
     os.close(fd)
     try:
-        save_file({k: v.contiguous() for k, v in tensors.items()}, tmp, metadata=metadata)
+        save_file(tensors, tmp, metadata=metadata)
+        canonicalise_header(tmp)
+        with safe_open(tmp, "pt") as f:  # read back: metadata and every tensor, bit for bit
+            assert f.metadata() == metadata
+            assert sorted(f.keys()) == sorted(tensors)
+            for k in f.keys():
+                assert torch.equal(f.get_tensor(k), tensors[k]), k
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
-    finally:
+    except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        raise
 
 
-def small_case(cfg, n, seed):
-    torch.manual_seed(seed)
-    model = ActionNet(cfg).eval()
-    randomise(model)
-    t, s = cfg["num_segments"], cfg["input_size"]
-    x = torch.randn(n * t, 3, s, s)
-    with torch.no_grad():
-        logits, frame_logits = model(x)
+def check_magnitude(name, logits, frame_logits):
+    for label, v in (("logits", logits), ("frame_logits", frame_logits)):
+        assert torch.isfinite(v).all(), (name, label, "not finite")
     std = logits.std().item()
-    assert math.isfinite(std) and 0.05 < std < 50, f"{cfg['name']}: logits std {std}"
-    tensors = dict(model.weights())
-    tensors.update({"__input__": x, "__logits__": logits, "__frame_logits__": frame_logits})
-    save(os.path.join(HERE, cfg["name"] + ".safetensors"), tensors, {"config": json.dumps(cfg)})
-    return logits, frame_logits
+    assert 0.05 <= std <= 50.0, (name, "logits std", std)
+    # the input-dependent part (across frames, per class) must be sizeable too
+    spread = frame_logits.std(dim=0).mean().item()
+    assert spread >= 0.05, (name, "frame logits barely depend on the input", spread)
+    return std, spread
 
 
-def seeded_randn(model, seed):
-    """The recipe of SPEC.md, repeated by tests/parity.rs with tch."""
+@torch.no_grad()
+def run_small(spec, seed, out_dir):
+    t0 = time.time()
+    cfg = spec["config"]
+    n, t, size = spec["n"], cfg["num_segments"], cfg["input_size"]
     torch.manual_seed(seed)
-    weights = model.weights()
-    prints = []
-    with torch.no_grad():
-        for name in sorted(weights):
-            shape = weights[name].shape
-            r = torch.randn(shape)
-            if name.endswith("running_var"):
-                v = r.abs() * 0.1 + 1.0
-            elif name.endswith("running_mean"):
-                v = r * 0.1
-            elif r.dim() == 1 and name.endswith("weight"):
-                v = r * 0.1 + 1.0
-            elif r.dim() == 1:
-                v = r * 0.1
-            else:
-                v = r * (1.0 / math.prod(shape[1:])) ** 0.5
-            weights[name].copy_(v)
-            d = v.double()
-            prints.append([d.sum().item(), d.abs().sum().item()])
-    return torch.tensor(prints, dtype=torch.float64)
+    model = build_model(cfg)
+    randomise_small(model)
+    model.eval()
+    x = torch.randn(n * t, 3, size, size)
+    logits, frame_logits = model(x)
+    t_out = t // 2 if cfg["temporal"].get("temporal_pool", False) else t
+    assert logits.shape == (n, cfg["num_classes"])
+    assert frame_logits.shape == (n * t_out, cfg["num_classes"])
+    std, spread = check_magnitude(spec["name"], logits, frame_logits)
+    # determinism: a second run gives the same bits
+    assert torch.equal(model(x)[0], logits)
+    note = ""
+    temporal = cfg["temporal"]
+    if temporal["kind"] == "shift" and not temporal["temporal_pool"]:
+        note = check_causality(model, x, n, t, spec["name"], temporal["direction"] == "uni")
+    elif temporal["kind"] == "none":
+        # TSN: frames are independent; changing frame 0 only changes frame 0
+        x2 = x.clone().reshape(n, t, 3, size, size)
+        x2[:, 0] = torch.randn(x2[:, 0].shape)
+        _, out = model(x2.reshape(x.shape))
+        d = (out - frame_logits).reshape(n, t, -1).abs().amax(dim=(0, 2))
+        assert d[0] > 0 and (d[1:] <= 1e-6).all(), d
+        note = "frames independent"
+    state = export_state(model)
+    tensors = dict(state)
+    tensors["__input__"] = x.contiguous()
+    tensors["__logits__"] = logits.contiguous()
+    tensors["__frame_logits__"] = frame_logits.contiguous()
+    path = os.path.join(out_dir, spec["name"] + ".safetensors")
+    write_atomic(tensors, {"config": json.dumps(cfg), "init": "stored", "seed": str(seed)}, path)
+    dt = time.time() - t0
+    print(f"{spec['name']:24s} params {n_params(model):>9,}  input {tuple(x.shape)}  "
+          f"logits {tuple(logits.shape)}  frame_logits {tuple(frame_logits.shape)}  "
+          f"std {std:.3f}  frame-spread {spread:.3f}  {os.path.getsize(path) / 1e6:.2f} MB  "
+          f"{dt:.2f} s  [{note}]", flush=True)
 
 
-def full_case():
-    cfg = config("tsm_r50_full", r(50, 64), shift("bi"), 8, 224, classes=400)
-    model = ActionNet(cfg).eval()
-    fingerprint = seeded_randn(model, 0)
-    x = torch.randn(8, 3, 224, 224)
-    with torch.no_grad():
-        logits, frame_logits = model(x)
+@torch.no_grad()
+def run_full(spec, seed, out_dir):
+    t0 = time.time()
+    cfg = spec["config"]
+    n, t, size = spec["n"], cfg["num_segments"], cfg["input_size"]
+    model = build_model(cfg)
+    fingerprint, names = seeded_randn_init(model, seed)
+    x = torch.randn(n * t, 3, size, size)  # drawn right after the weights
+    model.eval()
+    logits, frame_logits = model(x)
+    assert logits.shape == (n, cfg["num_classes"])
+    assert frame_logits.shape == (n * t, cfg["num_classes"])
+    std, spread = check_magnitude(spec["name"], logits, frame_logits)
+    # the exported names are exactly the fingerprinted ones, and in the module the values are set
+    state = export_state(model)
+    assert sorted(state) == names
+    for i, name in enumerate(names):
+        d = state[name].double()
+        assert d.sum().item() == fingerprint[i, 0].item()
     xd = x.double()
-    tensors = {"__logits__": logits, "__frame_logits__": frame_logits, "__fingerprint__": fingerprint,
-               "__input_fingerprint__": torch.tensor([xd.sum().item(), xd.abs().sum().item()], dtype=torch.float64)}
-    save(os.path.join(HERE, "tsm_r50_full.safetensors"), tensors,
-         {"config": json.dumps(cfg), "init": "seeded_randn", "seed": "0"})
-    return logits, frame_logits
-
-
-# ----------------------------------------------------------------------------- self-checks
-def self_checks():
-    x = (torch.arange(4).view(4, 1) * 100 + torch.arange(8).view(1, 8) + 100).float().view(4, 8, 1, 1)
-    b = shift_bi(x, 4, 2)
-    assert b[0, 0, 0, 0] == 200 and b[3, 0, 0, 0] == 0 and b[1, 2, 0, 0] == 102 and b[0, 2, 0, 0] == 0 and b[2, 5, 0, 0] == 305
-    u = shift_uni(x, 4, 2)
-    assert u[0, 0, 0, 0] == 0 and u[1, 1, 0, 0] == 101 and u[2, 3, 0, 0] == 303
-    for cfg, n in SMALL:
-        if cfg["temporal"].get("direction") == "uni":
-            torch.manual_seed(1)
-            model = ActionNet(cfg).eval()
-            randomise(model)
-            t, s = cfg["num_segments"], cfg["input_size"]
-            x = torch.randn(t, 3, s, s)
-            y = x.clone()
-            y[-1].normal_()
-            with torch.no_grad():
-                a, b = model(x)[1], model(y)[1]
-            assert torch.equal(a[:-1], b[:-1]), f"{cfg['name']} reads the future"
-            assert not torch.equal(a[-1], b[-1])
-    params = lambda cfg: sum(p.numel() for p in ActionNet(cfg).parameters())
-    r50 = params(config("r50", r(50, 64), shift("bi"), 8, 224, classes=400))
-    assert abs(r50 - 24_328_976) / 24_328_976 < 0.01, r50
-    m = params(config("mb", mb(1.0), shift("bi"), 8, 224, classes=400))
-    assert abs(m - 2_736_000) / 2_736_000 < 0.01, m
-    print(f"self-checks passed (TSM R50 400 classes: {r50:,} params; MobileNetV2: {m:,})")
+    tensors = {
+        "__logits__": logits.contiguous(),
+        "__frame_logits__": frame_logits.contiguous(),
+        "__fingerprint__": fingerprint.contiguous(),
+        "__input_fingerprint__": torch.tensor([xd.sum().item(), xd.abs().sum().item()],
+                                              dtype=torch.float64),
+    }
+    metadata = {"config": json.dumps(cfg), "init": "seeded_randn", "seed": str(seed),
+                "fingerprint_names": json.dumps(names)}
+    path = os.path.join(out_dir, spec["name"] + ".safetensors")
+    write_atomic(tensors, metadata, path)
+    dt = time.time() - t0
+    print(f"{spec['name']:24s} params {n_params(model):>9,}  input {tuple(x.shape)}  "
+          f"logits {tuple(logits.shape)}  frame_logits {tuple(frame_logits.shape)}  "
+          f"std {std:.3f}  frame-spread {spread:.3f}  fingerprint {tuple(fingerprint.shape)}  "
+          f"{os.path.getsize(path) / 1e6:.3f} MB  {dt:.2f} s  [seeded_randn, seed {seed}]",
+          flush=True)
 
 
 def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default=HERE, help="output directory (default: this directory)")
+    ap.add_argument("--only", nargs="*", help="run only these cases")
+    ap.add_argument("--skip-full", action="store_true", help="skip tsm_r50_full")
+    args = ap.parse_args()
+
     torch.set_num_threads(2)
-    self_checks()
-    for i, (cfg, n) in enumerate(SMALL):
-        start = time.time()
-        logits, frames = small_case(cfg, n, 100 + i)
-        print(f"{cfg['name']:<26} logits {tuple(logits.shape)} frames {tuple(frames.shape)} std {logits.std():.3f} {time.time() - start:.2f}s")
+    torch.set_default_dtype(torch.float32)
     start = time.time()
-    logits, frames = full_case()
-    print(f"{'tsm_r50_full':<26} logits {tuple(logits.shape)} frames {tuple(frames.shape)} std {logits.std():.3f} {time.time() - start:.2f}s")
+    check_ops()
+    check_mvf()
+    check_param_counts()
+    check_layout()
+    for i, spec in enumerate(SMALL_CASES):
+        if args.only and spec["name"] not in args.only:
+            continue
+        run_small(spec, SMALL_SEED_BASE + i, args.out)
+    if not args.skip_full and (not args.only or FULL_CASE["name"] in args.only):
+        run_full(FULL_CASE, FULL_SEED, args.out)
+    print(f"all checks passed; total {time.time() - start:.1f} s")
+    return 0
 
 
 if __name__ == "__main__":
