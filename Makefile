@@ -1,5 +1,5 @@
 # The README's two commands are `make demo` and `make test`; both set the machine up first.
-.PHONY: setup demo test golden bench soak reference clean
+.PHONY: setup demo test golden bench soak reference clean window-latency
 
 CARGO ?= cargo
 
@@ -18,6 +18,11 @@ test: setup
 # Per-frame latency and the ratios of README's table (PyTorch comparison when .venv-ref exists).
 bench: setup
 	$(CARGO) run --release --quiet -- bench --threads 2
+
+# The window's own latency under Xvfb (README's table): 30 s of a 30 fps clip in real time.
+window-latency: setup
+	$(CARGO) build --quiet
+	bash scripts/window_latency.sh 30 glow
 
 # Ten minutes of the live test pattern: RSS growth and latency.
 soak: setup

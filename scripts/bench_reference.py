@@ -20,39 +20,51 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import make_golden as ref  # noqa: E402
 
 
-class OnlineShift:
-    """Past-to-present shift with a cache: channels [0, fold) come from the previous frame."""
+class OnlineShifts:
+    """Past-to-present shift with a cache per shifted block: channels [0, fold) come from the
+    previous frame, as the TSM authors' online demo does. Blocks run in the same order every frame,
+    so the n-th shift call of a frame owns cache n."""
 
-    def __init__(self, div):
-        self.div = div
-        self.cache = None
+    def __init__(self):
+        self.caches = []
+        self.i = 0
 
-    def __call__(self, x, t):
-        fold = x.shape[1] // self.div
-        past = self.cache if self.cache is not None else torch.zeros_like(x[:, :fold])
-        self.cache = x[:, :fold].clone()
+    def start_frame(self):
+        self.i = 0
+
+    def __call__(self, x, direction, n_segment, shift_div):
+        fold = x.shape[1] // shift_div
+        if self.i == len(self.caches):
+            self.caches.append(torch.zeros_like(x[:, :fold]))
+        past = self.caches[self.i]
+        self.caches[self.i] = x[:, :fold].clone()
+        self.i += 1
         return torch.cat([past, x[:, fold:]], 1)
 
 
 def build(checkpoint):
     with safe_open(checkpoint, "pt") as f:
         cfg = json.loads(f.metadata()["shiftlive.config"])
-    model = ref.ActionNet(cfg).eval()
-    missing, unexpected = model.net.load_state_dict(load_file(checkpoint), strict=False)
+    model = ref.build_model(cfg).eval()
+    state = {k: v for k, v in load_file(checkpoint).items() if not k.startswith("optimizer.")}
+    missing, unexpected = model.load_state_dict(state, strict=False)
     missing = [k for k in missing if not k.endswith("num_batches_tracked")]
     assert not missing and not unexpected, (missing, unexpected)
-    for m in model.modules():
-        if isinstance(m, (ref.Block, ref.InvertedResidual)) and m.shift is not None:
-            m.shift = OnlineShift(cfg["temporal"]["shift_div"])
     return cfg, model
 
 
 def stream_forward(model, cfg):
-    """One frame [1, 3, H, W] -> logits [1, classes], the shift reading the cache."""
-    net = model.net
-    if isinstance(net, ref.ResNet):
-        return lambda x: net.fc(net.features(x, 1)[0])
-    return lambda x: net.classifier(net.forward_features(x, 1)[0])
+    """One frame [1, 3, H, W] -> logits [1, classes], every shift reading its cache."""
+    shifts = OnlineShifts()
+    ref.shift = shifts  # the blocks look the shift function up at call time
+    model.num_segments = 1
+    if hasattr(model, "t_out"):
+        model.t_out = 1
+
+    def step(x):
+        shifts.start_frame()
+        return model(x)[1]
+    return step
 
 
 def time_it(step, x, warmup, iters):

@@ -7,6 +7,7 @@
 pub mod bench;
 #[cfg(feature = "capture")]
 pub mod capture;
+pub mod data;
 pub mod device;
 pub mod model;
 pub mod online;
@@ -15,3 +16,6 @@ pub mod pipeline;
 pub mod preprocess;
 pub mod profile;
 pub mod ring;
+pub mod train;
+#[cfg(feature = "ui")]
+pub mod ui;

@@ -8,7 +8,12 @@
 //! Live sources use the `Latest` ring policy (drops counted), files `Backpressure` (nothing lost)
 //! unless replayed in real time. A live source that fails is reopened with exponential backoff and
 //! its next frame marks a discontinuity, at which the recogniser's cache and the smoother reset.
-//! `stop()` or dropping the pipeline stops and joins both threads.
+//! `stop()` or dropping the pipeline stops and joins both threads; `finish()` also hands the
+//! recogniser back, so a window can switch sources without reloading the model.
+//!
+//! A window changes a running pipeline through `control()`: a bounded channel into the inference
+//! thread, read between frames (pause, reset of the cache, smoothing, stride). A new source means a
+//! new pipeline: `finish()` the old one and `try_start` with its recogniser.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -20,8 +25,11 @@ use serde::Serialize;
 
 use crate::bench::Stats;
 use crate::capture::{Capture, CaptureError, CaptureEvent, Frame, Source};
-use crate::online::{FrameStride, Recognizer, Smoother, SmoothingOptions};
+use crate::online::{Recognizer, SmoothingOptions};
 use crate::ring::{DropPolicy, Popped, Pushed, RingProducer, ring};
+
+mod worker;
+use worker::Worker;
 
 /// How the pipeline runs.
 #[derive(Debug, Clone)]
@@ -82,6 +90,22 @@ pub struct FrameResult {
     pub image: Option<Arc<Frame>>,
 }
 
+/// A change to a running pipeline, applied by the inference thread between two frames.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Control {
+    /// Stop feeding frames to the model (true) or go on (false). A paused file waits where it is
+    /// (the ring fills and the capture thread waits: nothing is lost); a paused live source keeps
+    /// running and its frames are counted as `frames_paused`. When a live source resumes, the cache
+    /// and the smoothing reset: the time step the shift sees jumped by the length of the pause.
+    Pause(bool),
+    /// Empty the shift cache and the smoothing history, as at a cut in the video.
+    Reset,
+    /// New smoothing settings (window, threshold, hysteresis, top-k); the history is kept.
+    Smoothing(SmoothingOptions),
+    /// Feed every k-th frame to the model from now on.
+    Stride(u32),
+}
+
 /// Totals at the end of a run.
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
@@ -93,6 +117,8 @@ pub struct Summary {
     pub frames_dropped: u64,
     /// Left out on purpose by `--stride`.
     pub frames_strided: u64,
+    /// Captured from a live source while paused.
+    pub frames_paused: u64,
     pub fps: f64,
     pub latency_ms: LatencySummary,
     /// Set when the source failed.
@@ -128,16 +154,33 @@ pub enum PipelineError {
 /// A running pipeline.
 pub struct Pipeline {
     events: Receiver<Event>,
+    controls: Sender<Control>,
     stop: Arc<AtomicBool>,
-    threads: Vec<JoinHandle<()>>,
+    capture: Option<JoinHandle<()>>,
+    /// The inference thread gives the recogniser back when it ends.
+    infer: Option<JoinHandle<Recognizer>>,
 }
 
 impl Pipeline {
     /// Opens the source (a source that cannot start fails here, with its reason), then starts the
     /// capture and inference threads.
     pub fn start(recognizer: Recognizer, options: PipelineOptions) -> Result<Self, PipelineError> {
+        Self::try_start(recognizer, options).map_err(|(e, _)| e)
+    }
+
+    /// As `start`, but a failure hands the recogniser back (unless the inference thread could not
+    /// be spawned), so the caller can try another source with the same model.
+    // The large Err carries the model back; it happens once per failed start, never per frame.
+    #[allow(clippy::result_large_err)]
+    pub fn try_start(
+        recognizer: Recognizer,
+        options: PipelineOptions,
+    ) -> Result<Self, (PipelineError, Option<Recognizer>)> {
         let stop = Arc::new(AtomicBool::new(false));
-        let capture = Capture::open(&options.source, options.realtime)?;
+        let capture = match Capture::open(&options.source, options.realtime) {
+            Ok(capture) => capture,
+            Err(e) => return Err((e.into(), Some(recognizer))),
+        };
         let live = capture.is_live();
         let policy = if live || options.realtime {
             DropPolicy::Latest
@@ -151,10 +194,11 @@ impl Pipeline {
         );
         let (producer, consumer) = ring::<Frame>(4, policy);
         let (tx, events) = bounded(256);
+        let (controls, control_rx) = bounded::<Control>(16);
         let source_error: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
         let captured = Arc::new(AtomicU64::new(0));
 
-        let capture = {
+        let spawned_capture = {
             let (stop, tx, options, source_error, captured) = (
                 stop.clone(),
                 tx.clone(),
@@ -168,25 +212,41 @@ impl Pipeline {
                     let mut producer = producer;
                     let result =
                         capture_loop(capture, &mut producer, &options, &stop, &tx, &captured);
-                    if let Err(message) = result {
-                        if let Ok(mut slot) = source_error.lock() {
-                            *slot = Some(message);
-                        }
+                    if let Err(message) = result
+                        && let Ok(mut slot) = source_error.lock()
+                    {
+                        *slot = Some(message);
                     }
                     // Only now tell the consumer the source is done: the error is in place for its summary.
                     drop(producer);
-                })?
+                })
+        };
+        let capture = match spawned_capture {
+            Ok(handle) => handle,
+            Err(e) => return Err((e.into(), Some(recognizer))),
         };
         let infer = {
             let stop = stop.clone();
             std::thread::Builder::new()
                 .name("shiftlive-infer".into())
                 .spawn(move || {
-                    let mut worker = Worker::new(recognizer, &options);
+                    let mut worker = Worker::new(recognizer, &options, live);
                     let mut consumer = consumer;
                     let started = Instant::now();
                     while !stop.load(Ordering::Relaxed) {
+                        for control in control_rx.try_iter() {
+                            worker.control(control);
+                        }
+                        if worker.paused && !live {
+                            // A paused file waits where it is: the capture thread waits on the full ring.
+                            if let Ok(control) = control_rx.recv_timeout(Duration::from_millis(50))
+                            {
+                                worker.control(control);
+                            }
+                            continue;
+                        }
                         match consumer.pop(Duration::from_millis(50)) {
+                            Popped::Item(_) if worker.paused => worker.paused_frames += 1,
                             Popped::Item(frame) => {
                                 let Some(result) =
                                     worker.process(frame, consumer.counters().dropped())
@@ -217,13 +277,46 @@ impl Pipeline {
                         error,
                     );
                     let _ = tx.send(Event::Summary(Box::new(summary)));
-                })?
+                    worker.recognizer
+                })
+        };
+        let infer = match infer {
+            Ok(handle) => handle,
+            Err(e) => {
+                stop.store(true, Ordering::Relaxed);
+                let _ = capture.join();
+                return Err((e.into(), None));
+            }
         };
         Ok(Self {
             events,
+            controls,
             stop,
-            threads: vec![capture, infer],
+            capture: Some(capture),
+            infer: Some(infer),
         })
+    }
+
+    /// Sends a change to the inference thread, which applies it before its next frame. False when
+    /// the pipeline has ended or 16 changes are already waiting.
+    pub fn control(&self, control: Control) -> bool {
+        self.controls.try_send(control).is_ok()
+    }
+
+    /// Stops the pipeline, joins its threads and returns the recogniser (None if the inference
+    /// thread panicked).
+    pub fn finish(mut self) -> Option<Recognizer> {
+        self.shutdown();
+        self.infer.take().and_then(|t| t.join().ok())
+    }
+
+    fn shutdown(&mut self) {
+        self.stop();
+        // Unblock an inference thread waiting to send.
+        while self.events.try_recv().is_ok() {}
+        if let Some(thread) = self.capture.take() {
+            let _ = thread.join();
+        }
     }
 
     /// The events, ending with one `Event::Summary`; the channel closes after it.
@@ -243,10 +336,8 @@ impl Pipeline {
 
 impl Drop for Pipeline {
     fn drop(&mut self) {
-        self.stop();
-        // Unblock an inference thread waiting to send.
-        while self.events.try_recv().is_ok() {}
-        for thread in self.threads.drain(..) {
+        self.shutdown();
+        if let Some(thread) = self.infer.take() {
             let _ = thread.join();
         }
     }
@@ -327,144 +418,5 @@ fn capture_loop(
         }
         retries += 1;
         backoff = (backoff * 2).min(Duration::from_secs(5));
-    }
-}
-
-/// The inference side: recogniser, smoothing, stride and the figures for the summary.
-struct Worker {
-    recognizer: Recognizer,
-    smoother: Smoother,
-    stride: FrameStride,
-    labels: Vec<String>,
-    emit_logits: bool,
-    keep_frames: bool,
-    throttle: Option<Duration>,
-    processed: u64,
-    strided: u64,
-    latencies: [Vec<f64>; 4],
-    first_result: Option<Instant>,
-    last_result: Option<Instant>,
-}
-
-impl Worker {
-    fn new(recognizer: Recognizer, options: &PipelineOptions) -> Self {
-        Self {
-            recognizer,
-            smoother: Smoother::new(options.smoothing.clone()),
-            stride: FrameStride::new(options.stride),
-            labels: options.labels.clone(),
-            emit_logits: options.emit_logits,
-            keep_frames: options.keep_frames,
-            throttle: options.throttle,
-            processed: 0,
-            strided: 0,
-            latencies: Default::default(),
-            first_result: None,
-            last_result: None,
-        }
-    }
-
-    fn label(&self, class: usize) -> String {
-        self.labels
-            .get(class)
-            .cloned()
-            .unwrap_or_else(|| format!("class_{class}"))
-    }
-
-    fn process(&mut self, frame: Frame, dropped: u64) -> Option<FrameResult> {
-        let taken = Instant::now();
-        if frame.discontinuity {
-            self.recognizer.reset();
-            self.smoother.reset();
-            self.stride.reset();
-        }
-        if !self.stride.take() {
-            self.strided += 1;
-            return None;
-        }
-        let (logits, timing) = match self.recognizer.step(&frame.as_frame_ref()) {
-            Ok((logits, timing)) => (logits.to_vec(), timing),
-            Err(e) => {
-                tracing::warn!("frame {} skipped: {e}", frame.index);
-                return None;
-            }
-        };
-        if let Some(extra) = self.throttle {
-            std::thread::sleep(extra);
-        }
-        let prediction = self.smoother.push(&logits);
-        let done = Instant::now();
-        let latency = Latency {
-            capture_to_ring: (taken - frame.captured).as_secs_f64() * 1e3,
-            preprocess: timing.preprocess_ms,
-            model: timing.model_ms + self.throttle.map_or(0.0, |d| d.as_secs_f64() * 1e3),
-            total: (done - frame.captured).as_secs_f64() * 1e3,
-        };
-        for (samples, value) in self.latencies.iter_mut().zip([
-            latency.total,
-            latency.capture_to_ring,
-            latency.preprocess,
-            latency.model,
-        ]) {
-            samples.push(value);
-        }
-        self.processed += 1;
-        self.first_result.get_or_insert(done);
-        self.last_result = Some(done);
-        let top = prediction
-            .top
-            .iter()
-            .map(|&(c, score)| Scored {
-                label: self.label(c),
-                score,
-            })
-            .collect();
-        Some(FrameResult {
-            frame: frame.index,
-            pts_ms: frame.pts_ms,
-            top,
-            label: prediction.label.map(|c| self.label(c)),
-            score: prediction.score,
-            latency_ms: latency,
-            dropped,
-            logits: self.emit_logits.then_some(logits),
-            image: self.keep_frames.then(|| Arc::new(frame)),
-        })
-    }
-
-    fn summary(
-        &self,
-        source: String,
-        captured: u64,
-        dropped: u64,
-        started: Instant,
-        error: Option<String>,
-    ) -> Summary {
-        let span = match (self.first_result, self.last_result) {
-            (Some(a), Some(b)) if self.processed > 1 => {
-                (b - a).as_secs_f64() * (self.processed as f64) / (self.processed - 1) as f64
-            }
-            _ => started.elapsed().as_secs_f64(),
-        };
-        let [total, capture_to_ring, preprocess, model] = &self.latencies;
-        Summary {
-            source,
-            frames_processed: self.processed,
-            frames_captured: captured,
-            frames_dropped: dropped,
-            frames_strided: self.strided,
-            fps: if span > 0.0 {
-                self.processed as f64 / span
-            } else {
-                0.0
-            },
-            latency_ms: LatencySummary {
-                total: Stats::of(total),
-                capture_to_ring: Stats::of(capture_to_ring),
-                preprocess: Stats::of(preprocess),
-                model: Stats::of(model),
-            },
-            error,
-        }
     }
 }

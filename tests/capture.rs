@@ -11,7 +11,7 @@ use gstreamer::prelude::*;
 use shiftlive::capture::{Capture, CaptureEvent, Frame, Source};
 use shiftlive::model::{ActionNet, ModelConfig, checkpoint};
 use shiftlive::online::{Recognizer, Smoother, SmoothingOptions};
-use shiftlive::pipeline::{Event, FrameResult, Pipeline, PipelineOptions, Summary};
+use shiftlive::pipeline::{Control, Event, FrameResult, Pipeline, PipelineOptions, Summary};
 use tch::{Device, nn};
 
 /// Encodes `frames` frames of a moving test pattern.
@@ -443,4 +443,58 @@ fn a_live_source_that_vanishes_is_reopened_with_a_fresh_cache() {
     if let Some(after_reopen) = after_reopen {
         assert_eq!(after_reopen, first, "frame 8 starts a new stream");
     }
+}
+
+#[test]
+fn controls_pause_stride_and_smoothing_change_a_running_pipeline() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = model(dir.path());
+    let path = dir.path().join("clip.webm");
+    encode(&path, 60, 160, 120, 30, "vp8enc ! webmmux");
+    let recognizer = Recognizer::from_checkpoint(&model, Default::default()).unwrap();
+    let pipeline = Pipeline::start(recognizer, options(Source::File(path))).unwrap();
+    let next = || match pipeline.events().recv_timeout(Duration::from_secs(30)) {
+        Ok(Event::Frame(r)) => Some(*r),
+        Ok(Event::Summary(s)) => {
+            assert_eq!(s.error, None);
+            None
+        }
+        Ok(Event::Warning(w)) => panic!("warning from a file: {w}"),
+        Err(e) => panic!("no event: {e}"),
+    };
+    for i in 0..5 {
+        assert_eq!(next().unwrap().frame, i);
+    }
+    // Paused: what was already processed arrives, then nothing.
+    assert!(pipeline.control(Control::Pause(true)));
+    std::thread::sleep(Duration::from_millis(300));
+    let mut last = 4;
+    while let Ok(event) = pipeline.events().try_recv() {
+        if let Event::Frame(r) = event {
+            last = r.frame;
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        pipeline.events().try_recv().is_err(),
+        "a result while paused"
+    );
+    assert!(last < 59, "the file ended before the pause took effect");
+
+    // Changes made while paused apply from the next frame: every third frame, top-2.
+    assert!(pipeline.control(Control::Stride(3)));
+    assert!(pipeline.control(Control::Smoothing(SmoothingOptions {
+        top_k: 2,
+        ..SmoothingOptions::default()
+    })));
+    assert!(pipeline.control(Control::Pause(false)));
+    let mut after = Vec::new();
+    while let Some(result) = next() {
+        assert_eq!(result.top.len(), 2);
+        after.push(result.frame);
+    }
+    let expected: Vec<u64> = (last + 1..60).step_by(3).collect();
+    assert_eq!(after, expected, "stride 3 from the frame after the pause");
+    // The recogniser comes back for the next source.
+    assert!(pipeline.finish().is_some());
 }

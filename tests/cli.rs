@@ -74,3 +74,60 @@ fn asking_for_cuda_without_a_gpu_is_a_clear_error() {
     assert!(!ok);
     assert!(stderr.contains("no CUDA device"), "{stderr}");
 }
+
+/// `live` and `play` without `--headless` and without a display: one notice, then JSON lines.
+#[cfg(feature = "ui")]
+#[test]
+fn without_a_display_the_window_falls_back_to_json_lines() {
+    let out = Command::new(env!("CARGO_BIN_EXE_shiftlive"))
+        .args([
+            "live",
+            "--test-pattern",
+            "--width",
+            "160",
+            "--height",
+            "120",
+            "--max-frames",
+            "3",
+            "--preset",
+            "tsm_mobilenet_v2_tiny_online",
+            "--device",
+            "cpu",
+        ])
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .output()
+        .expect("run shiftlive");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let notices: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("no display"))
+        .collect();
+    assert_eq!(notices.len(), 1, "{stderr}");
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4, "{stdout}");
+    assert_eq!(lines[2]["frame"].as_u64(), Some(2));
+    assert_eq!(lines[3]["summary"]["frames_processed"].as_u64(), Some(3));
+}
+
+#[cfg(feature = "capture")]
+#[test]
+fn a_model_that_fails_to_load_ends_a_headless_run_with_an_error() {
+    let (ok, stdout, stderr) = shiftlive(&[
+        "live",
+        "--test-pattern",
+        "--max-frames",
+        "3",
+        "--headless",
+        "--model",
+        "/nonexistent/bad.safetensors",
+    ]);
+    assert!(!ok);
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(stderr.contains("/nonexistent/bad.safetensors"), "{stderr}");
+}

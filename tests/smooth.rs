@@ -95,3 +95,44 @@ fn the_stride_takes_every_kth_frame() {
     stride.reset();
     assert!(stride.take());
 }
+
+#[test]
+fn new_settings_apply_to_the_next_frame_and_keep_the_history() {
+    let mut s = Smoother::new(SmoothingOptions {
+        window: 4,
+        hysteresis: false,
+        threshold: 0.0,
+        top_k: 3,
+    });
+    for _ in 0..3 {
+        s.push(&onehot(0, 3, 5.0));
+    }
+    // A window of 2 keeps the newest row only, before the next push: (5, 6) -> class 1 wins.
+    s.set_options(SmoothingOptions {
+        window: 2,
+        hysteresis: false,
+        threshold: 0.0,
+        top_k: 1,
+    });
+    let p = s.push(&onehot(1, 3, 6.0));
+    assert_eq!(p.label, Some(1));
+    assert_eq!(p.top.len(), 1);
+    // A threshold above the best score withholds the label; the history stays (a wider window
+    // sums what is kept: (5, 6, 0) over 3 frames -> the softmax of (5/3, 2, 0)).
+    s.set_options(SmoothingOptions {
+        window: 3,
+        hysteresis: false,
+        threshold: 0.99,
+        top_k: 3,
+    });
+    let p = s.push(&onehot(2, 3, 0.0));
+    assert_eq!(p.label, None);
+    let mean = [5.0f32 / 3.0, 2.0, 0.0];
+    let total: f32 = mean.iter().map(|m| m.exp()).sum();
+    assert!(
+        (p.top[0].1 - 2f32.exp() / total).abs() < 1e-6,
+        "{:?}",
+        p.top
+    );
+    assert_eq!(p.top[0].0, 1);
+}

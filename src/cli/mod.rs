@@ -1,12 +1,15 @@
 //! The command line: one file per subcommand.
 
 mod bench;
+mod bench_train;
 #[cfg(feature = "capture")]
 mod live;
 mod presets;
 mod profile;
 #[cfg(feature = "capture")]
 mod run;
+mod synth;
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -30,8 +33,16 @@ pub enum Command {
     /// Recognise actions in a video file, frame by frame as the live mode does
     #[cfg(feature = "capture")]
     Play(live::PlayArgs),
+    /// Time one training step and compare it with PyTorch eager (same model, weights and batch)
+    BenchTrain(bench_train::Args),
+    /// Train TSN, TSM (bi- or uni-directional) or MVF on UCF-101 or a list of labelled videos
+    Train(train::TrainArgs),
+    /// Evaluate trained models: top-1, top-5, mean class accuracy; centre, three or ten crops
+    Eval(train::EvalArgs),
     /// Time the online step per frame and compare it with plain 2D, an 8-frame window and PyTorch
     Bench(bench::Args),
+    /// Write the synthetic motion data set (UCF-101 layout, nine classes that differ only by motion)
+    Synth(synth::Args),
 }
 
 impl Cli {
@@ -40,6 +51,10 @@ impl Cli {
             Command::Profile(args) => profile::run(args),
             Command::Presets(args) => presets::run(args),
             Command::Bench(args) => bench::run(args),
+            Command::Synth(args) => synth::run(args),
+            Command::Train(args) => train::train(args),
+            Command::BenchTrain(args) => bench_train::run(args),
+            Command::Eval(args) => train::eval(args),
             #[cfg(feature = "capture")]
             Command::Live(args) => live::live(args),
             #[cfg(feature = "capture")]

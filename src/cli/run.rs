@@ -1,9 +1,11 @@
-//! `shiftlive live` and `shiftlive play`: a source through the pipeline; one JSON line per processed
+//! `shiftlive live` and `shiftlive play`: a source through the pipeline, shown in a window (when
+//! built with `ui` and a display is there) or, with `--headless`, as one JSON line per processed
 //! frame on stdout, then `{"summary": {...}}`; logs on stderr.
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -14,7 +16,7 @@ use shiftlive::online::{Precision, Recognizer, RecognizerOptions, SmoothingOptio
 use shiftlive::pipeline::{Event, Pipeline, PipelineOptions};
 
 /// Which model runs, and where.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct ModelArgs {
     /// Checkpoint (.safetensors) of an online (uni-directional) model
     #[arg(long)]
@@ -62,9 +64,17 @@ pub struct RunArgs {
     /// Print JSON lines instead of opening a window
     #[arg(long)]
     pub headless: bool,
+    /// The window's renderer: glow (OpenGL, works on more machines) or wgpu
+    #[cfg(feature = "ui")]
+    #[arg(long, value_enum, default_value_t = shiftlive::ui::Renderer::Glow)]
+    pub renderer: shiftlive::ui::Renderer,
     /// Add this many milliseconds to every model step (to study drops and latency)
     #[arg(long, hide = true)]
     pub throttle_ms: Option<u64>,
+    /// Measure the window's latency up to the end of the buffer swap (one extra pass per frame)
+    #[cfg(feature = "ui")]
+    #[arg(long, hide = true)]
+    pub measure_window: bool,
 }
 
 /// Class names: --labels, else the checkpoint's `labels` metadata, else none (class_N).
@@ -97,6 +107,12 @@ fn labels(model: &ModelArgs, classes: i64) -> anyhow::Result<Vec<String>> {
 }
 
 pub fn recognizer(model: &ModelArgs) -> anyhow::Result<(Recognizer, Vec<String>)> {
+    let (recognizer, labels, _) = load(model)?;
+    Ok((recognizer, labels))
+}
+
+/// The recogniser, its labels and the name of its device.
+fn load(model: &ModelArgs) -> anyhow::Result<(Recognizer, Vec<String>, String)> {
     if let Some(threads) = model.threads {
         tch::set_num_threads(threads);
     }
@@ -125,24 +141,26 @@ pub fn recognizer(model: &ModelArgs) -> anyhow::Result<(Recognizer, Vec<String>)
         model.precision,
         recognizer.cache().len()
     );
-    Ok((recognizer, labels))
+    Ok((recognizer, labels, device_name(device)))
 }
 
-/// Runs `source` to the end (or --max-frames, or Ctrl-C), printing JSON lines.
-pub fn run(
+/// What Ctrl-C does: stop the headless pipeline, or close the window. Set once the mode is known.
+type InterruptHook = Arc<Mutex<Option<Box<dyn Fn() + Send>>>>;
+
+fn set_hook(hook: &InterruptHook, action: Box<dyn Fn() + Send>) {
+    if let Ok(mut slot) = hook.lock() {
+        *slot = Some(action);
+    }
+}
+
+fn pipeline_options(
     source: Source,
     realtime: bool,
-    model: &ModelArgs,
     args: &RunArgs,
+    labels: Vec<String>,
     max_retries: Option<u32>,
-) -> anyhow::Result<()> {
-    if !args.headless {
-        tracing::info!(
-            "the window is not available in this build yet: printing JSON lines (as --headless)"
-        );
-    }
-    let (recognizer, labels) = recognizer(model)?;
-    let options = PipelineOptions {
+) -> PipelineOptions {
+    PipelineOptions {
         source,
         realtime,
         max_frames: args.max_frames,
@@ -158,12 +176,126 @@ pub fn run(
         keep_frames: false,
         throttle: args.throttle_ms.map(Duration::from_millis),
         max_retries,
+    }
+}
+
+/// Runs `source` to the end (or --max-frames, or Ctrl-C): in a window unless `--headless`, there
+/// is no display, or the window cannot open (a one-line notice says which).
+pub fn run(
+    source: Source,
+    realtime: bool,
+    model: &ModelArgs,
+    args: &RunArgs,
+    max_retries: Option<u32>,
+) -> anyhow::Result<()> {
+    let hook: InterruptHook = Arc::default();
+    {
+        let hook = hook.clone();
+        let handler = move || {
+            if let Ok(slot) = hook.lock()
+                && let Some(action) = slot.as_ref()
+            {
+                action();
+            }
+        };
+        if let Err(e) = ctrlc::set_handler(handler) {
+            tracing::warn!("Ctrl-C handler not installed: {e}");
+        }
+    }
+    #[cfg(feature = "ui")]
+    if !args.headless {
+        if shiftlive::ui::display_available() {
+            match window(source.clone(), realtime, model, args, max_retries, &hook) {
+                Ok(()) => return Ok(()),
+                Err(e) => tracing::warn!("{e:#}: printing JSON lines instead (as --headless)"),
+            }
+        } else {
+            tracing::info!(
+                "no display (DISPLAY and WAYLAND_DISPLAY unset): printing JSON lines (as --headless)"
+            );
+        }
+    }
+    #[cfg(not(feature = "ui"))]
+    if !args.headless {
+        tracing::info!(
+            "built without the window (feature `ui`): printing JSON lines (as --headless)"
+        );
+    }
+    headless(source, realtime, model, args, max_retries, &hook)
+}
+
+/// The window: the model loads on the session thread, so one that fails opens the window with an
+/// error banner instead of ending the run. Prints `{"window": {...}}` (and the last summary) at exit.
+#[cfg(feature = "ui")]
+fn window(
+    source: Source,
+    realtime: bool,
+    model: &ModelArgs,
+    args: &RunArgs,
+    max_retries: Option<u32>,
+    hook: &InterruptHook,
+) -> anyhow::Result<()> {
+    use shiftlive::ui::{LoadedModel, WindowOptions, run_window};
+
+    let live_retries = match source {
+        Source::File(_) => None,
+        _ => max_retries,
     };
+    let mut options = pipeline_options(source, realtime, args, Vec::new(), max_retries);
+    options.keep_frames = true;
+    let model = model.clone();
+    let hook = hook.clone();
+    let outcome = run_window(WindowOptions {
+        pipeline: options,
+        live_retries,
+        loader: Box::new(move |path| {
+            let mut model = model.clone();
+            if let Some(path) = path {
+                // A checkpoint opened in the window brings its own labels.
+                model.model = Some(path.to_path_buf());
+                model.labels = None;
+            }
+            let (recognizer, labels, device) = load(&model)?;
+            Ok(LoadedModel {
+                recognizer,
+                labels,
+                device,
+            })
+        }),
+        renderer: args.renderer,
+        measure_latency: args.measure_window,
+        on_context: Box::new(move |ctx| {
+            set_hook(
+                &hook,
+                Box::new(move || {
+                    ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+                    ctx.request_repaint();
+                }),
+            );
+        }),
+    })?;
+    let mut out = std::io::stdout().lock();
+    if let Some(summary) = &outcome.summary {
+        writeln!(out, "{}", serde_json::json!({ "summary": summary }))?;
+    }
+    writeln!(out, "{}", serde_json::json!({ "window": outcome.report }))?;
+    Ok(())
+}
+
+/// JSON lines on stdout.
+fn headless(
+    source: Source,
+    realtime: bool,
+    model: &ModelArgs,
+    args: &RunArgs,
+    max_retries: Option<u32>,
+    hook: &InterruptHook,
+) -> anyhow::Result<()> {
+    let (recognizer, labels) = recognizer(model)?;
+    let options = pipeline_options(source, realtime, args, labels, max_retries);
     let pipeline = Pipeline::start(recognizer, options).context("starting the pipeline threads")?;
     let stop = pipeline.stop_handle();
-    if let Err(e) = ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed)) {
-        tracing::warn!("Ctrl-C handler not installed: {e}");
-    }
+    set_hook(hook, Box::new(move || stop.store(true, Ordering::Relaxed)));
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let mut failure = None;

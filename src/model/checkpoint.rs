@@ -160,7 +160,11 @@ impl View for OwnedView {
 
 /// Keys a PyTorch state_dict carries that are not weights of ours.
 fn ignored(name: &str) -> bool {
-    name.ends_with("num_batches_tracked") || name.starts_with("__")
+    // BatchNorm step counters, private entries, and the optimiser state that a training
+    // checkpoint carries beside the weights.
+    name.ends_with("num_batches_tracked")
+        || name.starts_with("__")
+        || name.starts_with("optimizer.")
 }
 
 /// Lists at most a few names, then how many more.

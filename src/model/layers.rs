@@ -65,6 +65,9 @@ pub struct ConvBn {
     /// Inference-only weights (BatchNorm folded in, converted to the compute dtype and layout);
     /// when set, `forward_t` uses them and ignores `train`.
     inference: Option<(Tensor, Tensor)>,
+    /// Partial BN (TSN): this BatchNorm keeps its running statistics and runs in evaluation mode
+    /// even in a training pass.
+    frozen_bn: bool,
 }
 
 /// Puts a 4-D tensor in channels-last memory order (NHWC strides, NCHW shape).
@@ -106,6 +109,19 @@ impl ConvBn {
             bn,
             spec,
             inference: None,
+            frozen_bn: false,
+        }
+    }
+
+    /// Freezes (or thaws) the BatchNorm for partial-BN training: statistics fixed, scale and
+    /// shift no longer trained.
+    pub fn freeze_bn(&mut self, frozen: bool) {
+        self.frozen_bn = frozen;
+        for t in [self.bn.ws.as_mut(), self.bn.bs.as_mut()]
+            .into_iter()
+            .flatten()
+        {
+            let _ = t.set_requires_grad(!frozen);
         }
     }
 
@@ -158,7 +174,7 @@ impl ConvBn {
             [1, 1],
             s.groups,
         );
-        y.apply_t(&self.bn, train)
+        y.apply_t(&self.bn, train && !self.frozen_bn)
     }
 }
 

@@ -146,17 +146,24 @@ impl MobileNetV2 {
 
     /// Folds every BatchNorm into its convolution and converts the weights to `layout`.
     pub fn fold(&mut self, layout: InferenceLayout) {
-        self.stem.fold(layout);
-        self.last.fold(layout);
-        for block in &mut self.blocks {
-            for conv in block
-                .expand
-                .iter_mut()
-                .chain([&mut block.depthwise, &mut block.project])
-            {
-                conv.fold(layout);
-            }
+        for conv in self.conv_bns_mut() {
+            conv.fold(layout);
         }
+    }
+
+    /// Every convolution with its BatchNorm, in forward order (the stem first).
+    pub fn conv_bns_mut(&mut self) -> Vec<&mut ConvBn> {
+        let mut all = vec![&mut self.stem];
+        for block in &mut self.blocks {
+            all.extend(
+                block
+                    .expand
+                    .iter_mut()
+                    .chain([&mut block.depthwise, &mut block.project]),
+            );
+        }
+        all.push(&mut self.last);
+        all
     }
 
     pub fn shift_slots(&self) -> usize {

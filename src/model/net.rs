@@ -94,6 +94,45 @@ impl ActionNet {
         self.inference = Some((layout, weight, bias));
     }
 
+    /// Partial BN (TSN, Wang et al. 2016): every BatchNorm of the trunk but the first keeps its
+    /// statistics and its scale and shift, which helps fine-tuning on small data sets.
+    pub fn set_partial_bn(&mut self, on: bool) {
+        let convs = match &mut self.trunk {
+            Trunk::Resnet(r) => r.conv_bns_mut(),
+            Trunk::MobileNetV2(m) => m.conv_bns_mut(),
+        };
+        for (i, conv) in convs.into_iter().enumerate() {
+            conv.freeze_bn(on && i > 0);
+        }
+    }
+
+    /// Re-initialises the classifier as PyTorch's `nn.Linear` does (uniform in +-1/sqrt(fan_in)),
+    /// for training from scratch: TSM's N(0, 0.001) suits a pretrained trunk, but from scratch
+    /// its tiny weights starve the trunk of gradient for many epochs.
+    pub fn reset_classifier_default(&mut self) {
+        let bound = 1.0 / (self.feature_dim() as f64).sqrt();
+        tch::no_grad(|| {
+            let _ = self.fc.ws.uniform_(-bound, bound);
+            if let Some(b) = self.fc.bs.as_mut() {
+                let _ = b.uniform_(-bound, bound);
+            }
+        });
+    }
+
+    /// The device the weights live on.
+    pub fn device(&self) -> Device {
+        self.fc.ws.device()
+    }
+
+    /// The classifier's variable names (`fc` or `classifier.1`), replaced when a checkpoint of
+    /// another class count initialises training.
+    pub fn classifier_prefix(&self) -> &'static str {
+        match &self.trunk {
+            Trunk::Resnet(_) => "fc.",
+            Trunk::MobileNetV2(_) => "classifier.1.",
+        }
+    }
+
     /// The inference layout, once prepared.
     pub fn inference_layout(&self) -> Option<InferenceLayout> {
         self.inference.as_ref().map(|(layout, _, _)| *layout)

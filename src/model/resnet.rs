@@ -227,12 +227,18 @@ impl ResNet {
     /// Folds every BatchNorm into its convolution and converts the weights to `layout`.
     /// MVF modules keep their own weights: MVF networks are offline-only.
     pub fn fold(&mut self, layout: InferenceLayout) {
-        self.stem.fold(layout);
-        for block in self.stages.iter_mut().flatten() {
-            for conv in block.convs.iter_mut().chain(block.downsample.as_mut()) {
-                conv.fold(layout);
-            }
+        for conv in self.conv_bns_mut() {
+            conv.fold(layout);
         }
+    }
+
+    /// Every convolution with its BatchNorm, in forward order (the stem first).
+    pub fn conv_bns_mut(&mut self) -> Vec<&mut ConvBn> {
+        let mut all = vec![&mut self.stem];
+        for block in self.stages.iter_mut().flatten() {
+            all.extend(block.convs.iter_mut().chain(block.downsample.as_mut()));
+        }
+        all
     }
 
     /// Width of the pooled features.

@@ -70,6 +70,16 @@ impl Smoother {
         &self.options
     }
 
+    /// New settings for the frames to come (a window's controls). The history is kept; a shorter
+    /// window drops its oldest rows now, so the next prediction already sums the new window.
+    pub fn set_options(&mut self, options: SmoothingOptions) {
+        let window = options.window.max(1);
+        self.options = SmoothingOptions { window, ..options };
+        while self.history.len() > window {
+            self.history.pop_front();
+        }
+    }
+
     /// Forgets the history (a new stream, or a discontinuity).
     pub fn reset(&mut self) {
         self.history.clear();
@@ -153,7 +163,7 @@ impl FrameStride {
 
     /// True when this frame (counted from the start or the last reset) is to be processed.
     pub fn take(&mut self) -> bool {
-        let take = self.seen % self.every as u64 == 0;
+        let take = self.seen.is_multiple_of(u64::from(self.every));
         self.seen += 1;
         take
     }

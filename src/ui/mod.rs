@@ -1,0 +1,30 @@
+//! The window of `live` and `play` (eframe, glow or wgpu): the video with the smoothed label over
+//! it, the top-k, a stats panel with a latency plot, and controls for the running pipeline.
+//!
+//! ```text
+//! capture -> ring -> infer -> [shiftlive-session] -> bounded queues -> UI thread
+//!                              (owns the pipeline,    try_recv per pass, texture.set,
+//!                               loads the model,      widgets; commands back with try_send)
+//!                               request_repaint)
+//! ```
+//!
+//! `state` is plain data the tests drive without a window; `draw` and `controls` are the widgets;
+//! `app` is the eframe glue; `session` the worker thread; `screenshot` writes PNGs.
+
+mod app;
+mod controls;
+mod draw;
+mod screenshot;
+mod session;
+mod state;
+
+pub use app::{
+    Renderer, WindowError, WindowOptions, WindowOutcome, display_available, run_window, window_ui,
+};
+pub use controls::{HELP, bindings, list_dir};
+pub use draw::color_image;
+pub use screenshot::{ScreenshotError, next_screenshot_path, save_png};
+pub use session::{Command, LoadedModel, Message, ModelInfo, ModelLoader, Session, SessionConfig};
+pub use state::{
+    Action, AppState, Banner, BannerKind, ROLLING, Rolling, Settings, WindowReport, is_checkpoint,
+};

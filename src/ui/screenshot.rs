@@ -1,0 +1,62 @@
+//! Screenshots of the window as PNG, written atomically: encoded into a temporary file beside the
+//! target, then renamed over it, so a reader never sees half a file.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use image::ImageEncoder;
+use image::codecs::png::PngEncoder;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScreenshotError {
+    #[error("screenshot {path}: {why}")]
+    Write { path: PathBuf, why: String },
+}
+
+/// Writes `image` (RGBA, as egui hands screenshots over) to `path` as PNG.
+pub fn save_png(image: &egui::ColorImage, path: &Path) -> Result<(), ScreenshotError> {
+    let fail = |why: String| ScreenshotError::Write {
+        path: path.to_path_buf(),
+        why,
+    };
+    let [width, height] = image.size;
+    if width == 0 || height == 0 {
+        return Err(fail("the image is empty".into()));
+    }
+    let rgba: Vec<u8> = image
+        .pixels
+        .iter()
+        .flat_map(|p| p.to_srgba_unmultiplied())
+        .collect();
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let mut file = tempfile::NamedTempFile::new_in(dir)
+        .map_err(|e| fail(format!("cannot create a file in {}: {e}", dir.display())))?;
+    {
+        let mut out = std::io::BufWriter::new(file.as_file_mut());
+        PngEncoder::new(&mut out)
+            .write_image(
+                &rgba,
+                width as u32,
+                height as u32,
+                image::ExtendedColorType::Rgba8,
+            )
+            .map_err(|e| fail(format!("PNG encoding: {e}")))?;
+        out.flush().map_err(|e| fail(e.to_string()))?;
+    }
+    file.persist(path).map_err(|e| fail(e.error.to_string()))?;
+    Ok(())
+}
+
+/// A name for the next screenshot in `dir`: `shiftlive-<unix seconds>-<n>.png`, the first free one.
+pub fn next_screenshot_path(dir: &Path) -> PathBuf {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    (0u32..)
+        .map(|n| dir.join(format!("shiftlive-{secs}-{n}.png")))
+        .find(|p| !p.exists())
+        .unwrap_or_else(|| dir.join(format!("shiftlive-{secs}.png")))
+}

@@ -1,0 +1,344 @@
+//! The window's worker: one thread that loads the model, owns the running pipeline and saves
+//! screenshots, so the UI thread never loads a model, opens a source, joins a thread or encodes a
+//! PNG.
+//!
+//! ```text
+//! UI --Command (bounded, try_send)--> [shiftlive-session] --frames (bounded, newest kept)--> UI
+//!                                        owns Pipeline        --messages (bounded)---------> UI
+//!                                        (capture + infer)    request_repaint() after each
+//! ```
+//!
+//! Frames go to the UI through a queue of 64 that keeps the newest: when the window does not draw
+//! (minimised), the oldest result is dropped and counted (`frames_lost`). Messages (errors,
+//! warnings, the model, the summary) have their own queue, so a flood of frames never pushes an
+//! error out. A new source or model means a new pipeline: the old one is finished (its threads
+//! joined) and its recogniser reused.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender, TrySendError, bounded, never, select};
+
+use crate::capture::Source;
+use crate::online::Recognizer;
+use crate::pipeline::{Control, Event, FrameResult, Pipeline, PipelineOptions, Summary};
+
+use super::screenshot::save_png;
+
+/// A model ready to run, as the command line loads it.
+pub struct LoadedModel {
+    pub recognizer: Recognizer,
+    pub labels: Vec<String>,
+    /// Where it runs ("cpu", "cuda:0").
+    pub device: String,
+}
+
+/// Loads the model: the command line's choice (None) or a checkpoint opened in the window.
+pub type ModelLoader = Box<dyn FnMut(Option<&Path>) -> anyhow::Result<LoadedModel> + Send>;
+
+/// What the window shows about the model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelInfo {
+    pub name: String,
+    pub device: String,
+    pub classes: i64,
+}
+
+/// A request from the UI.
+#[derive(Debug)]
+pub enum Command {
+    /// Passed to the running pipeline (and kept for the next one).
+    Control(Control),
+    OpenSource(Source),
+    LoadModel(PathBuf),
+    SaveScreenshot {
+        image: Arc<egui::ColorImage>,
+        path: PathBuf,
+    },
+}
+
+/// What the session tells the UI, besides frames.
+#[derive(Debug, Clone)]
+pub enum Message {
+    ModelLoaded(ModelInfo),
+    /// A pipeline started on this source.
+    Started(String),
+    /// A live source failed and is being reopened.
+    Warning(String),
+    /// Something failed; the window stays up.
+    Error(String),
+    /// A pipeline ended (end of file, `--max-frames`, or a source that failed).
+    Summary(Box<Summary>),
+    Saved(PathBuf),
+}
+
+/// How the session starts and restarts pipelines.
+pub struct SessionConfig {
+    /// The first source and every setting; `source` is replaced on a switch.
+    pub options: PipelineOptions,
+    /// Reopenings of a live source (cameras, URIs, test patterns) opened from the window.
+    pub live_retries: Option<u32>,
+    pub loader: ModelLoader,
+    /// Called after each frame or message, to wake the UI (`egui::Context::request_repaint`).
+    pub repaint: Box<dyn Fn() + Send>,
+}
+
+/// The handle the UI holds; dropping it stops the pipeline and joins every thread.
+pub struct Session {
+    commands: Option<Sender<Command>>,
+    frames: Receiver<Box<FrameResult>>,
+    messages: Receiver<Message>,
+    frames_lost: Arc<AtomicU64>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Session {
+    pub fn start(config: SessionConfig) -> std::io::Result<Self> {
+        let (commands, command_rx) = bounded(32);
+        let (frame_tx, frames) = bounded(64);
+        let (message_tx, messages) = bounded(64);
+        let frames_lost = Arc::new(AtomicU64::new(0));
+        let worker = Worker {
+            config,
+            commands: command_rx,
+            frames: frame_tx,
+            frames_rx: frames.clone(),
+            messages: message_tx,
+            frames_lost: frames_lost.clone(),
+            model: None,
+            pipeline: None,
+            paused: false,
+        };
+        let thread = std::thread::Builder::new()
+            .name("shiftlive-session".into())
+            .spawn(move || worker.run())?;
+        Ok(Self {
+            commands: Some(commands),
+            frames,
+            messages,
+            frames_lost,
+            thread: Some(thread),
+        })
+    }
+
+    /// Queues a command without waiting; false when 32 are already waiting (the UI says so).
+    pub fn send(&self, command: Command) -> bool {
+        self.commands
+            .as_ref()
+            .is_some_and(|c| c.try_send(command).is_ok())
+    }
+
+    /// The next frame result, without waiting.
+    pub fn try_frame(&self) -> Option<Box<FrameResult>> {
+        self.frames.try_recv().ok()
+    }
+
+    /// The next message, without waiting.
+    pub fn try_message(&self) -> Option<Message> {
+        self.messages.try_recv().ok()
+    }
+
+    /// Results the UI never took because its queue was full (the window was not drawing).
+    pub fn frames_lost(&self) -> u64 {
+        self.frames_lost.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        // A closed command channel is the session thread's signal to stop.
+        self.commands = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+struct Worker {
+    config: SessionConfig,
+    commands: Receiver<Command>,
+    frames: Sender<Box<FrameResult>>,
+    /// The UI's end, to drop the oldest frame when the queue is full.
+    frames_rx: Receiver<Box<FrameResult>>,
+    messages: Sender<Message>,
+    frames_lost: Arc<AtomicU64>,
+    /// The model between pipelines.
+    model: Option<Recognizer>,
+    pipeline: Option<Pipeline>,
+    paused: bool,
+}
+
+impl Worker {
+    fn run(mut self) {
+        self.model = self.load(None);
+        self.start();
+        loop {
+            let events = self
+                .pipeline
+                .as_ref()
+                .map_or_else(never, |p| p.events().clone());
+            select! {
+                recv(self.commands) -> command => match command {
+                    Ok(command) => self.handle(command),
+                    Err(_) => break,
+                },
+                recv(events) -> event => match event {
+                    Ok(event) => self.forward(event),
+                    // The pipeline ended without a summary (it always sends one; be safe).
+                    Err(_) => self.finish(),
+                },
+            }
+        }
+        // The UI hung up: stop and join the pipeline's threads.
+        if let Some(pipeline) = self.pipeline.take() {
+            drop(pipeline.finish());
+        }
+    }
+
+    fn message(&self, message: Message) {
+        if let Message::Error(text) | Message::Warning(text) = &message {
+            tracing::warn!("{text}");
+        }
+        if self.messages.try_send(message).is_err() {
+            tracing::warn!("the window's message queue is full: a message was dropped");
+        }
+        (self.config.repaint)();
+    }
+
+    fn forward(&mut self, event: Event) {
+        match event {
+            Event::Frame(mut result) => loop {
+                match self.frames.try_send(result) {
+                    Ok(()) => break,
+                    Err(TrySendError::Full(back)) => {
+                        // Keep the newest: the window shows the present, and counts what it missed.
+                        if self.frames_rx.try_recv().is_ok() {
+                            self.frames_lost.fetch_add(1, Ordering::Relaxed);
+                        }
+                        result = back;
+                    }
+                    Err(TrySendError::Disconnected(_)) => return,
+                }
+            },
+            Event::Warning(text) => return self.message(Message::Warning(text)),
+            Event::Summary(summary) => {
+                if let Some(error) = &summary.error {
+                    self.message(Message::Error(error.clone()));
+                }
+                self.message(Message::Summary(summary));
+                // The summary is the last event: join the threads and take the model back.
+                return self.finish();
+            }
+        }
+        (self.config.repaint)();
+    }
+
+    fn finish(&mut self) {
+        if let Some(pipeline) = self.pipeline.take() {
+            self.model = pipeline.finish();
+        }
+    }
+
+    /// Loads the model (the command line's without a path); None when it failed (reported).
+    fn load(&mut self, path: Option<&Path>) -> Option<Recognizer> {
+        match (self.config.loader)(path) {
+            Ok(loaded) => {
+                let config = loaded.recognizer.config();
+                self.message(Message::ModelLoaded(ModelInfo {
+                    name: config.name.clone(),
+                    device: loaded.device,
+                    classes: config.num_classes,
+                }));
+                self.config.options.labels = loaded.labels;
+                Some(loaded.recognizer)
+            }
+            Err(e) => {
+                let what = path.map_or_else(
+                    || "the model".to_string(),
+                    |p| format!("model {}", p.display()),
+                );
+                self.message(Message::Error(format!(
+                    "{what} failed to load: {e:#}. Open a checkpoint (.safetensors) with O or drop it on the window."
+                )));
+                None
+            }
+        }
+    }
+
+    /// Starts a pipeline on `config.options.source` with the model, if there is one.
+    fn start(&mut self) {
+        self.finish();
+        let Some(recognizer) = self.model.take() else {
+            return;
+        };
+        let options = self.config.options.clone();
+        let describe = options.source.describe();
+        match Pipeline::try_start(recognizer, options) {
+            Ok(pipeline) => {
+                if self.paused {
+                    pipeline.control(Control::Pause(true));
+                }
+                self.pipeline = Some(pipeline);
+                self.message(Message::Started(describe));
+            }
+            Err((e, recognizer)) => {
+                self.model = recognizer;
+                self.message(Message::Error(format!("cannot start {describe}: {e}")));
+                if self.model.is_none() {
+                    // The inference thread could not be spawned: the model went with it.
+                    self.model = self.load(None);
+                }
+            }
+        }
+    }
+
+    fn handle(&mut self, command: Command) {
+        match command {
+            Command::Control(control) => {
+                match &control {
+                    Control::Pause(paused) => self.paused = *paused,
+                    Control::Smoothing(smoothing) => {
+                        self.config.options.smoothing = smoothing.clone();
+                    }
+                    Control::Stride(every) => self.config.options.stride = *every,
+                    Control::Reset => {}
+                }
+                if let Some(pipeline) = &self.pipeline
+                    && !pipeline.control(control)
+                {
+                    self.message(Message::Warning(
+                        "the pipeline is busy: the change was not applied, try again".into(),
+                    ));
+                }
+            }
+            Command::OpenSource(source) => {
+                self.config.options.max_retries = match source {
+                    Source::File(_) => Some(0),
+                    _ => self.config.live_retries,
+                };
+                self.config.options.source = source;
+                self.start();
+                if self.pipeline.is_none() && self.model.is_none() {
+                    self.message(Message::Error(format!(
+                        "no model loaded: {} opens once a checkpoint loads (O, or drop one on the window)",
+                        self.config.options.source.describe()
+                    )));
+                }
+            }
+            Command::LoadModel(path) => {
+                // Load while the old model runs on: a checkpoint that fails changes nothing.
+                if let Some(recognizer) = self.load(Some(&path)) {
+                    self.finish();
+                    self.model = Some(recognizer);
+                    self.start();
+                }
+            }
+            Command::SaveScreenshot { image, path } => match save_png(&image, &path) {
+                Ok(()) => self.message(Message::Saved(path)),
+                Err(e) => self.message(Message::Error(format!("{e:#}"))),
+            },
+        }
+    }
+}
