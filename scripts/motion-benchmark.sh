@@ -6,14 +6,14 @@
 # TSN sees each frame alone and averages: it cannot tell motions apart and stays near chance (1/9);
 # the temporal models should not.
 #
-# Settings (environment): OUT (runs/motion-benchmark), PER_CLASS (40 videos), FRAMES (32), SIZE (64),
-# EPOCHS (the presets' 12), SEED (1), MODELS ("tsn tsm tsm_online mvf"), BIN (the release binary,
+# Settings (environment): OUT (runs/motion-benchmark), PER_CLASS (60 videos), FRAMES (32), SIZE (64),
+# EPOCHS (the presets' 40), SEED (1), MODELS ("tsn tsm tsm_online mvf"), BIN (the release binary,
 # built if missing), THREADS (2), WORKERS (2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 OUT=${OUT:-runs/motion-benchmark}
-PER_CLASS=${PER_CLASS:-40}
+PER_CLASS=${PER_CLASS:-60}
 FRAMES=${FRAMES:-32}
 SIZE=${SIZE:-64}
 SEED=${SEED:-1}

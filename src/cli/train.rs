@@ -230,6 +230,13 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
 
 fn apply_overrides(config: &mut TrainConfig, a: &TrainArgs) {
     if let Some(v) = a.epochs {
+        // A preset's step milestones keep their place relative to the run's length.
+        if let Decay::Step { milestones, .. } = &mut config.schedule.decay {
+            let old = config.epochs.max(1);
+            for m in milestones.iter_mut() {
+                *m = ((u64::from(*m) * u64::from(v)).div_ceil(u64::from(old))) as u32;
+            }
+        }
         config.epochs = v;
         config.schedule.epochs = v;
     }

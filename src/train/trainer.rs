@@ -230,18 +230,24 @@ impl TrainConfig {
             model.dropout = 0.5;
         }
         if tiny {
-            // From scratch on the synthetic motion set: 9 direction classes, so flips swap
-            // labels; no partial BN (nothing pretrained to keep).
-            model.dropout = 0.2;
-            model.num_segments = if mvf { 8 } else { 8 };
+            // From scratch on the synthetic motion set (PyTorch's default initialisation, see
+            // `run`): 9 direction classes, so flips swap labels; no scale jitter (it would change
+            // the apparent speed), no dropout, no partial BN (nothing pretrained to keep).
+            // Measured on 2 CPU cores: chance for ~6 epochs, then 85% validation top-1 by epoch
+            // 20 (scripts/motion-benchmark.sh).
+            model.dropout = 0.0;
+            model.num_segments = 8;
             config.interval = if mvf { Some(2) } else { None };
-            config.epochs = 12;
+            config.epochs = 40;
             config.batch_size = 8;
             config.schedule = Schedule {
-                base_lr: 0.02,
-                warmup_epochs: 1.0,
-                epochs: 12,
-                decay: Decay::Cosine,
+                base_lr: 0.003,
+                warmup_epochs: 0.0,
+                epochs: 40,
+                decay: Decay::Step {
+                    milestones: vec![30],
+                    gamma: 0.1,
+                },
             };
             config.sgd = SgdOptions {
                 momentum: 0.9,
@@ -252,7 +258,7 @@ impl TrainConfig {
             config.clip_grad = Some(20.0);
             config.partial_bn = false;
             config.flip = FlipSpec::Mirror;
-            config.scales = vec![1.0, 0.875, 0.75];
+            config.scales = vec![1.0];
             config.amp = false;
             config.cache_decoded = true;
         }
@@ -546,6 +552,8 @@ impl Trainer {
         } else if let Some(init) = &config.init {
             init_from(&vs, &net, init, &config.model)?;
         } else {
+            // From scratch: PyTorch's default initialisation (see the two functions).
+            ActionNet::reset_convs_default(&vs);
             net.reset_classifier_default();
         }
         net.set_partial_bn(config.partial_bn);
