@@ -1,14 +1,21 @@
 # The README's two commands are `make demo` and `make test`; both set the machine up first.
-.PHONY: setup demo test golden bench soak reference clean window-latency
+.PHONY: setup demo model test golden bench soak reference clean motion-benchmark window-latency
 
 CARGO ?= cargo
 
 setup:
 	bash scripts/setup.sh
 
-# Until the live pipeline lands, the demo prints the default online model's cost table.
+# The default model on the demo clip, in real time: in the window, or as JSON lines and the
+# summary when there is no display.
 demo: setup
-	$(CARGO) run --release --quiet -- profile
+	$(CARGO) run --release --quiet -- play assets/demo/motion-demo.avi \
+		--model assets/models/motion-tsm-r18-tiny.safetensors --realtime
+
+# Reproduces assets/models/motion-tsm-r18-tiny.safetensors and the demo clip (seeded, CPU, ~5 min).
+model: setup
+	$(CARGO) build --release --quiet
+	bash scripts/make-model.sh
 
 test: setup
 	$(CARGO) test --all-targets
@@ -39,3 +46,9 @@ golden: reference
 
 clean:
 	$(CARGO) clean
+
+# The synthetic motion benchmark: synth, then train and evaluate TSN, TSM, online TSM and MVF
+# (about 15 minutes on 2 cores); one JSON line per model at the end.
+motion-benchmark: setup
+	$(CARGO) build --release --quiet
+	bash scripts/motion-benchmark.sh

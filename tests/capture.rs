@@ -498,3 +498,87 @@ fn controls_pause_stride_and_smoothing_change_a_running_pipeline() {
     // The recogniser comes back for the next source.
     assert!(pipeline.finish().is_some());
 }
+
+/// Writes every decoded frame of `clip` as a numbered PNG (lossless): img_00001.png, ...
+fn write_pngs(clip: &Path, dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    let pattern = dir.join("img_%05d.png");
+    let line = format!(
+        "filesrc location={} ! decodebin ! videoconvert ! video/x-raw,format=RGB ! pngenc ! multifilesink index=1 location={}",
+        clip.display(),
+        pattern.display()
+    );
+    let pipeline = gst::parse::launch(&line)
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let bus = pipeline.bus().unwrap();
+    let msg = bus.timed_pop_filtered(
+        gst::ClockTime::from_seconds(60),
+        &[gst::MessageType::Eos, gst::MessageType::Error],
+    );
+    pipeline.set_state(gst::State::Null).unwrap();
+    assert_eq!(
+        msg.map(|m| m.type_()),
+        Some(gst::MessageType::Eos),
+        "writing PNGs of {}",
+        clip.display()
+    );
+}
+
+/// A directory of numbered frames plays like the video they came from: the same frames, the
+/// same logits; a gap in the numbering or a frame of another size is a clear error.
+#[test]
+fn a_frame_directory_plays_like_its_video() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = model(dir.path());
+    let clip = dir.path().join("clip.avi");
+    encode(&clip, 20, 96, 72, 25, "jpegenc quality=90 ! avimux");
+    let frames = dir.path().join("frames");
+    write_pngs(&clip, &frames);
+    let (from_video, _) = run(&model, options(Source::File(clip.clone())));
+    let (from_frames, summary) = run(
+        &model,
+        options(Source::Frames {
+            dir: frames.clone(),
+            fps: 25,
+        }),
+    );
+    assert_eq!(summary.frames_processed, 20);
+    assert_eq!(from_frames.len(), from_video.len());
+    for (a, b) in from_frames.iter().zip(&from_video) {
+        assert_eq!(a.frame, b.frame);
+        assert_eq!(a.logits, b.logits, "frame {}", a.frame);
+    }
+
+    // A gap: frame 7 removed.
+    let gap = dir.path().join("gap");
+    write_pngs(&clip, &gap);
+    std::fs::remove_file(gap.join("img_00007.png")).unwrap();
+    expect_error(
+        &model,
+        Source::Frames { dir: gap, fps: 25 },
+        "img_00006.png is followed by img_00008.png",
+    );
+    // Mixed sizes: frame 5 replaced by a frame of another size.
+    let mixed = dir.path().join("mixed");
+    write_pngs(&clip, &mixed);
+    let other = dir.path().join("other.avi");
+    encode(&other, 2, 64, 48, 25, "jpegenc ! avimux");
+    let other_frames = dir.path().join("other");
+    write_pngs(&other, &other_frames);
+    std::fs::copy(other_frames.join("img_00001.png"), mixed.join("img_00005.png")).unwrap();
+    // The frames before it are processed, then the run ends with the error.
+    let (before, summary) = run(&model, options(Source::Frames { dir: mixed, fps: 25 }));
+    assert_eq!(before.len(), 4);
+    let error = summary.error.unwrap_or_default();
+    assert!(
+        error.contains("mixed frame sizes: frame 5 is 64x48, the first was 96x72"),
+        "{error}"
+    );
+    // No frames at all.
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    expect_error(&model, Source::Frames { dir: empty, fps: 25 }, "no frames");
+}

@@ -3,6 +3,7 @@
 //! the online recogniser matching offline evaluation, exact resumption after SIGKILL, and the
 //! errors of bad input.
 #![cfg(feature = "capture")]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -360,4 +361,63 @@ fn bad_data_is_named() {
     );
     // Nothing was written for the failed runs but their (empty) output folders.
     assert!(!work.path().join("o1/checkpoint.safetensors").exists());
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// An unreadable training video is skipped, counted and listed in skipped.txt; with --strict it
+/// stops the run with its name.
+#[test]
+fn unreadable_videos_are_skipped_and_listed_or_fatal_when_strict() {
+    let work = tempfile::tempdir().unwrap();
+    let data = work.path().join("data");
+    copy_dir(&small_set(), &data);
+    let list = std::fs::read_to_string(data.join("ucfTrainTestlist/trainlist01.txt")).unwrap();
+    let victim = list
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    std::fs::write(data.join(&victim), b"RIFF\0\0\0\0AVI garbage").unwrap();
+
+    let out = work.path().join("lenient");
+    let outcome = last_json(&run_ok(train_cmd(&data, &out, "tsm_online_tiny").args([
+        "--epochs",
+        "1",
+        "--segments",
+        "4",
+    ])));
+    assert_eq!(
+        outcome["final_record"]["skipped_videos"].as_u64(),
+        Some(1),
+        "{outcome}"
+    );
+    let skipped = std::fs::read_to_string(out.join("skipped.txt")).unwrap();
+    assert_eq!(skipped.lines().count(), 1);
+    assert!(skipped.contains(&victim), "{skipped}");
+
+    fails_with(
+        train_cmd(&data, &work.path().join("strict"), "tsm_online_tiny").args([
+            "--epochs",
+            "1",
+            "--segments",
+            "4",
+            "--strict",
+        ]),
+        &[victim.rsplit('/').next().unwrap()],
+    );
 }

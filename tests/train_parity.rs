@@ -3,6 +3,8 @@
 //! rate on the classifier, label smoothing, gradient clipping, BatchNorm in training mode). The
 //! losses of each step and every tensor afterwards (weights and BatchNorm statistics) must agree.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeMap;
 use std::path::Path;
 

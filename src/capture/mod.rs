@@ -6,4 +6,6 @@ mod devices;
 mod source;
 
 pub use devices::{camera_devices, resolve_camera};
-pub use source::{Capture, CaptureError, CaptureEvent, Frame, Source, packed_rgb};
+pub use source::{
+    Capture, CaptureError, CaptureEvent, Frame, FrameSequence, Source, frame_sequence, packed_rgb,
+};

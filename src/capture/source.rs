@@ -12,7 +12,7 @@
 //! replayed in real time. Frames keep their native size: scaling happens in `preprocess`, which
 //! measured 0.4 ms for 640x480 -> 224x224, and the window wants the full frame anyway.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use gstreamer as gst;
@@ -38,6 +38,86 @@ pub enum Source {
         /// End after this many frames, as a camera that is unplugged (the pipeline reopens it).
         frames: Option<u32>,
     },
+    /// A directory of numbered frames (`img_00001.jpg`, ... as in the rawframes layout; JPEG or
+    /// PNG), played in name order at `fps`.
+    Frames { dir: PathBuf, fps: u32 },
+}
+
+/// A directory of numbered frames, as GStreamer's multifilesrc reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FrameSequence {
+    /// printf pattern of the paths, e.g. `/data/v1/img_%05d.jpg`.
+    pub pattern: String,
+    pub first: u64,
+    pub count: u64,
+    pub png: bool,
+}
+
+/// Finds the numbered frames of `dir`: one prefix, one extension, numbers without gaps.
+pub fn frame_sequence(dir: &Path) -> Result<FrameSequence, String> {
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("cannot read the directory: {e}"))?;
+    let mut frames: Vec<(String, u64, usize, String)> = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let Some((stem, ext)) = name.rsplit_once('.') else {
+            continue;
+        };
+        let ext_lower = ext.to_ascii_lowercase();
+        if !matches!(ext_lower.as_str(), "jpg" | "jpeg" | "png") {
+            continue;
+        }
+        let digits = stem.len() - stem.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+        if digits == 0 {
+            return Err(format!("{name}: a frame name must end in its number (img_00001.jpg)"));
+        }
+        let (prefix, number) = stem.split_at(stem.len() - digits);
+        let number: u64 = number
+            .parse()
+            .map_err(|_| format!("{name}: frame number out of range"))?;
+        frames.push((prefix.to_string(), number, digits, ext.to_string()));
+    }
+    let Some(first) = frames.first().cloned() else {
+        return Err("no frames (.jpg, .jpeg or .png files) in it".into());
+    };
+    if let Some(other) = frames
+        .iter()
+        .find(|f| f.0 != first.0 || f.2 != first.2 || f.3 != first.3)
+    {
+        return Err(format!(
+            "mixed frame names: {}{:0w$}.{} and {}{:0v$}.{} (one prefix, width and extension expected)",
+            first.0,
+            first.1,
+            first.3,
+            other.0,
+            other.1,
+            other.3,
+            w = first.2,
+            v = other.2
+        ));
+    }
+    frames.sort_by_key(|f| f.1);
+    for pair in frames.windows(2) {
+        if pair[1].1 != pair[0].1 + 1 {
+            return Err(format!(
+                "a gap in the frames: {p}{a:0w$}.{e} is followed by {p}{b:0w$}.{e}",
+                p = pair[0].0,
+                a = pair[0].1,
+                b = pair[1].1,
+                e = pair[0].3,
+                w = pair[0].2
+            ));
+        }
+    }
+    let (prefix, start, width, ext) = &frames[0];
+    Ok(FrameSequence {
+        pattern: dir
+            .join(format!("{prefix}%0{width}d.{ext}"))
+            .to_string_lossy()
+            .to_string(),
+        first: *start,
+        count: frames.len() as u64,
+        png: ext.eq_ignore_ascii_case("png"),
+    })
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -106,6 +186,7 @@ impl Source {
             } => {
                 format!("test pattern '{pattern}' {width}x{height}@{fps}")
             }
+            Source::Frames { dir, fps } => format!("frames {} at {fps} fps", dir.display()),
         }
     }
 
@@ -143,6 +224,12 @@ impl Source {
                 }
                 Ok(())
             }
+            Source::Frames { dir, fps } => {
+                if *fps == 0 {
+                    return Err(self.fail("--fps must be at least 1"));
+                }
+                frame_sequence(dir).map(|_| ()).map_err(|why| self.fail(why))
+            }
             Source::Camera(_) | Source::TestPattern { .. } => Ok(()),
         }
     }
@@ -166,6 +253,16 @@ impl Source {
                      video/x-raw,width={width},height={height},framerate={fps}/1 ! {tail}"
                 )
             }
+            Source::Frames { dir, fps } => {
+                // check() ran first; an error here is only a race with the directory changing.
+                let png = frame_sequence(dir).is_ok_and(|s| s.png);
+                let (caps, decoder) = if png {
+                    ("image/png", "pngdec")
+                } else {
+                    ("image/jpeg", "jpegdec")
+                };
+                format!("multifilesrc name=src caps={caps},framerate={fps}/1 ! {decoder} ! {tail}")
+            }
         }
     }
 }
@@ -180,6 +277,8 @@ pub struct Capture {
     /// When the last frame (or the start) happened: a non-live source quiet for longer than
     /// `STALL` has stalled (seen with qtdemux on truncated files: no frame, no EOS, no error).
     last_progress: Instant,
+    /// The first frame's size: a frame directory must not change it.
+    first_size: Option<(usize, usize)>,
 }
 
 const STALL: Duration = Duration::from_secs(5);
@@ -208,6 +307,12 @@ impl Capture {
                 src.set_property("device", device.to_string_lossy().as_ref());
             }
             Source::TestPattern { pattern, .. } => src.set_property_from_str("pattern", pattern),
+            Source::Frames { dir, .. } => {
+                let seq = frame_sequence(dir).map_err(|why| source.fail(why))?;
+                src.set_property("location", seq.pattern.as_str());
+                src.set_property("start-index", seq.first as i32);
+                src.set_property("stop-index", (seq.first + seq.count - 1) as i32);
+            }
         }
         let sink = pipeline
             .by_name("sink")
@@ -224,6 +329,7 @@ impl Capture {
             next_index: 0,
             live: false,
             last_progress: Instant::now(),
+            first_size: None,
         };
         // A live pipeline (camera, test pattern, RTSP) cannot preroll: PAUSED answers NoPreroll.
         let paused = capture.pipeline.set_state(gst::State::Paused);
@@ -322,6 +428,18 @@ impl Capture {
         let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info)
             .map_err(|e| self.source.fail(format!("cannot map frame: {e}")))?;
         let (width, height) = (info.width() as usize, info.height() as usize);
+        if let Source::Frames { .. } = &self.source {
+            match self.first_size {
+                None => self.first_size = Some((width, height)),
+                Some((w, h)) if (w, h) != (width, height) => {
+                    return Err(self.source.fail(format!(
+                        "mixed frame sizes: frame {} is {width}x{height}, the first was {w}x{h}",
+                        self.next_index + 1
+                    )));
+                }
+                Some(_) => {}
+            }
+        }
         let stride = frame.plane_stride()[0] as usize;
         let plane = frame
             .plane_data(0)

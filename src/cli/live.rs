@@ -58,11 +58,15 @@ pub fn live(args: LiveArgs) -> anyhow::Result<()> {
 
 #[derive(Debug, clap::Args)]
 pub struct PlayArgs {
-    /// Video file (any container and codec GStreamer decodes)
+    /// Video file (any container and codec GStreamer decodes), or a directory of numbered frames
+    /// (img_00001.jpg ... or .png, as in the rawframes layout)
     file: PathBuf,
     /// Replay at the file's own pace (drops counted) instead of as fast as possible (no frame lost)
     #[arg(long)]
     realtime: bool,
+    /// Frame rate of a frame directory
+    #[arg(long, default_value_t = 25)]
+    fps: u32,
     #[command(flatten)]
     model: ModelArgs,
     #[command(flatten)]
@@ -70,8 +74,16 @@ pub struct PlayArgs {
 }
 
 pub fn play(args: PlayArgs) -> anyhow::Result<()> {
+    let source = if args.file.is_dir() {
+        Source::Frames {
+            dir: args.file,
+            fps: args.fps,
+        }
+    } else {
+        Source::File(args.file)
+    };
     run(
-        Source::File(args.file),
+        source,
         args.realtime,
         &args.model,
         &args.run,

@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_train;
+mod import;
 #[cfg(feature = "capture")]
 mod live;
 mod presets;
@@ -41,6 +42,8 @@ pub enum Command {
     Eval(train::EvalArgs),
     /// Time the online step per frame and compare it with plain 2D, an 8-frame window and PyTorch
     Bench(bench::Args),
+    /// Convert a PyTorch checkpoint (TSM authors, mmaction2, torchvision) into a shiftlive checkpoint
+    Import(import::Args),
     /// Write the synthetic motion data set (UCF-101 layout, nine classes that differ only by motion)
     Synth(synth::Args),
 }
@@ -52,6 +55,7 @@ impl Cli {
             Command::Presets(args) => presets::run(args),
             Command::Bench(args) => bench::run(args),
             Command::Synth(args) => synth::run(args),
+            Command::Import(args) => import::run(args),
             Command::Train(args) => train::train(args),
             Command::BenchTrain(args) => bench_train::run(args),
             Command::Eval(args) => train::eval(args),

@@ -40,9 +40,10 @@ pub struct ModelArgs {
 /// What is done with the frames and how results come out.
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
-    /// Feed every k-th frame to the model (match the frame spacing it was trained with)
-    #[arg(long, default_value_t = 1)]
-    pub stride: u32,
+    /// Feed every k-th frame to the model (match the frame spacing it was trained with; default:
+    /// the checkpoint's `stride`, written by `train --live-stride`, else 1)
+    #[arg(long)]
+    pub stride: Option<u32>,
     /// Sum the logits of the last K processed frames (1: no smoothing)
     #[arg(long, default_value_t = 12)]
     pub smooth: usize,
@@ -153,10 +154,33 @@ fn set_hook(hook: &InterruptHook, action: Box<dyn Fn() + Send>) {
     }
 }
 
+/// The frame stride: --stride, else the checkpoint's `stride` metadata, else 1.
+fn stride_of(model: &ModelArgs, args: &RunArgs) -> anyhow::Result<u32> {
+    if let Some(stride) = args.stride {
+        return Ok(stride.max(1));
+    }
+    let Some(path) = &model.model else {
+        return Ok(1);
+    };
+    let file = TensorFile::read(path)?;
+    match file.metadata.get("stride") {
+        Some(text) => {
+            let stride: u32 = text
+                .trim()
+                .parse()
+                .with_context(|| format!("{}: metadata 'stride' is '{text}'", path.display()))?;
+            tracing::info!("stride {stride}, as {} was trained", path.display());
+            Ok(stride.max(1))
+        }
+        None => Ok(1),
+    }
+}
+
 fn pipeline_options(
     source: Source,
     realtime: bool,
     args: &RunArgs,
+    stride: u32,
     labels: Vec<String>,
     max_retries: Option<u32>,
 ) -> PipelineOptions {
@@ -164,7 +188,7 @@ fn pipeline_options(
         source,
         realtime,
         max_frames: args.max_frames,
-        stride: args.stride,
+        stride,
         smoothing: SmoothingOptions {
             window: args.smooth,
             hysteresis: args.hysteresis,
@@ -238,10 +262,11 @@ fn window(
     use shiftlive::ui::{LoadedModel, WindowOptions, run_window};
 
     let live_retries = match source {
-        Source::File(_) => None,
+        Source::File(_) | Source::Frames { .. } => None,
         _ => max_retries,
     };
-    let mut options = pipeline_options(source, realtime, args, Vec::new(), max_retries);
+    let stride = stride_of(model, args).unwrap_or(1);
+    let mut options = pipeline_options(source, realtime, args, stride, Vec::new(), max_retries);
     options.keep_frames = true;
     let model = model.clone();
     let hook = hook.clone();
@@ -292,7 +317,8 @@ fn headless(
     hook: &InterruptHook,
 ) -> anyhow::Result<()> {
     let (recognizer, labels) = recognizer(model)?;
-    let options = pipeline_options(source, realtime, args, labels, max_retries);
+    let stride = stride_of(model, args)?;
+    let options = pipeline_options(source, realtime, args, stride, labels, max_retries);
     let pipeline = Pipeline::start(recognizer, options).context("starting the pipeline threads")?;
     let stop = pipeline.stop_handle();
     set_hook(hook, Box::new(move || stop.store(true, Ordering::Relaxed)));

@@ -4,13 +4,20 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use shiftlive::data::synth::{SynthClass, SynthOptions, generate};
+use shiftlive::data::synth::{DemoTruth, SynthClass, SynthOptions, demo_clip, generate};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Folder to write (UCF-101 layout: <Class>/v_<Class>_gGG_cCC.avi, ucfTrainTestlist/)
-    #[arg(long)]
-    out: PathBuf,
+    #[arg(long, required_unless_present = "demo")]
+    out: Option<PathBuf>,
+    /// Instead of a data set, write one demo clip (AVI) showing the --classes in turn (all nine
+    /// by default), with CLIP.json beside it saying which frames show which class
+    #[arg(long, conflicts_with = "out")]
+    demo: Option<PathBuf>,
+    /// Frames of each class in a --demo clip
+    #[arg(long, default_value_t = 80)]
+    segment_frames: usize,
     /// Videos per class
     #[arg(long, default_value_t = 40)]
     per_class: usize,
@@ -88,10 +95,29 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         quality: args.quality,
         threads: args.threads,
         overwrite: args.force,
-        ..SynthOptions::new(&args.out)
+        ..SynthOptions::new(args.out.clone().unwrap_or_default())
     };
+    if let Some(clip) = &args.demo {
+        let truth = demo_clip(clip, &options.classes, args.segment_frames, &options)
+            .with_context(|| format!("demo clip {}", clip.display()))?;
+        println!(
+            "wrote {} ({} frames of {width}x{height} at {} fps: {}) and {}",
+            clip.display(),
+            truth.frames,
+            truth.fps,
+            truth
+                .segments
+                .iter()
+                .map(|s| s.class.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            DemoTruth::path_for(clip).display()
+        );
+        return Ok(());
+    }
+    let out = args.out.clone().unwrap_or_default();
     let report =
-        generate(&options).with_context(|| format!("synth into {}", args.out.display()))?;
+        generate(&options).with_context(|| format!("synth into {}", out.display()))?;
     println!(
         "wrote {} videos ({} classes x {} frames of {width}x{height}) to {} in {:.1} s",
         report.videos,

@@ -129,6 +129,10 @@ pub struct TrainArgs {
     /// Keep decoded videos in memory across epochs
     #[arg(long, action = clap::ArgAction::Set)]
     cache_decoded: Option<bool>,
+    /// Frame stride for running the trained model live (the spacing of its training frames in
+    /// the videos), stored in the checkpoints
+    #[arg(long)]
+    live_stride: Option<u32>,
     /// auto, cpu, cuda or cuda:N
     #[arg(long, default_value = "auto")]
     device: DeviceArg,
@@ -317,6 +321,9 @@ fn apply_overrides(config: &mut TrainConfig, a: &TrainArgs) {
     }
     if let Some(v) = a.cache_decoded {
         config.cache_decoded = v;
+    }
+    if let Some(v) = a.live_stride {
+        config.live_stride = Some(v);
     }
 }
 

@@ -4,10 +4,12 @@
 pub mod checkpoint;
 pub mod config;
 mod error;
+pub mod import;
 pub mod layers;
 pub mod mobilenet_v2;
 pub mod mvf;
 pub mod net;
+pub mod pth;
 pub mod resnet;
 pub mod shift;
 

@@ -136,6 +136,10 @@ pub struct TrainConfig {
     pub checkpoint_every: Option<usize>,
     /// Keep decoded videos in memory across epochs (small data sets).
     pub cache_decoded: bool,
+    /// The frame stride the online model should run at (the spacing of the training frames in
+    /// the source video), written into the checkpoints for `live` and `play`.
+    #[serde(default)]
+    pub live_stride: Option<u32>,
 }
 
 /// Training presets: the papers' recipes for UCF-101 (fine-tuning R50 at 224 px) and small ones
@@ -209,6 +213,7 @@ impl TrainConfig {
             strict: false,
             checkpoint_every: None,
             cache_decoded: false,
+            live_stride: None,
         };
         model.dropout = 0.8;
         if mvf {
@@ -684,7 +689,7 @@ impl Trainer {
                     wait.as_secs_f64()
                 ));
                 if let Some(every) = config.checkpoint_every
-                    && state.step % every == 0
+                    && state.step.is_multiple_of(every)
                     && state.step < steps
                 {
                     let mut s = state.clone();
@@ -701,7 +706,9 @@ impl Trainer {
             state.train_seconds += epoch_seconds;
 
             let last = epoch + 1 == config.epochs;
-            let val = if last || (config.eval_every > 0 && (epoch + 1) % config.eval_every == 0) {
+            let val = if last
+                || (config.eval_every > 0 && (epoch + 1).is_multiple_of(config.eval_every))
+            {
                 let report = evaluate(
                     &net,
                     val_set.clone(),
@@ -778,10 +785,7 @@ impl Trainer {
                 checkpoint::save(
                     &vs,
                     &config.model,
-                    &[
-                        ("labels", labels_json.clone()),
-                        ("epoch", state.epoch.to_string()),
-                    ],
+                    &model_metadata(&config, &labels_json, state.epoch),
                     &self.best_path(),
                 )?;
             }
@@ -846,8 +850,9 @@ impl Trainer {
             .insert(CONFIG_KEY.to_string(), config.model.to_json());
         file.metadata
             .insert("format".to_string(), "shiftlive/1".to_string());
-        file.metadata
-            .insert("labels".to_string(), labels_json.to_string());
+        for (key, value) in model_metadata(config, labels_json, state.epoch) {
+            file.metadata.insert(key.to_string(), value);
+        }
         file.metadata.insert(
             TRAIN_STATE_KEY.to_string(),
             serde_json::to_string(state).map_err(|e| TrainError::Config(e.to_string()))?,
@@ -899,6 +904,31 @@ impl Trainer {
             .collect();
         plot::curves(&self.out.join("curves.png"), &points, &config.model.name)
     }
+}
+
+/// Metadata a trained model carries for `live`, `play` and `eval`: class names, the
+/// preprocessing it was trained with, the frame stride to run it at, the epoch.
+fn model_metadata(config: &TrainConfig, labels_json: &str, epoch: u32) -> Vec<(&'static str, String)> {
+    let crop = config.model.input_size;
+    let mut meta = vec![
+        ("labels", labels_json.to_string()),
+        ("epoch", epoch.to_string()),
+        (
+            "preprocess",
+            serde_json::json!({
+                "resize_shorter": crop * 256 / 224,
+                "crop": crop,
+                "mean": [0.485, 0.456, 0.406],
+                "std": [0.229, 0.224, 0.225],
+                "colour": "RGB",
+            })
+            .to_string(),
+        ),
+    ];
+    if let Some(stride) = config.live_stride {
+        meta.push(("stride", stride.to_string()));
+    }
+    meta
 }
 
 /// How one optimisation step runs.

@@ -315,7 +315,7 @@ impl Worker {
             }
             Command::OpenSource(source) => {
                 self.config.options.max_retries = match source {
-                    Source::File(_) => Some(0),
+                    Source::File(_) | Source::Frames { .. } => Some(0),
                     _ => self.config.live_retries,
                 };
                 self.config.options.source = source;

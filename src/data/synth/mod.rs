@@ -1,12 +1,14 @@
 //! The synthetic motion data set: UCF-101-layout videos whose nine classes differ only by motion
 //! (see `render` for how a single frame is kept uninformative), with UCF-101's split files.
 
+mod demo;
 mod encode;
 mod render;
 mod write;
 
 use serde::{Deserialize, Serialize};
 
+pub use demo::{DemoSegment, DemoTruth, demo_clip};
 pub use render::{VideoParams, render_video};
 pub use write::{SynthOptions, SynthReport, UCF_GROUPS, generate, group_of, split_tests_group};
 
