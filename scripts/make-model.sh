@@ -2,7 +2,7 @@
 # Reproduces the default online model and the demo clip in assets/ from scratch (seeded, CPU):
 #   1. `shiftlive synth`: 60 videos per class of the nine motion classes, 32 frames of 64x64;
 #   2. `shiftlive train --preset tsm_online_tiny` on split 1 (uni-directional TSM, ResNet-18 at
-#      width 16, 8 frames 4 apart, so the model runs live at stride 4); the best validation
+#      width 16, dense clips of 8 frames 4 apart, so it runs live at stride 4); the best validation
 #      model (weights, config, labels, preprocessing, stride; about 2.8 MB) is copied to
 #      assets/models/motion-tsm-r18-tiny.safetensors;
 #   3. `shiftlive synth --demo`: assets/demo/motion-demo.avi, each class for 100 frames, with

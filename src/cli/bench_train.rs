@@ -28,6 +28,9 @@ pub struct Args {
     /// Classes of the classifier
     #[arg(long, default_value_t = 9)]
     classes: i64,
+    /// Frames per clip (the tiny presets train with 8)
+    #[arg(long, default_value_t = 8)]
+    segments: i64,
     #[arg(long, default_value_t = 20)]
     iters: usize,
     #[arg(long, default_value_t = 3)]
@@ -59,6 +62,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(s) = args.size {
         config.input_size = s;
     }
+    config.num_segments = args.segments;
     let (b, t, s) = (args.batch_size, config.num_segments, config.input_size);
     eprintln!(
         "shiftlive bench-train: {} at {s}x{s}, {b} clips x {t} frames, device {}, {threads} threads",

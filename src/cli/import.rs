@@ -83,7 +83,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         name: args.name,
     };
     let config = import(format, &args.input, &args.output, &options)
-        .with_context(|| format!("importing {}", args.input.display()))?;
+        // The error names the input file; say that the output was left alone.
+        .with_context(|| format!("import failed, {} not written", args.output.display()))?;
     println!(
         "{} -> {}: {:?}, {:?}, {} classes, {} segments",
         args.input.display(),

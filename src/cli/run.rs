@@ -30,7 +30,8 @@ pub struct ModelArgs {
     /// auto, cpu, cuda or cuda:N
     #[arg(long, default_value = "auto")]
     pub device: DeviceArg,
-    #[arg(long, value_enum, default_value_t = Precision::F32)]
+    /// Compute type (fp32 gives reference-exact numbers)
+    #[arg(long, alias = "dtype", value_enum, default_value_t = Precision::F32)]
     pub precision: Precision,
     /// Intra-op threads of the model (default: all cores)
     #[arg(long)]

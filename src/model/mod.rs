@@ -9,7 +9,6 @@ pub mod layers;
 pub mod mobilenet_v2;
 pub mod mvf;
 pub mod net;
-pub mod pth;
 pub mod resnet;
 pub mod shift;
 
