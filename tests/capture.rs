@@ -568,9 +568,19 @@ fn a_frame_directory_plays_like_its_video() {
     encode(&other, 2, 64, 48, 25, "jpegenc ! avimux");
     let other_frames = dir.path().join("other");
     write_pngs(&other, &other_frames);
-    std::fs::copy(other_frames.join("img_00001.png"), mixed.join("img_00005.png")).unwrap();
+    std::fs::copy(
+        other_frames.join("img_00001.png"),
+        mixed.join("img_00005.png"),
+    )
+    .unwrap();
     // The frames before it are processed, then the run ends with the error.
-    let (before, summary) = run(&model, options(Source::Frames { dir: mixed, fps: 25 }));
+    let (before, summary) = run(
+        &model,
+        options(Source::Frames {
+            dir: mixed,
+            fps: 25,
+        }),
+    );
     assert_eq!(before.len(), 4);
     let error = summary.error.unwrap_or_default();
     assert!(
@@ -580,5 +590,12 @@ fn a_frame_directory_plays_like_its_video() {
     // No frames at all.
     let empty = dir.path().join("empty");
     std::fs::create_dir_all(&empty).unwrap();
-    expect_error(&model, Source::Frames { dir: empty, fps: 25 }, "no frames");
+    expect_error(
+        &model,
+        Source::Frames {
+            dir: empty,
+            fps: 25,
+        },
+        "no frames",
+    );
 }

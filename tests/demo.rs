@@ -17,13 +17,25 @@ fn default_model_names_the_demo_clip_right() {
     let model = root.join("assets/models/motion-tsm-r18-tiny.safetensors");
     let truth = DemoTruth::read(&DemoTruth::path_for(&clip)).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_shiftlive"))
-        .args(["play", "--headless", "--device", "cpu", "--threads", "2", "--model"])
+        .args([
+            "play",
+            "--headless",
+            "--device",
+            "cpu",
+            "--threads",
+            "2",
+            "--model",
+        ])
         .arg(&model)
         .arg(&clip)
         .env("RUST_LOG", "warn")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -38,7 +50,11 @@ fn default_model_names_the_demo_clip_right() {
     for line in &lines[..lines.len() - 1] {
         let frame = line["frame"].as_u64().unwrap() as usize;
         frames += 1;
-        let Some(seg) = truth.segments.iter().find(|s| (s.start..s.end).contains(&frame)) else {
+        let Some(seg) = truth
+            .segments
+            .iter()
+            .find(|s| (s.start..s.end).contains(&frame))
+        else {
             continue;
         };
         if frame < seg.start + warmup {
@@ -54,7 +70,15 @@ fn default_model_names_the_demo_clip_right() {
         "{frames} results, {checked} after warm-up, {right} right ({:.1}%)",
         100.0 * share
     );
-    assert_eq!(frames, truth.frames.div_ceil(4), "stride 4 from the model's metadata");
+    assert_eq!(
+        frames,
+        truth.frames.div_ceil(4),
+        "stride 4 from the model's metadata"
+    );
     assert!(checked >= truth.segments.len() * 10);
-    assert!(share >= 0.9, "only {:.1}% of the labels are right", 100.0 * share);
+    assert!(
+        share >= 0.9,
+        "only {:.1}% of the labels are right",
+        100.0 * share
+    );
 }

@@ -40,7 +40,10 @@ pub enum Source {
     },
     /// A directory of numbered frames (`img_00001.jpg`, ... as in the rawframes layout; JPEG or
     /// PNG), played in name order at `fps`.
-    Frames { dir: PathBuf, fps: u32 },
+    Frames {
+        dir: PathBuf,
+        fps: u32,
+    },
 }
 
 /// A directory of numbered frames, as GStreamer's multifilesrc reads it.
@@ -68,7 +71,9 @@ pub fn frame_sequence(dir: &Path) -> Result<FrameSequence, String> {
         }
         let digits = stem.len() - stem.trim_end_matches(|c: char| c.is_ascii_digit()).len();
         if digits == 0 {
-            return Err(format!("{name}: a frame name must end in its number (img_00001.jpg)"));
+            return Err(format!(
+                "{name}: a frame name must end in its number (img_00001.jpg)"
+            ));
         }
         let (prefix, number) = stem.split_at(stem.len() - digits);
         let number: u64 = number
@@ -228,7 +233,9 @@ impl Source {
                 if *fps == 0 {
                     return Err(self.fail("--fps must be at least 1"));
                 }
-                frame_sequence(dir).map(|_| ()).map_err(|why| self.fail(why))
+                frame_sequence(dir)
+                    .map(|_| ())
+                    .map_err(|why| self.fail(why))
             }
             Source::Camera(_) | Source::TestPattern { .. } => Ok(()),
         }

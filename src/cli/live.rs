@@ -82,11 +82,5 @@ pub fn play(args: PlayArgs) -> anyhow::Result<()> {
     } else {
         Source::File(args.file)
     };
-    run(
-        source,
-        args.realtime,
-        &args.model,
-        &args.run,
-        Some(0),
-    )
+    run(source, args.realtime, &args.model, &args.run, Some(0))
 }

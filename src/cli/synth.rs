@@ -116,8 +116,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         return Ok(());
     }
     let out = args.out.clone().unwrap_or_default();
-    let report =
-        generate(&options).with_context(|| format!("synth into {}", out.display()))?;
+    let report = generate(&options).with_context(|| format!("synth into {}", out.display()))?;
     println!(
         "wrote {} videos ({} classes x {} frames of {width}x{height}) to {} in {:.1} s",
         report.videos,

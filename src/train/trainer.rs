@@ -705,10 +705,9 @@ impl Trainer {
             drop(loader);
             if state.seen == 0 {
                 bar.abandon();
-                let example = skipped_all
-                    .iter()
-                    .next()
-                    .map_or(String::new(), |(p, why)| format!(": {} ({why})", p.display()));
+                let example = skipped_all.iter().next().map_or(String::new(), |(p, why)| {
+                    format!(": {} ({why})", p.display())
+                });
                 return Err(TrainError::Config(format!(
                     "epoch {}: not one clip of {} could be read, all {} videos skipped{example}",
                     epoch + 1,
@@ -923,7 +922,11 @@ impl Trainer {
 
 /// Metadata a trained model carries for `live`, `play` and `eval`: class names, the
 /// preprocessing it was trained with, the frame stride to run it at, the epoch.
-fn model_metadata(config: &TrainConfig, labels_json: &str, epoch: u32) -> Vec<(&'static str, String)> {
+fn model_metadata(
+    config: &TrainConfig,
+    labels_json: &str,
+    epoch: u32,
+) -> Vec<(&'static str, String)> {
     let crop = config.model.input_size;
     let mut meta = vec![
         ("labels", labels_json.to_string()),

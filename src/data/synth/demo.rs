@@ -99,8 +99,8 @@ pub fn demo_clip(
         frames: frames.len(),
         segments,
     };
-    let text = serde_json::to_string_pretty(&truth)
-        .map_err(|e| DataError::Options(e.to_string()))?;
+    let text =
+        serde_json::to_string_pretty(&truth).map_err(|e| DataError::Options(e.to_string()))?;
     write_atomic(&DemoTruth::path_for(out), text.as_bytes())?;
     Ok(truth)
 }
