@@ -63,29 +63,19 @@ fn report(name: &str, s: &Stats) {
     );
 }
 
-/// Runs the PyTorch reference on the same checkpoint; `None` when the venv is absent.
-fn pytorch_reference(
-    checkpoint: &Path,
-    threads: i32,
-    args: &Args,
-) -> anyhow::Result<Option<Value>> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let python = root.join(".venv-ref/bin/python");
-    if args.skip_pytorch || !python.exists() {
-        return Ok(None);
-    }
-    let script = root.join("scripts/bench_reference.py");
-    let out = Command::new(&python)
+/// The reference venv's Python, when `make reference` created it.
+pub(super) fn reference_python() -> Option<PathBuf> {
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-ref/bin/python");
+    python.exists().then_some(python)
+}
+
+/// Runs a reference script of the repository (path relative to it) and parses the last line it
+/// prints as JSON.
+pub(super) fn run_reference(python: &Path, script: &str, args: &[String]) -> anyhow::Result<Value> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(script);
+    let out = Command::new(python)
         .arg(&script)
-        .arg("--checkpoint")
-        .arg(checkpoint)
-        .args([
-            "--threads",
-            &threads.to_string(),
-            "--iters",
-            &args.iters.to_string(),
-        ])
-        .args(["--warmup", &args.warmup.to_string()])
+        .args(args)
         .output()
         .with_context(|| format!("running {}", script.display()))?;
     anyhow::ensure!(
@@ -96,9 +86,29 @@ fn pytorch_reference(
     );
     let text = String::from_utf8_lossy(&out.stdout);
     let last = text.lines().last().unwrap_or_default();
-    Ok(Some(serde_json::from_str(last).with_context(|| {
-        format!("parsing the reference output '{last}'")
-    })?))
+    serde_json::from_str(last).with_context(|| format!("parsing the reference output '{last}'"))
+}
+
+/// Runs the PyTorch reference on the same checkpoint; `None` when the venv is absent.
+fn pytorch_reference(
+    checkpoint: &Path,
+    threads: i32,
+    args: &Args,
+) -> anyhow::Result<Option<Value>> {
+    let Some(python) = reference_python().filter(|_| !args.skip_pytorch) else {
+        return Ok(None);
+    };
+    let script_args = [
+        "--checkpoint".to_string(),
+        checkpoint.display().to_string(),
+        "--threads".to_string(),
+        threads.to_string(),
+        "--iters".to_string(),
+        args.iters.to_string(),
+        "--warmup".to_string(),
+        args.warmup.to_string(),
+    ];
+    run_reference(&python, "scripts/bench_reference.py", &script_args).map(Some)
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {

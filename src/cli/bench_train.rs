@@ -4,9 +4,7 @@
 //! both are printed side by side as a check that they compute the same thing.
 
 use std::path::Path;
-use std::process::Command;
 
-use anyhow::Context;
 use serde_json::{Value, json};
 use shiftlive::bench::{Stats, measure, synchronize};
 use shiftlive::device::{DeviceArg, device_name};
@@ -179,32 +177,24 @@ fn pytorch(
     threads: i32,
     opt: &Value,
 ) -> anyhow::Result<Option<Value>> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let python = root.join(".venv-ref/bin/python");
-    if args.skip_pytorch || !python.exists() || args.device.resolve().is_ok_and(|d| d.is_cuda()) {
+    let Some(python) = super::bench::reference_python() else {
+        return Ok(None);
+    };
+    if args.skip_pytorch || args.device.resolve().is_ok_and(|d| d.is_cuda()) {
         return Ok(None);
     }
-    let script = root.join("tests/golden/train_reference.py");
-    let out = Command::new(&python)
-        .arg(&script)
-        .arg("--time")
-        .arg(ckpt)
-        .arg(batch)
-        .args(["--iters", &args.iters.to_string()])
-        .args(["--warmup", &args.warmup.to_string()])
-        .args(["--threads", &threads.to_string()])
-        .args(["--opt", &opt.to_string()])
-        .output()
-        .with_context(|| format!("running {}", script.display()))?;
-    anyhow::ensure!(
-        out.status.success(),
-        "{} failed: {}",
-        script.display(),
-        String::from_utf8_lossy(&out.stderr).trim()
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    let last = text.lines().last().unwrap_or_default();
-    Ok(Some(serde_json::from_str(last).with_context(|| {
-        format!("parsing the reference output '{last}'")
-    })?))
+    let script_args = [
+        "--time".to_string(),
+        ckpt.display().to_string(),
+        batch.display().to_string(),
+        "--iters".to_string(),
+        args.iters.to_string(),
+        "--warmup".to_string(),
+        args.warmup.to_string(),
+        "--threads".to_string(),
+        threads.to_string(),
+        "--opt".to_string(),
+        opt.to_string(),
+    ];
+    super::bench::run_reference(&python, "tests/golden/train_reference.py", &script_args).map(Some)
 }

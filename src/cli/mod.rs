@@ -37,7 +37,7 @@ pub enum Command {
     /// Time one training step and compare it with PyTorch eager (same model, weights and batch)
     BenchTrain(bench_train::Args),
     /// Train TSN, TSM (bi- or uni-directional) or MVF on UCF-101 or a list of labelled videos
-    Train(train::TrainArgs),
+    Train(Box<train::TrainArgs>),
     /// Evaluate trained models: top-1, top-5, mean class accuracy; centre, three or ten crops
     Eval(train::EvalArgs),
     /// Time the online step per frame and compare it with plain 2D, an 8-frame window and PyTorch
@@ -56,7 +56,7 @@ impl Cli {
             Command::Bench(args) => bench::run(args),
             Command::Synth(args) => synth::run(args),
             Command::Import(args) => import::run(args),
-            Command::Train(args) => train::train(args),
+            Command::Train(args) => train::train(*args),
             Command::BenchTrain(args) => bench_train::run(args),
             Command::Eval(args) => train::eval(args),
             #[cfg(feature = "capture")]

@@ -203,14 +203,14 @@ pub fn load_weights(
         .collect();
     let mut misshaped = Vec::new();
     for (name, src) in tensors {
-        if let Some(var) = vars.get(name) {
-            if var.size() != src.size() {
-                misshaped.push(format!(
-                    "{name}: model has {:?}, file has {:?}",
-                    var.size(),
-                    src.size()
-                ));
-            }
+        if let Some(var) = vars.get(name)
+            && var.size() != src.size()
+        {
+            misshaped.push(format!(
+                "{name}: model has {:?}, file has {:?}",
+                var.size(),
+                src.size()
+            ));
         }
     }
     if !(missing.is_empty() && unexpected.is_empty() && misshaped.is_empty()) {

@@ -259,11 +259,12 @@ impl ResNet {
                 .relu()
                 .max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false);
         for (s, stage) in self.stages.iter().enumerate() {
-            if s == 1 && self.temporal_pool {
-                if let TimeAxis::Clip { t } = time {
-                    x = temporal_pool(&x, *t);
-                    *t = (*t + 1) / 2;
-                }
+            if s == 1
+                && self.temporal_pool
+                && let TimeAxis::Clip { t } = time
+            {
+                x = temporal_pool(&x, *t);
+                *t = (*t + 1) / 2;
             }
             for block in stage {
                 x = block.forward_t(&x, time, train);

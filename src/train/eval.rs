@@ -63,7 +63,8 @@ fn loader_options(o: &EvalOptions, input_size: usize) -> LoaderOptions {
     }
 }
 
-fn bar(on: bool, len: u64, prefix: &str) -> ProgressBar {
+/// A progress bar (hidden when `on` is false), as training and evaluation draw them.
+pub(crate) fn bar(on: bool, len: u64, prefix: &str) -> ProgressBar {
     if !on {
         return ProgressBar::hidden();
     }

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Reduction, Tensor, nn};
 
@@ -831,17 +831,7 @@ impl Trainer {
     }
 
     fn bar(&self, len: u64, prefix: &str) -> ProgressBar {
-        if !self.progress {
-            return ProgressBar::hidden();
-        }
-        let bar = ProgressBar::new(len);
-        if let Ok(style) =
-            ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ETA {eta}")
-        {
-            bar.set_style(style.progress_chars("=> "));
-        }
-        bar.set_prefix(prefix.to_string());
-        bar
+        super::eval::bar(self.progress, len, prefix)
     }
 
     fn save_checkpoint(
