@@ -167,8 +167,14 @@ fn ignored(name: &str) -> bool {
         || name.starts_with("optimizer.")
 }
 
+/// The `preprocess` metadata of a checkpoint: what its frames must go through (resize of the
+/// shorter side, centre crop, mean and std on values in [0, 1]).
+pub fn preprocess_metadata(transform: &crate::preprocess::Transform) -> String {
+    serde_json::to_string(transform).unwrap_or_default()
+}
+
 /// Lists at most a few names, then how many more.
-fn summarise(names: &[String]) -> String {
+pub(crate) fn summarise(names: &[String]) -> String {
     const SHOWN: usize = 12;
     let mut out = names
         .iter()

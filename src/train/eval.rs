@@ -15,6 +15,7 @@ use super::metrics::{Accuracy, Scores};
 use crate::data::{Dataset, DecodeCache, Loader, LoaderOptions, Mode, Sampling, TestCrop};
 use crate::model::ActionNet;
 use crate::online::Recognizer;
+use crate::preprocess::Transform;
 
 /// How a set is evaluated.
 #[derive(Clone)]
@@ -43,6 +44,7 @@ pub struct EvalReport {
 }
 
 fn loader_options(o: &EvalOptions, input_size: usize) -> LoaderOptions {
+    let imagenet = Transform::imagenet(input_size);
     LoaderOptions {
         batch_size: o.batch_size.max(1),
         workers: o.workers.max(1),
@@ -57,8 +59,8 @@ fn loader_options(o: &EvalOptions, input_size: usize) -> LoaderOptions {
         shuffle: false,
         drop_last: false,
         strict: o.strict,
-        mean: [0.485, 0.456, 0.406],
-        std: [0.229, 0.224, 0.225],
+        mean: imagenet.mean,
+        std: imagenet.std,
         cache: o.cache.clone(),
     }
 }

@@ -25,8 +25,9 @@ use super::schedule::{Decay, Schedule};
 use crate::data::{
     Dataset, DecodeCache, Flip, Layout, Loader, LoaderOptions, Mode, Sampling, Subset, TestCrop,
 };
-use crate::model::checkpoint::{self, CONFIG_KEY, TensorFile};
+use crate::model::checkpoint::{self, CONFIG_KEY, TensorFile, preprocess_metadata};
 use crate::model::{ActionNet, ModelConfig, Temporal};
+use crate::preprocess::Transform;
 
 /// Metadata key of the run state in `checkpoint.safetensors`.
 pub const TRAIN_STATE_KEY: &str = "shiftlive.train";
@@ -458,6 +459,7 @@ impl Trainer {
 
     fn loader_options(&self, mode: Mode, cache: Option<Arc<DecodeCache>>) -> LoaderOptions {
         let c = &self.config;
+        let imagenet = Transform::imagenet(c.model.input_size as usize);
         LoaderOptions {
             batch_size: c.batch_size,
             workers: c.workers.max(1),
@@ -469,8 +471,8 @@ impl Trainer {
             shuffle: true,
             drop_last: true,
             strict: c.strict,
-            mean: [0.485, 0.456, 0.406],
-            std: [0.229, 0.224, 0.225],
+            mean: imagenet.mean,
+            std: imagenet.std,
             cache,
         }
     }
@@ -917,21 +919,11 @@ fn model_metadata(
     labels_json: &str,
     epoch: u32,
 ) -> Vec<(&'static str, String)> {
-    let crop = config.model.input_size;
+    let transform = Transform::imagenet(config.model.input_size as usize);
     let mut meta = vec![
         ("labels", labels_json.to_string()),
         ("epoch", epoch.to_string()),
-        (
-            "preprocess",
-            serde_json::json!({
-                "resize_shorter": crop * 256 / 224,
-                "crop": crop,
-                "mean": [0.485, 0.456, 0.406],
-                "std": [0.229, 0.224, 0.225],
-                "colour": "RGB",
-            })
-            .to_string(),
-        ),
+        ("preprocess", preprocess_metadata(&transform)),
     ];
     if let Some(stride) = config.live_stride {
         meta.push(("stride", stride.to_string()));

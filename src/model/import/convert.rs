@@ -116,7 +116,7 @@ pub fn import(
             left.len(),
             keys.len(),
             format.example_key(),
-            summarise(&left)
+            checkpoint::summarise(&left)
         )));
     }
     let mut tensors = BTreeMap::new();
@@ -200,16 +200,11 @@ pub fn import(
         other => other.into(),
     })?;
 
-    let resize = (config.input_size as f64 * 256.0 / 224.0).round() as i64;
-    let preprocess = serde_json::json!({
-        "mean": [0.485, 0.456, 0.406],
-        "std": [0.229, 0.224, 0.225],
-        "value_range": [0.0, 1.0],
-        "resize": resize,
-        "crop": config.input_size,
-    });
+    let preprocess = checkpoint::preprocess_metadata(&crate::preprocess::Transform::imagenet(
+        config.input_size as usize,
+    ));
     let mut extra = vec![
-        ("preprocess", preprocess.to_string()),
+        ("preprocess", preprocess),
         ("import.format", format.name().to_string()),
         (
             "import.source",
@@ -246,18 +241,4 @@ fn read_labels(path: &Path, input: &Path, classes: i64) -> Result<Vec<String>, I
         )));
     }
     Ok(labels)
-}
-
-fn summarise(names: &[String]) -> String {
-    const SHOWN: usize = 8;
-    let mut out = names
-        .iter()
-        .take(SHOWN)
-        .cloned()
-        .collect::<Vec<_>>()
-        .join(", ");
-    if names.len() > SHOWN {
-        out.push_str(&format!(", ... and {} more", names.len() - SHOWN));
-    }
-    out
 }
