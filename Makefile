@@ -1,5 +1,6 @@
 # The README's two commands are `make demo` and `make test`; both set the machine up first.
-.PHONY: setup demo model test golden bench soak reference clean motion-benchmark window-latency
+.PHONY: setup demo model test golden bench soak reference clean motion-benchmark window-latency \
+	distill-benchmark kinetics-labels
 
 CARGO ?= cargo
 
@@ -52,3 +53,13 @@ clean:
 motion-benchmark: setup
 	$(CARGO) build --release --quiet
 	bash scripts/motion-benchmark.sh
+
+# Distillation on the motion set: a MobileNetV2 student from the labels alone, then distilled from
+# the default model (same seed and schedule); one JSON line per run at the end.
+distill-benchmark: setup
+	$(CARGO) build --release --quiet
+	bash scripts/distill-benchmark.sh
+
+# Rewrites assets/labels/kinetics400.txt from the torchvision wheel on PyPI.
+kinetics-labels:
+	python3 scripts/kinetics400-labels.py

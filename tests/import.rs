@@ -100,18 +100,67 @@ fn mit_online_mobilenet_v2_runs_frame_by_frame() {
     assert!(offline <= TOLERANCE && online <= TOLERANCE);
 }
 
+/// The imported online MobileNetV2 run by `shiftlive play` on a directory of PNG frames, headless,
+/// fp32, every frame: each frame's raw logits (`--emit-logits`) are the reference script's own
+/// frame-by-frame logits of the same frames (read, cropped and normalised as the script does),
+/// the shift buffers starting at zero.
+#[cfg(feature = "capture")]
+#[test]
+fn mit_online_import_plays_a_frame_directory_like_the_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("jester.safetensors");
+    let options = small(ImportOptions {
+        labels: Some(labels("jester.txt")),
+        ..Default::default()
+    });
+    let input = golden("mobilenetv2_jester_online.pth.tar");
+    import(ImportFormat::MitOnline, &input, &out, &options).unwrap();
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_shiftlive"))
+        .args(["play", "--headless", "--emit-logits", "--dtype", "f32"])
+        .args(["--device", "cpu", "--threads", "2", "--stride", "1", "--fps", "12"])
+        .arg("--model")
+        .arg(&out)
+        .arg(golden("mit_online_frames"))
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&run.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|v: &serde_json::Value| v.get("logits").is_some())
+        .collect();
+    let want = &reference("mit_online_frames_ref.safetensors").tensors["frame_logits"];
+    assert_eq!(lines.len() as i64, want.size()[0], "one result per frame");
+    let mut worst = 0f64;
+    for (t, line) in lines.iter().enumerate() {
+        assert_eq!(line["frame"].as_u64(), Some(t as u64));
+        let got: Vec<f32> = serde_json::from_value(line["logits"].clone()).unwrap();
+        let got = Tensor::from_slice(&got);
+        worst = worst.max(max_diff(&got, &want.get(t as i64)));
+    }
+    println!("mit-online through play on PNG frames: max abs diff {worst:.2e}");
+    assert!(worst <= TOLERANCE, "max abs diff {worst}");
+}
+
 #[test]
 fn mit_tsm_resnet50_legacy_pth_with_settings_from_its_name() {
     let file = "TSM_kinetics_RGB_resnet50_shift8_blockres_avg_segment8_e50.pth";
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("tsm.safetensors");
-    let config = import(
-        ImportFormat::MitTsm,
-        &golden(file),
-        &out,
-        &small(Default::default()),
-    )
-    .unwrap();
+    let kinetics = ImportOptions {
+        labels: Some(labels("kinetics400.txt")),
+        ..Default::default()
+    };
+    let config = import(ImportFormat::MitTsm, &golden(file), &out, &small(kinetics)).unwrap();
+    let names: Vec<String> =
+        serde_json::from_str(&TensorFile::read(&out).unwrap().metadata["labels"]).unwrap();
+    assert_eq!(names.len(), 400);
+    assert_eq!((names[0].as_str(), names[399].as_str()), ("abseiling", "zumba"));
     assert_eq!(config.num_segments, 8);
     assert_eq!(
         config.temporal,
@@ -168,6 +217,40 @@ fn mmaction2_tsn_resnet18() {
         "mmaction2_tsn_r18.pth",
         "mmaction2_tsn_r18_ref.safetensors",
         3,
+        options,
+    );
+}
+
+#[test]
+fn mmaction2_tsm_mobilenet_v2() {
+    let options = ImportOptions {
+        num_segments: Some(4),
+        ..Default::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("tsm_mbv2.safetensors");
+    let config = import(
+        ImportFormat::Mmaction2,
+        &golden("mmaction2_tsm_mbv2.pth"),
+        &out,
+        &small(options.clone()),
+    )
+    .unwrap();
+    assert_eq!(config.backbone, Backbone::MobileNetV2 { width_mult: 0.5 });
+    assert_eq!(config.num_classes, 10);
+    assert!(matches!(
+        config.temporal,
+        Temporal::Shift {
+            direction: ShiftDirection::Bi,
+            shift_div: 8,
+            ..
+        }
+    ));
+    check_offline(
+        ImportFormat::Mmaction2,
+        "mmaction2_tsm_mbv2.pth",
+        "mmaction2_tsm_mbv2_ref.safetensors",
+        4,
         options,
     );
 }

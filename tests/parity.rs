@@ -72,4 +72,10 @@ parity!(
     tsm_mbv2_tiny_bi,
     tsm_mbv2_tiny_uni,
     tsm_mbv2_uni_w1,
+    tsn_vgg16_tiny,
+    tsn_r50vd_tiny,
+    tsm_r50vd_tiny_bi,
+    tsm_r50vd_tiny_uni,
+    tsm_r34vd_tiny_uni_block,
+    mvf_r50vd_tiny_thw,
 );

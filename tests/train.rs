@@ -425,3 +425,158 @@ fn unreadable_videos_are_skipped_and_listed_or_fatal_when_strict() {
         &[victim.rsplit('/').next().unwrap()],
     );
 }
+
+/// The shipped default model (64 px, nine motion classes, dense clips of 8 frames 4 apart).
+fn default_model() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/models/motion-tsm-r18-tiny.safetensors")
+}
+
+/// A fresh motion set (another seed than the default model's training set), 64 px like it.
+fn predict_set() -> PathBuf {
+    static SET: OnceLock<PathBuf> = OnceLock::new();
+    SET.get_or_init(|| synth("predict", 4, 32, 64, 5)).clone()
+}
+
+/// `predict` on the test clips of split 1 classifies them as `eval` does: same top-1 over the
+/// same clips, with the protocol the model carries and with explicit clips and crops; the
+/// trained model's metadata carries its dense-clip protocol.
+#[test]
+fn predict_agrees_with_eval_on_the_same_clips() {
+    let data = predict_set();
+    let list = std::fs::read_to_string(data.join("ucfTrainTestlist/testlist01.txt")).unwrap();
+    let videos: Vec<(String, PathBuf)> = list
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let rel = l.split_whitespace().next().unwrap();
+            (rel.split('/').next().unwrap().to_string(), data.join(rel))
+        })
+        .collect();
+    assert!(videos.len() >= 9, "{} test videos", videos.len());
+    // The model's own protocol, more views, and frames 1 apart (motion 4x slower than the
+    // model learnt: some videos are then misread, and both must misread the same ones).
+    for extra in [
+        &[][..],
+        &["--clips", "2", "--crop", "three"][..],
+        &["--interval", "1"][..],
+    ] {
+        let eval = last_json(&run_ok(
+            bin()
+                .args(["eval", "--model"])
+                .arg(default_model())
+                .arg("--data")
+                .arg(&data)
+                .args(["--split", "1", "--device", "cpu", "--quiet"])
+                .args(extra),
+        ));
+        let out = run_ok(
+            bin()
+                .args(["predict", "--json", "--quiet", "--device", "cpu", "--model"])
+                .arg(default_model())
+                .args(extra)
+                .args(videos.iter().map(|(_, p)| p)),
+        );
+        let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), videos.len() + 1, "a line per video and a summary");
+        let right = lines
+            .iter()
+            .zip(&videos)
+            .filter(|(line, (class, path))| {
+                assert_eq!(line["input"].as_str(), Some(path.to_str().unwrap()));
+                let top = line["top"].as_array().unwrap();
+                assert_eq!(top.len(), 5);
+                let scores: Vec<f64> = top.iter().map(|t| t["score"].as_f64().unwrap()).collect();
+                assert!(scores.windows(2).all(|w| w[0] >= w[1]) && scores[0] <= 1.0);
+                line["label"].as_str() == Some(class.as_str())
+            })
+            .count();
+        let top1 = right as f64 / videos.len() as f64;
+        let protocol = &lines[videos.len()]["summary"]["protocol"];
+        eprintln!("predict {extra:?}: top-1 {top1:.4} ({protocol}); eval {eval}");
+        assert!((top1 - eval["top1"].as_f64().unwrap()).abs() < 1e-9);
+        // Dense clips of 8 frames, 4 apart, from the model's metadata.
+        assert_eq!(protocol["frames"].as_u64(), Some(8));
+        let interval = if extra.contains(&"--interval") { 1 } else { 4 };
+        assert_eq!(protocol["interval"].as_u64(), Some(interval));
+        assert_eq!(eval["interval"].as_u64(), Some(interval));
+        if interval == 4 {
+            assert!(top1 >= 0.8, "the default model should know these motions");
+        }
+        let views = if extra.contains(&"three") { 6 } else { 1 };
+        assert_eq!(eval["views"].as_u64(), Some(views));
+    }
+}
+
+/// A mix of good and broken inputs: a result for each good one, an error naming each broken
+/// one, and a non-zero exit.
+#[test]
+fn predict_reports_each_broken_input_and_fails() {
+    let data = predict_set();
+    let work = tempfile::tempdir().unwrap();
+    let good = std::fs::read_dir(data.join("MoveLeft"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "avi"))
+        .unwrap();
+    let corrupt = work.path().join("corrupt.avi");
+    std::fs::write(&corrupt, b"RIFF\x00\x00\x00\x00AVI not really a video").unwrap();
+    let missing = work.path().join("missing.avi");
+    let frames = work.path().join("frames");
+    std::fs::create_dir(&frames).unwrap();
+    let out = bin()
+        .args(["predict", "--json", "--quiet", "--device", "cpu", "--model"])
+        .arg(default_model())
+        .arg(&corrupt)
+        .arg(&good)
+        .arg(&missing)
+        .arg(&frames)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 5);
+    assert_eq!(lines[1]["label"].as_str(), Some("MoveLeft"), "{}", lines[1]);
+    for (i, path) in [(0, &corrupt), (2, &missing), (3, &frames)] {
+        assert!(lines[i]["error"].is_string(), "{}", lines[i]);
+        assert!(err.contains(&path.display().to_string()), "{err}");
+    }
+    assert!(err.contains("3 of 4 inputs"), "{err}");
+    assert_eq!(lines[4]["summary"]["failed"].as_u64(), Some(3));
+}
+
+/// Distillation runs from a teacher checkpoint (the default model) and refuses one that does not
+/// fit the student, naming the teacher.
+#[test]
+fn distillation_trains_from_a_teacher_and_checks_it() {
+    let data = small_set();
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("student");
+    let outcome = last_json(&run_ok(
+        train_cmd(&data, &out, "tsm_online_tiny")
+            .args(["--epochs", "1", "--segments", "4", "--teacher"])
+            .arg(default_model())
+            .args(["--distill-temperature", "2", "--distill-weight", "0.7"]),
+    ));
+    eprintln!("{outcome}");
+    let config: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["distill"]["temperature"].as_f64(), Some(2.0));
+    assert_eq!(config["distill"]["weight"].as_f64(), Some(0.7));
+    let loss = figures(&out.join("metrics.jsonl"))[0].0;
+    assert!(loss.is_finite() && loss > 0.0);
+    let err = fails_with(
+        train_cmd(&data, &work.path().join("bad"), "tsm_online_tiny")
+            .args(["--epochs", "1", "--input-size", "32", "--teacher"])
+            .arg(default_model()),
+        &["motion-tsm-r18-tiny.safetensors", "64 px", "32 px"],
+    );
+    assert!(!work.path().join("bad/checkpoint.safetensors").exists(), "{err}");
+}

@@ -1,6 +1,7 @@
 //! `shiftlive bench`: per-frame latency of the online step and the ratios that justify it, all
 //! measured in one run: online vs the same backbone without shift (plain 2D), re-running an
-//! 8-frame window per new frame vs online, ResNet-50 online, and, when the reference venv exists,
+//! 8-frame window per new frame vs online, ResNet-50 online, ECO's online mode (working memory
+//! refreshed every N frames: its cost per frame, amortised), and, when the reference venv exists,
 //! the same model and weights in PyTorch (scripts/bench_reference.py).
 
 use std::path::{Path, PathBuf};
@@ -13,7 +14,9 @@ use shiftlive::bench::{
 };
 use shiftlive::device::{DeviceArg, device_name};
 use shiftlive::model::{ActionNet, ModelConfig, checkpoint};
-use shiftlive::online::{Precision, Recognizer, RecognizerOptions, cpu_has_native_bf16};
+use shiftlive::online::{
+    EcoOptions, EcoRunner, Precision, Recognizer, RecognizerOptions, cpu_has_native_bf16,
+};
 use shiftlive::preprocess::{FrameRef, Preprocessor, Transform};
 use tch::nn;
 
@@ -48,6 +51,15 @@ pub struct Args {
     /// Skip the ResNet-50 measurement
     #[arg(long)]
     skip_r50: bool,
+    /// The ECO model timed in its online mode (`eco_*` in the JSON)
+    #[arg(long, default_value = "eco_lite")]
+    eco_preset: String,
+    /// Memory refreshes timed for ECO (each covers N = num_segments frames), after one untimed
+    #[arg(long, default_value_t = 2)]
+    eco_periods: usize,
+    /// Skip the ECO measurement
+    #[arg(long)]
+    skip_eco: bool,
     /// Skip the PyTorch reference even when .venv-ref exists
     #[arg(long)]
     skip_pytorch: bool,
@@ -256,6 +268,32 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Some(s)
     };
 
+    // ECO online: every pushed frame is timed; most cost one 2D pass up to inception-3c or
+    // nothing, every N-th also runs the 3D net on the memory. The mean is the cost per frame.
+    let eco = if args.skip_eco {
+        None
+    } else {
+        let eco_config = ModelConfig::from_preset(&args.eco_preset)?;
+        let mut runner = EcoRunner::random(&eco_config, options, EcoOptions::default())?;
+        let n = eco_config.num_segments as usize;
+        let side = eco_config.input_size;
+        let eco_frame = tch::Tensor::randn([1, 3, side, side], (tch::Kind::Float, device));
+        // The first period fills the whole memory (N 2D passes): untimed.
+        let s = measure(n, args.eco_periods.max(1) * n, || {
+            let _ = runner.push(&eco_frame);
+            synchronize(device);
+        });
+        report(
+            &format!("{} online, mean per frame (N = {n})", eco_config.name),
+            &Stats { p50: s.mean, ..s },
+        );
+        eprintln!(
+            "  {:<44} {:>8.2} ms every {n} frames",
+            "  of which the refresh frame (max)", s.p99
+        );
+        Some((s, n))
+    };
+
     let reference = pytorch_reference(&ckpt, threads, &args)?;
     let ref_ms = |key: &str| reference.as_ref().and_then(|r| r[key]["p50"].as_f64());
     if let Some(r) = &reference {
@@ -283,6 +321,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "fps_r50": r50.map(|s| 1e3 / s.p50),
         "r50_ms_p50": r50.map(|s| s.p50),
         "preprocess_640x480_ms_p50": preprocess.p50,
+        "eco_model": eco.map(|_| args.eco_preset.clone()),
+        "eco_memory_frames": eco.map(|(_, n)| n),
+        "eco_ms_mean_per_frame": eco.map(|(s, _)| s.mean),
+        "eco_ms_p50": eco.map(|(s, _)| s.p50),
+        "eco_refresh_ms": eco.map(|(s, _)| s.p99),
+        "eco_vs_online": eco.map(|(s, _)| s.mean / online.p50),
         "pytorch_eager_ms_p50": ref_ms("eager"),
         "pytorch_best_ms_p50": ref_ms("best"),
         "pytorch_best_setup": reference.as_ref().map(|r| r["best"]["setup"].clone()),

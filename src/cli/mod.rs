@@ -5,6 +5,7 @@ mod bench_train;
 mod import;
 #[cfg(feature = "capture")]
 mod live;
+mod predict;
 mod presets;
 mod profile;
 #[cfg(feature = "capture")]
@@ -40,6 +41,8 @@ pub enum Command {
     Train(Box<train::TrainArgs>),
     /// Evaluate trained models: top-1, top-5, mean class accuracy; centre, three or ten crops
     Eval(train::EvalArgs),
+    /// Classify whole videos (or frame folders) with a model's own test protocol: top-k classes
+    Predict(predict::Args),
     /// Time the online step per frame and compare it with plain 2D, an 8-frame window and PyTorch
     Bench(bench::Args),
     /// Convert a PyTorch checkpoint (TSM authors, mmaction2, torchvision) into a shiftlive checkpoint
@@ -59,6 +62,7 @@ impl Cli {
             Command::Train(args) => train::train(*args),
             Command::BenchTrain(args) => bench_train::run(args),
             Command::Eval(args) => train::eval(args),
+            Command::Predict(args) => predict::run(args),
             #[cfg(feature = "capture")]
             Command::Live(args) => live::live(args),
             #[cfg(feature = "capture")]

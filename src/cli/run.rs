@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use shiftlive::capture::Source;
 use shiftlive::device::{DeviceArg, device_name};
-use shiftlive::model::{ModelConfig, TensorFile};
+use shiftlive::model::{ModelConfig, TensorFile, checkpoint};
 use shiftlive::online::{Precision, Recognizer, RecognizerOptions, SmoothingOptions};
 use shiftlive::pipeline::{Event, Pipeline, PipelineOptions};
 
@@ -90,10 +90,8 @@ fn labels(model: &ModelArgs, classes: i64) -> anyhow::Result<Vec<String>> {
             .map(String::from)
             .collect()
     } else if let Some(path) = &model.model {
-        let file = TensorFile::read(path)?;
-        match file.metadata.get("labels") {
-            Some(json) => serde_json::from_str(json)
-                .with_context(|| format!("labels in {}", path.display()))?,
+        match checkpoint::labels_of(&TensorFile::read_metadata(path)?, path)? {
+            Some(labels) => labels,
             None => return Ok(Vec::new()),
         }
     } else {
@@ -163,8 +161,8 @@ fn stride_of(model: &ModelArgs, args: &RunArgs) -> anyhow::Result<u32> {
     let Some(path) = &model.model else {
         return Ok(1);
     };
-    let file = TensorFile::read(path)?;
-    match file.metadata.get("stride") {
+    let metadata = TensorFile::read_metadata(path)?;
+    match metadata.get("stride") {
         Some(text) => {
             let stride: u32 = text
                 .trim()

@@ -6,12 +6,13 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use serde_json::json;
-use shiftlive::data::{Dataset, Layout, Sampling, Subset, TestCrop};
+use shiftlive::data::{Dataset, Layout, Subset, TestCrop};
 use shiftlive::device::{DeviceArg, device_name};
-use shiftlive::model::{ActionNet, Temporal};
+use shiftlive::model::{ActionNet, TensorFile};
 use shiftlive::online::{Recognizer, RecognizerOptions};
 use shiftlive::train::{
-    DataSpec, Decay, EvalOptions, FlipSpec, Scores, TrainConfig, Trainer, evaluate, evaluate_online,
+    DataSpec, Decay, Distill, EvalOptions, FlipSpec, ProtocolOverrides, Scores, TestProtocol, TrainConfig,
+    Trainer, evaluate, evaluate_online,
 };
 
 /// Where the data is: UCF-101 (`--data`) or lists (`--train-list`/`--val-list`).
@@ -133,6 +134,22 @@ pub struct TrainArgs {
     /// the videos), stored in the checkpoints
     #[arg(long)]
     live_stride: Option<u32>,
+    /// Clips per video in the trained model's test protocol (used by `eval` and `predict`)
+    #[arg(long)]
+    test_clips: Option<usize>,
+    /// Crops per clip in the trained model's test protocol
+    #[arg(long, value_enum)]
+    test_crop: Option<CropArg>,
+    /// Distil from this trained model (same classes and input size): its softened scores are
+    /// mixed with the labels in the loss
+    #[arg(long)]
+    teacher: Option<PathBuf>,
+    /// Softmax temperature of the distillation
+    #[arg(long, default_value_t = 4.0, requires = "teacher")]
+    distill_temperature: f64,
+    /// Weight of the teacher's soft targets in the loss (the labels get 1 - weight)
+    #[arg(long, default_value_t = 0.5, requires = "teacher")]
+    distill_weight: f64,
     /// auto, cpu, cuda or cuda:N
     #[arg(long, default_value = "auto")]
     device: DeviceArg,
@@ -325,13 +342,37 @@ fn apply_overrides(config: &mut TrainConfig, a: &TrainArgs) {
     if let Some(v) = a.live_stride {
         config.live_stride = Some(v);
     }
+    if let Some(v) = a.test_clips {
+        config.test.clips = v;
+    }
+    if let Some(v) = a.test_crop {
+        config.test.crop = v.test_crop();
+    }
+    if let Some(teacher) = &a.teacher {
+        config.distill = Some(Distill {
+            teacher: teacher.clone(),
+            temperature: a.distill_temperature,
+            weight: a.distill_weight,
+        });
+    }
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum CropArg {
+pub(crate) enum CropArg {
+    #[value(alias = "center")]
     Centre,
     Three,
     Ten,
+}
+
+impl CropArg {
+    pub(crate) fn test_crop(self) -> TestCrop {
+        match self {
+            CropArg::Centre => TestCrop::Centre,
+            CropArg::Three => TestCrop::Three,
+            CropArg::Ten => TestCrop::Ten,
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -347,15 +388,17 @@ pub struct EvalArgs {
     /// Evaluate a list file (`relative/path label` lines) instead of a UCF-101 split
     #[arg(long)]
     list: Option<PathBuf>,
-    #[arg(long, value_enum, default_value = "centre")]
-    crop: CropArg,
-    /// Clips per video
-    #[arg(long, default_value_t = 1)]
-    clips: usize,
+    /// Crops per clip (default: the model's test protocol, else centre)
+    #[arg(long, value_enum)]
+    crop: Option<CropArg>,
+    /// Clips per video (default: the model's test protocol, else 1)
+    #[arg(long)]
+    clips: Option<usize>,
     /// Frames per clip (default: the model's)
     #[arg(long)]
-    segments: Option<i64>,
-    /// Dense clips with this frame interval (default: 4 for MVF, TSN segments otherwise)
+    segments: Option<usize>,
+    /// Dense clips with this frame interval, 0 for TSN segments (default: as the model was
+    /// trained; for models that do not say, 4 for MVF and TSN segments otherwise)
     #[arg(long)]
     interval: Option<usize>,
     #[arg(long, default_value_t = 8)]
@@ -385,11 +428,6 @@ fn scores_json(s: &Scores) -> serde_json::Value {
 pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
     set_threads(args.threads);
     let device = args.device.resolve().map_err(anyhow::Error::msg)?;
-    let crop = match args.crop {
-        CropArg::Centre => TestCrop::Centre,
-        CropArg::Three => TestCrop::Three,
-        CropArg::Ten => TestCrop::Ten,
-    };
     let sets: Vec<(String, Dataset)> = if let Some(list) = &args.list {
         let root = args.data.root.clone().unwrap_or_else(|| PathBuf::from("."));
         vec![(
@@ -449,26 +487,21 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
                 set.classes.len()
             );
         }
-        let frames = args.segments.unwrap_or(config.num_segments) as usize;
-        let interval = args.interval.or(match config.temporal {
-            Temporal::Mvf { .. } => Some(4),
-            _ => None,
-        });
-        let sampling = match interval {
-            Some(interval) if interval > 0 => Sampling::Dense {
-                clip_len: frames,
-                interval,
-            },
-            _ => Sampling::Segments {
-                num_segments: frames,
-            },
-        };
+        let protocol =
+            TestProtocol::of_checkpoint(&TensorFile::read_metadata(path)?, &config, path)?.with(
+                ProtocolOverrides {
+                    frames: args.segments,
+                    interval: args.interval,
+                    clips: args.clips,
+                    crop: args.crop.map(CropArg::test_crop),
+                },
+            );
         let options = EvalOptions {
-            crop,
-            clips: args.clips,
+            crop: protocol.crop,
+            clips: protocol.clips,
             batch_size: args.batch_size,
             workers: args.workers,
-            sampling,
+            sampling: protocol.sampling(),
             strict: args.strict,
             cache: None,
             progress: !args.quiet,
@@ -491,8 +524,10 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
             "set": name,
             "model": path.display().to_string(),
             "arch": config.name,
-            "crop": format!("{:?}", args.crop).to_lowercase(),
-            "clips": args.clips,
+            "crop": protocol.crop,
+            "clips": protocol.clips,
+            "frames": protocol.frames,
+            "interval": protocol.interval,
             "views": report.views,
             "skipped": report.skipped.len(),
             "seconds": report.seconds,

@@ -31,8 +31,12 @@ pub enum Flip {
     Mapped(Vec<usize>),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The test views of a clip: the centre crop, three crops along the longer side, or the four
+/// corners and the centre, each also flipped (ten).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum TestCrop {
+    #[serde(alias = "center")]
     Centre,
     Three,
     Ten,

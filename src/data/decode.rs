@@ -172,7 +172,8 @@ impl Opened {
     }
 }
 
-/// The `img_*.jpg` files of a frame folder, sorted by name (`img_00001.jpg` first).
+/// The `img_*.jpg` (or `.jpeg`, `.png`) files of a frame folder, sorted by name (`img_00001.jpg`
+/// first).
 pub fn list_frames(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
     if !dir.exists() {
         return Err(DataError::Missing {
@@ -187,12 +188,13 @@ pub fn list_frames(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
         let name = entry.file_name();
         let name = name.to_string_lossy();
         let lower = name.to_ascii_lowercase();
-        if lower.starts_with("img_") && (lower.ends_with(".jpg") || lower.ends_with(".jpeg")) {
+        let image = [".jpg", ".jpeg", ".png"].iter().any(|ext| lower.ends_with(ext));
+        if lower.starts_with("img_") && image {
             frames.push(entry.path());
         }
     }
     if frames.is_empty() {
-        return Err(DataError::decode(dir, "no img_*.jpg frames in this folder"));
+        return Err(DataError::decode(dir, "no img_*.jpg or img_*.png frames in this folder"));
     }
     frames.sort();
     Ok(frames)

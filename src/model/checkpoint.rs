@@ -89,6 +89,41 @@ impl TensorFile {
         Ok(Self { tensors, metadata })
     }
 
+    /// Reads only the metadata of a safetensors file (its header), not the tensors.
+    pub fn read_metadata(path: &Path) -> Result<BTreeMap<String, String>, ModelError> {
+        use std::io::Read;
+        let fail = |what: String| ModelError::Checkpoint {
+            path: path.to_path_buf(),
+            what,
+        };
+        let mut file = std::fs::File::open(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+        let mut len = [0u8; 8];
+        file.read_exact(&mut len)
+            .map_err(|e| fail(format!("not a safetensors file (no header: {e})")))?;
+        let len = u64::from_le_bytes(len);
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        if len > 100_000_000 || len + 8 > size {
+            return Err(fail(format!(
+                "not a safetensors file (header of {len} bytes in a file of {size})"
+            )));
+        }
+        let mut header = vec![0u8; len as usize];
+        file.read_exact(&mut header)
+            .map_err(|e| fail(format!("cannot read the header: {e}")))?;
+        let header: serde_json::Value = serde_json::from_slice(&header)
+            .map_err(|e| fail(format!("not a safetensors file (header: {e})")))?;
+        let mut metadata = BTreeMap::new();
+        if let Some(serde_json::Value::Object(map)) = header.get("__metadata__") {
+            for (key, value) in map {
+                let value = value
+                    .as_str()
+                    .ok_or_else(|| fail(format!("metadata '{key}' is not a string")))?;
+                metadata.insert(key.clone(), value.to_string());
+            }
+        }
+        Ok(metadata)
+    }
+
     /// Writes the file atomically: a temporary file in the same directory, then a rename.
     pub fn write(&self, path: &Path) -> Result<(), ModelError> {
         let io = |source| ModelError::Write {
@@ -262,6 +297,22 @@ pub fn load_weights(
 }
 
 /// Reads the model config stored in a checkpoint's metadata.
+/// The class names a checkpoint carries (metadata `labels`, a JSON list), if any.
+pub fn labels_of(
+    metadata: &BTreeMap<String, String>,
+    path: &Path,
+) -> Result<Option<Vec<String>>, ModelError> {
+    let Some(json) = metadata.get("labels") else {
+        return Ok(None);
+    };
+    serde_json::from_str(json)
+        .map(Some)
+        .map_err(|e| ModelError::Checkpoint {
+            path: path.to_path_buf(),
+            what: format!("metadata 'labels' is not a list of names ({e})"),
+        })
+}
+
 pub fn config_of(file: &TensorFile, path: &Path) -> Result<ModelConfig, ModelError> {
     let text = file.metadata.get(CONFIG_KEY).ok_or_else(|| ModelError::Checkpoint {
         path: path.to_path_buf(),

@@ -12,12 +12,85 @@ use super::ModelError;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Backbone {
-    /// torchvision ResNet v1.5 (stride on the 3x3 conv); `base_width` 64 is the standard network,
-    /// smaller widths give narrow test models with the same topology.
-    Resnet { depth: u32, base_width: i64 },
+    /// ResNet; `base_width` 64 is the standard network, smaller widths give narrow test models
+    /// with the same topology. `variant` picks torchvision's v1.5 (the default, what configs
+    /// without the field mean) or ResNet-D.
+    Resnet {
+        depth: u32,
+        base_width: i64,
+        #[serde(default, skip_serializing_if = "ResnetVariant::is_b")]
+        variant: ResnetVariant,
+    },
     /// torchvision MobileNetV2 with a width multiplier.
     #[serde(rename = "mobilenet_v2")]
     MobileNetV2 { width_mult: f64 },
+    /// VGG without BatchNorm (torchvision's `vgg11`..`vgg19` layout): stage widths `base_width`
+    /// x (1, 2, 4, 8, 8), a 7x7 adaptive average pool, then fc6 and fc7 of `fc_width` units.
+    /// `base_width` 64 and `fc_width` 4096 are the standard network.
+    Vgg {
+        depth: u32,
+        base_width: i64,
+        fc_width: i64,
+    },
+    /// ECO (Zolfaghari et al., ECCV 2018): BN-Inception per frame up to inception-3c, then a 3D
+    /// ResNet-18 over the clip; `Full` adds the rest of BN-Inception, averaged over the frames.
+    /// `base_width` 64 is the published network; other even widths scale every layer alike.
+    Eco {
+        variant: EcoVariant,
+        base_width: i64,
+    },
+}
+
+/// Which ECO.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EcoVariant {
+    /// 2D part up to inception-3c, then the 3D net (512 features per clip).
+    Lite,
+    /// ECO-Lite plus the whole BN-Inception per frame (1024 + 512 features per clip).
+    Full,
+}
+
+/// Which ResNet, in the naming of He et al., "Bag of Tricks for Image Classification with
+/// Convolutional Neural Networks", CVPR 2019.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResnetVariant {
+    /// ResNet-B, torchvision's "v1.5": a 7x7 stem conv, the stride on the bottleneck's 3x3 conv,
+    /// a strided 1x1 conv in the downsampling shortcut.
+    #[default]
+    B,
+    /// ResNet-D (PaddleClas' "vd", timm's `resnet50d`): ResNet-B with a deep stem of three 3x3
+    /// convs (base_width/2, base_width/2, base_width) and, in the downsampling shortcut, a 2x2
+    /// average pool (stride 2, ceil mode, padding not counted) before a stride-1 1x1 conv.
+    D,
+}
+
+impl ResnetVariant {
+    /// True for the default variant (left out of the JSON, so configs stay as they were).
+    pub fn is_b(&self) -> bool {
+        *self == Self::B
+    }
+}
+
+impl Backbone {
+    /// torchvision's ResNet (v1.5, ResNet-B) of `depth` layers.
+    pub fn resnet(depth: u32, base_width: i64) -> Self {
+        Self::Resnet {
+            depth,
+            base_width,
+            variant: ResnetVariant::B,
+        }
+    }
+
+    /// ResNet-D ("vd") of `depth` layers.
+    pub fn resnet_d(depth: u32, base_width: i64) -> Self {
+        Self::Resnet {
+            depth,
+            base_width,
+            variant: ResnetVariant::D,
+        }
+    }
 }
 
 /// Which way the temporal shift moves channels.
@@ -92,11 +165,21 @@ pub const PRESET_NAMES: &[&str] = &[
     "mvf_r50",
     "tsm_mobilenet_v2",
     "tsm_mobilenet_v2_online",
+    "tsn_vgg16",
+    "tsn_r50_vd",
+    "tsm_r50_vd",
     "tsn_r18_tiny",
     "tsm_r18_tiny",
     "tsm_r18_tiny_online",
     "mvf_r18_tiny",
     "tsm_mobilenet_v2_tiny_online",
+    "tsn_vgg16_tiny",
+    "tsm_r50_vd_tiny",
+    "tsm_r50_vd_tiny_online",
+    "eco_lite",
+    "eco_full",
+    "eco_lite_tiny",
+    "eco_full_tiny",
 ];
 
 fn shift(direction: ShiftDirection) -> Temporal {
@@ -130,10 +213,7 @@ impl ModelConfig {
     }
 
     fn r50() -> Backbone {
-        Backbone::Resnet {
-            depth: 50,
-            base_width: 64,
-        }
+        Backbone::resnet(50, 64)
     }
 
     /// TSN with ResNet-50, 8 segments.
@@ -177,6 +257,40 @@ impl ModelConfig {
         )
     }
 
+    /// TSN with VGG16 as GluonCV's `vgg16_ucf101` (after Wang et al., "Towards Good Practices
+    /// for Very Deep Two-Stream ConvNets", 2015): 3 segments, 101 UCF-101 classes, dropout 0.9
+    /// after fc6 and after fc7.
+    pub fn tsn_vgg16() -> Self {
+        Self {
+            num_segments: 3,
+            num_classes: 101,
+            dropout: 0.9,
+            ..Self::preset(
+                "tsn_vgg16",
+                Backbone::Vgg {
+                    depth: 16,
+                    base_width: 64,
+                    fc_width: 4096,
+                },
+                Temporal::None,
+            )
+        }
+    }
+
+    /// TSN with ResNet-50-D (the backbone of PaddleVideo's PP-TSN), 8 segments.
+    pub fn tsn_r50_vd() -> Self {
+        Self::preset("tsn_r50_vd", Backbone::resnet_d(50, 64), Temporal::None)
+    }
+
+    /// Offline TSM with ResNet-50-D, 8 frames, as PaddleVideo's PP-TSM.
+    pub fn tsm_r50_vd() -> Self {
+        Self::preset(
+            "tsm_r50_vd",
+            Backbone::resnet_d(50, 64),
+            shift(ShiftDirection::Bi),
+        )
+    }
+
     fn tiny(name: &str, backbone: Backbone, temporal: Temporal) -> Self {
         Self {
             num_segments: 4,
@@ -187,10 +301,7 @@ impl ModelConfig {
     }
 
     fn r18_tiny() -> Backbone {
-        Backbone::Resnet {
-            depth: 18,
-            base_width: 16,
-        }
+        Backbone::resnet(18, 16)
     }
 
     /// Narrow, low-resolution variants for tests and quick experiments.
@@ -218,6 +329,89 @@ impl ModelConfig {
         )
     }
 
+    /// VGG16's topology at 1/8 of the width (8 to 64 channels, fc6 and fc7 of 64 units) on
+    /// 32x32 frames.
+    pub fn tsn_vgg16_tiny() -> Self {
+        Self {
+            input_size: 32,
+            ..Self::tiny(
+                "tsn_vgg16_tiny",
+                Backbone::Vgg {
+                    depth: 16,
+                    base_width: 8,
+                    fc_width: 64,
+                },
+                Temporal::None,
+            )
+        }
+    }
+    pub fn tsm_r50_vd_tiny() -> Self {
+        Self::tiny(
+            "tsm_r50_vd_tiny",
+            Backbone::resnet_d(50, 16),
+            shift(ShiftDirection::Bi),
+        )
+    }
+    pub fn tsm_r50_vd_tiny_online() -> Self {
+        Self::tiny(
+            "tsm_r50_vd_tiny_online",
+            Backbone::resnet_d(50, 16),
+            shift(ShiftDirection::Uni),
+        )
+    }
+
+    fn eco(name: &str, variant: EcoVariant, base_width: i64) -> Self {
+        Self {
+            num_segments: 16,
+            ..Self::preset(
+                name,
+                Backbone::Eco {
+                    variant,
+                    base_width,
+                },
+                Temporal::None,
+            )
+        }
+    }
+
+    /// ECO-Lite, 16 frames, 400 classes (37.5 M parameters, 46.5 G multiply-adds per clip).
+    pub fn eco_lite() -> Self {
+        Self::eco("eco_lite", EcoVariant::Lite, 64)
+    }
+
+    /// ECO-Full, 16 frames, 400 classes.
+    pub fn eco_full() -> Self {
+        Self::eco("eco_full", EcoVariant::Full, 64)
+    }
+
+    /// ECO at a quarter of the width (3D net 32 to 128 channels), 8 frames of 64x64, 10 classes.
+    pub fn eco_lite_tiny() -> Self {
+        Self {
+            num_segments: 8,
+            ..Self::tiny(
+                "eco_lite_tiny",
+                Backbone::Eco {
+                    variant: EcoVariant::Lite,
+                    base_width: 16,
+                },
+                Temporal::None,
+            )
+        }
+    }
+    pub fn eco_full_tiny() -> Self {
+        Self {
+            num_segments: 8,
+            ..Self::tiny(
+                "eco_full_tiny",
+                Backbone::Eco {
+                    variant: EcoVariant::Full,
+                    base_width: 16,
+                },
+                Temporal::None,
+            )
+        }
+    }
+
     /// Looks a preset up by name.
     pub fn from_preset(name: &str) -> Result<Self, ModelError> {
         let config = match name {
@@ -227,11 +421,21 @@ impl ModelConfig {
             "mvf_r50" => Self::mvf_r50(),
             "tsm_mobilenet_v2" => Self::tsm_mobilenet_v2(),
             "tsm_mobilenet_v2_online" => Self::tsm_mobilenet_v2_online(),
+            "tsn_vgg16" => Self::tsn_vgg16(),
+            "tsn_r50_vd" => Self::tsn_r50_vd(),
+            "tsm_r50_vd" => Self::tsm_r50_vd(),
             "tsn_r18_tiny" => Self::tsn_r18_tiny(),
             "tsm_r18_tiny" => Self::tsm_r18_tiny(),
             "tsm_r18_tiny_online" => Self::tsm_r18_tiny_online(),
             "mvf_r18_tiny" => Self::mvf_r18_tiny(),
             "tsm_mobilenet_v2_tiny_online" => Self::tsm_mobilenet_v2_tiny_online(),
+            "tsn_vgg16_tiny" => Self::tsn_vgg16_tiny(),
+            "tsm_r50_vd_tiny" => Self::tsm_r50_vd_tiny(),
+            "tsm_r50_vd_tiny_online" => Self::tsm_r50_vd_tiny_online(),
+            "eco_lite" => Self::eco_lite(),
+            "eco_full" => Self::eco_full(),
+            "eco_lite_tiny" => Self::eco_lite_tiny(),
+            "eco_full_tiny" => Self::eco_full_tiny(),
             _ => {
                 return Err(ModelError::UnknownPreset {
                     name: name.to_string(),
@@ -242,8 +446,12 @@ impl ModelConfig {
         Ok(config)
     }
 
-    /// True when the network never reads a future frame, so it can run frame by frame.
+    /// True when the network never reads a future frame, so it can run frame by frame. ECO
+    /// classifies whole clips (online it runs through `online::EcoRunner`), so it is not.
     pub fn is_causal(&self) -> bool {
+        if matches!(self.backbone, Backbone::Eco { .. }) {
+            return false;
+        }
         match &self.temporal {
             Temporal::None => true,
             Temporal::Shift {
@@ -264,7 +472,11 @@ impl ModelConfig {
             })
         };
         match &self.backbone {
-            Backbone::Resnet { depth, base_width } => {
+            Backbone::Resnet {
+                depth,
+                base_width,
+                variant,
+            } => {
                 if ![18, 34, 50, 101].contains(depth) {
                     return bad(format!(
                         "ResNet depth {depth} is not one of 18, 34, 50, 101"
@@ -273,12 +485,53 @@ impl ModelConfig {
                 if *base_width < 1 {
                     return bad(format!("ResNet base_width {base_width} must be positive"));
                 }
+                if *variant == ResnetVariant::D && (*base_width < 2 || base_width % 2 != 0) {
+                    return bad(format!(
+                        "ResNet-D base_width {base_width} must be even: its deep stem starts \
+                         with base_width/2 channels"
+                    ));
+                }
+            }
+            Backbone::Vgg {
+                depth,
+                base_width,
+                fc_width,
+            } => {
+                if ![11, 13, 16, 19].contains(depth) {
+                    return bad(format!("VGG depth {depth} is not one of 11, 13, 16, 19"));
+                }
+                if *base_width < 1 || *fc_width < 1 {
+                    return bad(format!(
+                        "VGG base_width ({base_width}) and fc_width ({fc_width}) must be positive"
+                    ));
+                }
+                if !matches!(self.temporal, Temporal::None) {
+                    return bad(
+                        "VGG runs as TSN only (temporal kind \"none\"): it has no residual \
+                         blocks to put a temporal shift or MVF module in"
+                            .into(),
+                    );
+                }
             }
             Backbone::MobileNetV2 { width_mult } => {
                 if !(*width_mult > 0.0 && *width_mult <= 4.0) {
                     return bad(format!(
                         "MobileNetV2 width_mult {width_mult} must be in (0, 4]"
                     ));
+                }
+            }
+            Backbone::Eco { base_width, .. } => {
+                if *base_width < 2 || base_width % 2 != 0 {
+                    return bad(format!(
+                        "ECO base_width {base_width} must be even and positive: every width \
+                         (32 to 1024 at 64) scales by base_width/64"
+                    ));
+                }
+                if !matches!(self.temporal, Temporal::None) {
+                    return bad(
+                        "ECO models time with its 3D network: temporal kind must be \"none\""
+                            .into(),
+                    );
                 }
             }
         }

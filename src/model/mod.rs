@@ -1,8 +1,11 @@
-//! The networks: ResNet and MobileNetV2 trunks, the temporal modules (TSM shift, MVF) placed in
-//! them by configuration, the TSN head, presets and checkpoints.
+//! The networks: ResNet (v1.5 and ResNet-D), MobileNetV2 and VGG trunks, ECO (BN-Inception and
+//! a 3D ResNet-18), the temporal modules (TSM shift, MVF) placed in them by configuration, the
+//! TSN head, presets and checkpoints.
 
+pub mod bn_inception;
 pub mod checkpoint;
 pub mod config;
+pub mod eco;
 mod error;
 pub mod import;
 pub mod layers;
@@ -11,11 +14,14 @@ pub mod mvf;
 pub mod net;
 pub mod resnet;
 pub mod shift;
+pub mod vgg;
 
 pub use checkpoint::TensorFile;
 pub use config::{
-    Backbone, ModelConfig, MvfMode, PRESET_NAMES, ShiftDirection, ShiftPlacement, Temporal,
+    Backbone, EcoVariant, ModelConfig, MvfMode, PRESET_NAMES, ResnetVariant, ShiftDirection,
+    ShiftPlacement, Temporal,
 };
+pub use eco::EcoFrames;
 pub use error::ModelError;
 pub use layers::{InferenceLayout, StageCost};
 pub use net::{ActionNet, ClipOutput};

@@ -9,15 +9,21 @@ use tch::{Device, Tensor, nn};
 use super::ModelError;
 use super::checkpoint::{self, TensorFile};
 use super::config::{Backbone, ModelConfig, Temporal};
+use super::eco::{Eco, EcoFrames};
 use super::layers::{InferenceLayout, StageCost, linear_macs};
 use super::mobilenet_v2::MobileNetV2;
 use super::resnet::ResNet;
 use super::shift::{ShiftCache, TimeAxis};
+use super::vgg::Vgg;
 
 #[derive(Debug)]
 enum Trunk {
     Resnet(ResNet),
-    MobileNetV2(MobileNetV2),
+    // Boxed: its 19 inline layers make it several times larger than the ResNet and VGG trunks.
+    MobileNetV2(Box<MobileNetV2>),
+    Vgg(Vgg),
+    // Boxed: ECO holds its many named layers inline (several hundred bytes).
+    Eco(Box<Eco>),
 }
 
 /// Output of a clip forward pass.
@@ -26,6 +32,7 @@ pub struct ClipOutput {
     /// `[N, classes]`: the consensus (mean over time) of the per-frame logits.
     pub logits: Tensor,
     /// `[N*T', classes]`: logits of every frame before the consensus (T' = T/2 after a temporal pool).
+    /// ECO classifies whole clips: one row per clip, equal to `logits` (T' = 1).
     pub frame_logits: Tensor,
 }
 
@@ -41,22 +48,52 @@ pub struct ActionNet {
 
 impl ActionNet {
     /// Builds the network under `p` (PyTorch parameter names: `conv1`, `layer1.0...`, `fc` for
-    /// ResNets; `features.N...`, `classifier.1` for MobileNetV2).
+    /// ResNets; `features.N...`, `classifier.1` for MobileNetV2; `features.N...`,
+    /// `classifier.{0,3}` (fc6, fc7) and `classifier.6` for VGG).
     pub fn new(p: &nn::Path, config: &ModelConfig) -> Result<Self, ModelError> {
         config.validate()?;
         let (trunk, fc_path) = match &config.backbone {
-            Backbone::Resnet { depth, base_width } => (
-                Trunk::Resnet(ResNet::new(p, *depth, *base_width, &config.temporal)),
+            Backbone::Resnet {
+                depth,
+                base_width,
+                variant,
+            } => (
+                Trunk::Resnet(ResNet::new(
+                    p,
+                    *depth,
+                    *base_width,
+                    *variant,
+                    &config.temporal,
+                )),
                 p / "fc",
             ),
             Backbone::MobileNetV2 { width_mult } => (
-                Trunk::MobileNetV2(MobileNetV2::new(p, *width_mult, &config.temporal)),
+                Trunk::MobileNetV2(Box::new(MobileNetV2::new(p, *width_mult, &config.temporal))),
                 p / "classifier" / 1,
+            ),
+            // Validation admits VGG with Temporal::None only.
+            Backbone::Vgg {
+                depth,
+                base_width,
+                fc_width,
+            } => (
+                Trunk::Vgg(Vgg::new(p, *depth, *base_width, *fc_width, config.dropout)),
+                p / "classifier" / 6,
+            ),
+            // The classifier is `new_fc`, as the ECO authors' TSN wrapper names it.
+            Backbone::Eco {
+                variant,
+                base_width,
+            } => (
+                Trunk::Eco(Box::new(Eco::new(p, *variant, *base_width))),
+                p / "new_fc",
             ),
         };
         let features = match &trunk {
             Trunk::Resnet(r) => r.out_channels(),
             Trunk::MobileNetV2(m) => m.out_channels(),
+            Trunk::Vgg(v) => v.out_channels(),
+            Trunk::Eco(e) => e.out_channels(),
         };
         // TSM initialises its new classifier with N(0, 0.001) and a zero bias.
         let fc_config = nn::LinearConfig {
@@ -82,6 +119,8 @@ impl ActionNet {
         match &mut self.trunk {
             Trunk::Resnet(r) => r.fold(layout),
             Trunk::MobileNetV2(m) => m.fold(layout),
+            Trunk::Vgg(v) => v.fold(layout),
+            Trunk::Eco(e) => e.fold(layout),
         }
         let weight = self.fc.ws.detach().to_kind(layout.kind);
         let bias = match &self.fc.bs {
@@ -95,11 +134,19 @@ impl ActionNet {
     }
 
     /// Partial BN (TSN, Wang et al. 2016): every BatchNorm of the trunk but the first keeps its
-    /// statistics and its scale and shift, which helps fine-tuning on small data sets.
+    /// statistics and its scale and shift, which helps fine-tuning on small data sets. VGG has
+    /// no BatchNorm: nothing changes.
     pub fn set_partial_bn(&mut self, on: bool) {
         let convs = match &mut self.trunk {
             Trunk::Resnet(r) => r.conv_bns_mut(),
             Trunk::MobileNetV2(m) => m.conv_bns_mut(),
+            Trunk::Vgg(_) => Vec::new(),
+            Trunk::Eco(e) => {
+                for (i, conv) in e.convs_2d_mut().into_iter().enumerate() {
+                    conv.freeze_bn(on && i > 0);
+                }
+                Vec::new()
+            }
         };
         for (i, conv) in convs.into_iter().enumerate() {
             conv.freeze_bn(on && i > 0);
@@ -144,12 +191,14 @@ impl ActionNet {
         self.fc.ws.device()
     }
 
-    /// The classifier's variable names (`fc` or `classifier.1`), replaced when a checkpoint of
-    /// another class count initialises training.
+    /// The classifier's variable names (`fc`, `classifier.1` or, for VGG, `classifier.6`),
+    /// replaced when a checkpoint of another class count initialises training.
     pub fn classifier_prefix(&self) -> &'static str {
         match &self.trunk {
             Trunk::Resnet(_) => "fc.",
             Trunk::MobileNetV2(_) => "classifier.1.",
+            Trunk::Vgg(_) => "classifier.6.",
+            Trunk::Eco(_) => "new_fc.",
         }
     }
 
@@ -177,6 +226,7 @@ impl ActionNet {
         match &self.trunk {
             Trunk::Resnet(r) => r.shift_slots(),
             Trunk::MobileNetV2(m) => m.shift_slots(),
+            Trunk::Vgg(_) | Trunk::Eco(_) => 0,
         }
     }
 
@@ -217,21 +267,64 @@ impl ActionNet {
         Ok(b)
     }
 
-    fn trunk_forward(&self, x: &Tensor, time: &mut TimeAxis, train: bool) -> Tensor {
-        let converted;
-        let x = match &self.inference {
-            Some((layout, _, _)) => {
-                converted = layout.apply(x);
-                &converted
-            }
-            None => x,
-        };
-        match &self.trunk {
-            Trunk::Resnet(r) => r.forward_t(x, time, train),
-            Trunk::MobileNetV2(m) => m.forward_t(x, time, train),
+    /// The input in the inference layout, once prepared.
+    fn inference_input(&self, x: &Tensor) -> Tensor {
+        match &self.inference {
+            Some((layout, _, _)) => layout.apply(x),
+            None => x.shallow_clone(),
         }
     }
 
+    /// ECO's per-frame 2D part on `[B, 3, H, W]` frames (evaluation mode, no gradients): what
+    /// the online runner keeps in its working memory. Errors for other networks.
+    pub fn eco_frames(&self, x: &Tensor) -> Result<EcoFrames, ModelError> {
+        let eco = self.eco()?;
+        self.check_frames(x)?;
+        Ok(tch::no_grad(|| {
+            eco.frames_t(&self.inference_input(x), false)
+        }))
+    }
+
+    /// ECO's clip part on the 2D outputs of `N*t` frames: logits `[N, classes]` (evaluation
+    /// mode, no gradients). `forward_clip_t` is `eco_frames` followed by this.
+    pub fn eco_logits(&self, frames: &EcoFrames, t: i64) -> Result<Tensor, ModelError> {
+        let eco = self.eco()?;
+        let count = frames.len();
+        if t < 1 || count % t != 0 {
+            return Err(ModelError::Input {
+                model: self.config.name.clone(),
+                expected: format!("a frame count divisible by the {t} frames of a clip"),
+                got: format!("{count} frames"),
+            });
+        }
+        Ok(tch::no_grad(|| {
+            self.head(&eco.clip_t(frames, t, false), false)
+        }))
+    }
+
+    fn eco(&self) -> Result<&Eco, ModelError> {
+        match &self.trunk {
+            Trunk::Eco(eco) => Ok(eco),
+            _ => Err(ModelError::Input {
+                model: self.config.name.clone(),
+                expected: "an ECO network".into(),
+                got: format!("backbone {:?}", self.config.backbone),
+            }),
+        }
+    }
+
+    fn trunk_forward(&self, x: &Tensor, time: &mut TimeAxis, train: bool) -> Tensor {
+        let x = &self.inference_input(x);
+        match &self.trunk {
+            Trunk::Resnet(r) => r.forward_t(x, time, train),
+            Trunk::MobileNetV2(m) => m.forward_t(x, time, train),
+            Trunk::Vgg(v) => v.forward_t(x, train),
+            // Each frame as a one-frame clip (forward_clip_t runs ECO clip by clip instead).
+            Trunk::Eco(e) => e.clip_t(&e.frames_t(x, train), 1, train),
+        }
+    }
+
+    /// Dropout and the classifier, per frame. For VGG this dropout is the one after fc7.
     fn head(&self, features: &Tensor, train: bool) -> Tensor {
         match &self.inference {
             Some((_, weight, bias)) => features
@@ -284,6 +377,14 @@ impl ActionNet {
             });
         }
         let n = frames / t;
+        if let Trunk::Eco(eco) = &self.trunk {
+            let frames = eco.frames_t(&self.inference_input(x), train);
+            let logits = self.head(&eco.clip_t(&frames, t, train), train); // [N, classes]
+            return Ok(ClipOutput {
+                frame_logits: logits.shallow_clone(),
+                logits,
+            });
+        }
         let mut time = TimeAxis::Clip { t };
         let features = self.trunk_forward(x, &mut time, train); // [N*T', C]
         let frame_logits = self.head(&features, train); // [N*T', classes]
@@ -297,6 +398,14 @@ impl ActionNet {
 
     /// Refuses networks that would need future frames.
     pub fn check_causal(&self) -> Result<(), ModelError> {
+        if let Trunk::Eco(_) = self.trunk {
+            return Err(ModelError::NotCausal {
+                model: self.config.name.clone(),
+                why: "ECO classifies a whole clip at once with its 3D network; run it online \
+                      through its working memory (online::EcoRunner)"
+                    .into(),
+            });
+        }
         let why = match &self.config.temporal {
             Temporal::Shift {
                 direction: super::ShiftDirection::Bi,
@@ -340,6 +449,9 @@ impl ActionNet {
         let mut rows = match &self.trunk {
             Trunk::Resnet(r) => r.stage_costs(frames, size),
             Trunk::MobileNetV2(m) => m.stage_costs(frames, size),
+            Trunk::Vgg(v) => v.stage_costs(frames, size),
+            // The frames are one clip.
+            Trunk::Eco(e) => e.stage_costs(frames, frames, size),
         };
         let temporal_pool = matches!(
             self.config.temporal,
@@ -348,17 +460,20 @@ impl ActionNet {
                 ..
             }
         );
-        let head_frames = if temporal_pool {
+        let head_frames = if matches!(self.trunk, Trunk::Eco(_)) {
+            1
+        } else if temporal_pool {
             (frames + 1) / 2
         } else {
             frames
         };
         let (classes, features) = (self.config.num_classes, self.feature_dim());
         rows.push(StageCost {
-            name: if matches!(self.trunk, Trunk::Resnet(_)) {
-                "fc".into()
-            } else {
-                "classifier".into()
+            name: match self.trunk {
+                Trunk::Resnet(_) => "fc".into(),
+                Trunk::MobileNetV2(_) => "classifier".into(),
+                Trunk::Vgg(_) => "classifier.6".into(),
+                Trunk::Eco(_) => "new_fc".into(),
             },
             params: (classes * features + classes) as u64,
             macs: linear_macs(head_frames, features, classes),

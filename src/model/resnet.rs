@@ -1,10 +1,17 @@
 //! ResNet-18/34/50/101 (He et al., "Deep Residual Learning for Image Recognition", CVPR 2016) in
 //! torchvision's v1.5 layout and parameter names, with a temporal module (TSM shift or MVF) placed in
 //! the residual blocks by configuration.
+//!
+//! The ResNet-D variant (He et al., "Bag of Tricks for Image Classification with Convolutional
+//! Neural Networks", CVPR 2019; PaddleClas' "vd", the trunk of PaddleVideo's PP-TSN and PP-TSM)
+//! replaces the 7x7 stem conv by three 3x3 convs and strides the downsampling shortcut with a 2x2
+//! average pool instead of the 1x1 conv, which otherwise skips three quarters of its input. Its
+//! parameter names are timm's (`resnet50d`): `conv1.{0,3,6}` with BatchNorms `conv1.1`, `conv1.4`
+//! and `bn1`; `downsample.1` (conv) and `downsample.2` (BN), `downsample.0` being the pool.
 
 use tch::{Tensor, nn};
 
-use super::config::{ShiftDirection, ShiftPlacement, Temporal};
+use super::config::{ResnetVariant, ShiftDirection, ShiftPlacement, Temporal};
 use super::layers::{ConvBn, ConvSpec, InferenceLayout, StageCost};
 use super::mvf::Mvf;
 use super::shift::{TemporalShift, TimeAxis, temporal_pool};
@@ -17,11 +24,47 @@ enum BlockTemporal {
     Mvf(Mvf),
 }
 
+/// The projection shortcut of a block that changes resolution or width.
+#[derive(Debug)]
+struct Downsample {
+    /// ResNet-D on a strided block: 2x2 average pool, stride 2, before the (stride-1) conv.
+    pool: bool,
+    conv: ConvBn,
+}
+
+impl Downsample {
+    fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
+        if self.pool {
+            // ceil_mode keeps odd sizes in step with the residual branch's padded 3x3 conv;
+            // the clipped last window averages only what it covers (count_include_pad false).
+            let pooled = x.avg_pool2d([2, 2], [2, 2], [0, 0], true, false, None::<i64>);
+            self.conv.forward_t(&pooled, train)
+        } else {
+            self.conv.forward_t(x, train)
+        }
+    }
+
+    /// Multiply-adds for `nt` frames of `h` x `w` (the pool is not counted, as no pool is).
+    fn macs(&self, nt: i64, h: i64, w: i64) -> u64 {
+        let (h, w) = if self.pool {
+            (ceil_half(h), ceil_half(w))
+        } else {
+            (h, w)
+        };
+        self.conv.spec.macs(nt, h, w)
+    }
+}
+
+/// Output side of a 2x2, stride-2 pool in ceil mode.
+fn ceil_half(x: i64) -> i64 {
+    (x + 1) / 2
+}
+
 /// A BasicBlock (two 3x3 convs) or a Bottleneck (1x1, 3x3 with the stride, 1x1).
 #[derive(Debug)]
 struct ResBlock {
     convs: Vec<ConvBn>,
-    downsample: Option<ConvBn>,
+    downsample: Option<Downsample>,
     temporal: BlockTemporal,
 }
 
@@ -65,7 +108,7 @@ impl ResBlock {
         let convs: u64 = self
             .convs
             .iter()
-            .chain(&self.downsample)
+            .chain(self.downsample.as_ref().map(|d| &d.conv))
             .map(ConvBn::params)
             .sum();
         match &self.temporal {
@@ -86,7 +129,7 @@ impl ResBlock {
             (ch, cw) = conv.spec.out_hw(ch, cw);
         }
         if let Some(down) = &self.downsample {
-            total += down.spec.macs(nt, h, w);
+            total += down.macs(nt, h, w);
         }
         (total, ch, cw)
     }
@@ -95,7 +138,8 @@ impl ResBlock {
 /// A ResNet trunk without its classifier: `[N*T, 3, H, W]` in, pooled `[N*T', C]` features out.
 #[derive(Debug)]
 pub struct ResNet {
-    stem: ConvBn,
+    /// One 7x7 conv (ResNet-B) or three 3x3 convs (ResNet-D), each followed by ReLU.
+    stem: Vec<ConvBn>,
     stages: Vec<Vec<ResBlock>>,
     temporal_pool: bool,
     out_channels: i64,
@@ -113,11 +157,37 @@ fn layout(depth: u32) -> ([usize; 4], bool) {
     }
 }
 
+/// The stem convs: torchvision's `conv1`/`bn1`, or timm's deep stem `conv1.{0,3,6}` with
+/// BatchNorms `conv1.{1,4}` and `bn1` (widths base/2, base/2, base; the first strided).
+fn stem(p: &nn::Path, base_width: i64, variant: ResnetVariant) -> Vec<ConvBn> {
+    match variant {
+        ResnetVariant::B => vec![ConvBn::new(
+            p / "conv1",
+            p / "bn1",
+            ConvSpec::new(3, base_width, 7, 2),
+        )],
+        ResnetVariant::D => {
+            let (conv1, half) = (p / "conv1", base_width / 2);
+            vec![
+                ConvBn::new(&conv1 / 0, &conv1 / 1, ConvSpec::new(3, half, 3, 2)),
+                ConvBn::new(&conv1 / 3, &conv1 / 4, ConvSpec::new(half, half, 3, 1)),
+                ConvBn::new(&conv1 / 6, p / "bn1", ConvSpec::new(half, base_width, 3, 1)),
+            ]
+        }
+    }
+}
+
 impl ResNet {
-    pub fn new(p: &nn::Path, depth: u32, base_width: i64, temporal: &Temporal) -> Self {
+    pub fn new(
+        p: &nn::Path,
+        depth: u32,
+        base_width: i64,
+        variant: ResnetVariant,
+        temporal: &Temporal,
+    ) -> Self {
         let (blocks, bottleneck) = layout(depth);
         let expansion = if bottleneck { 4 } else { 1 };
-        let stem = ConvBn::new(p / "conv1", p / "bn1", ConvSpec::new(3, base_width, 7, 2));
+        let stem = stem(p, base_width, variant);
         // TSM shifts every second block when layer3 is as deep as ResNet-101's (in every stage).
         let shift_every = if blocks[2] >= 23 { 2 } else { 1 };
         let mut shift_slots = 0;
@@ -165,7 +235,21 @@ impl ResNet {
                 };
                 let downsample = (stride != 1 || in_ch != out_ch).then(|| {
                     let dp = &bp / "downsample";
-                    ConvBn::new(&dp / 0, &dp / 1, ConvSpec::new(in_ch, out_ch, 1, stride))
+                    match variant {
+                        ResnetVariant::B => Downsample {
+                            pool: false,
+                            conv: ConvBn::new(
+                                &dp / 0,
+                                &dp / 1,
+                                ConvSpec::new(in_ch, out_ch, 1, stride),
+                            ),
+                        },
+                        // Index 0 is the pool (an identity in stage 1), as in timm.
+                        ResnetVariant::D => Downsample {
+                            pool: stride != 1,
+                            conv: ConvBn::new(&dp / 1, &dp / 2, ConvSpec::new(in_ch, out_ch, 1, 1)),
+                        },
+                    }
                 });
                 let temporal = match temporal {
                     Temporal::None => BlockTemporal::None,
@@ -234,9 +318,14 @@ impl ResNet {
 
     /// Every convolution with its BatchNorm, in forward order (the stem first).
     pub fn conv_bns_mut(&mut self) -> Vec<&mut ConvBn> {
-        let mut all = vec![&mut self.stem];
+        let mut all: Vec<&mut ConvBn> = self.stem.iter_mut().collect();
         for block in self.stages.iter_mut().flatten() {
-            all.extend(block.convs.iter_mut().chain(block.downsample.as_mut()));
+            all.extend(
+                block
+                    .convs
+                    .iter_mut()
+                    .chain(block.downsample.as_mut().map(|d| &mut d.conv)),
+            );
         }
         all
     }
@@ -253,11 +342,11 @@ impl ResNet {
 
     /// `[N*T, 3, H, W]` -> `[N*T', C]`; a temporal pool shortens `time` in place.
     pub fn forward_t(&self, x: &Tensor, time: &mut TimeAxis, train: bool) -> Tensor {
-        let mut x =
-            self.stem
-                .forward_t(x, train)
-                .relu()
-                .max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false);
+        let mut x = x.shallow_clone();
+        for conv in &self.stem {
+            x = conv.forward_t(&x, train).relu();
+        }
+        let mut x = x.max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false);
         for (s, stage) in self.stages.iter().enumerate() {
             if s == 1
                 && self.temporal_pool
@@ -276,14 +365,23 @@ impl ResNet {
     /// Cost per stage (`stem`, `layer1`..`layer4`) for `nt` frames of `size` x `size`.
     pub fn stage_costs(&self, nt: i64, size: i64) -> Vec<StageCost> {
         let mut rows = Vec::with_capacity(5);
-        let stem = self.stem.spec.macs(nt, size, size);
-        let (h, w) = self.stem.spec.out_hw(size, size);
+        let (mut h, mut w) = (size, size);
+        let (mut stem_params, mut stem_macs) = (0, 0);
+        for conv in &self.stem {
+            stem_params += conv.params();
+            stem_macs += conv.spec.macs(nt, h, w);
+            (h, w) = conv.spec.out_hw(h, w);
+        }
         let pool = |x: i64| (x + 2 - 3) / 2 + 1;
         let (mut h, mut w) = (pool(h), pool(w));
         rows.push(StageCost {
-            name: "stem (conv1)".into(),
-            params: self.stem.params(),
-            macs: stem,
+            name: if self.stem.len() > 1 {
+                "stem (conv1, 3 convs)".into()
+            } else {
+                "stem (conv1)".into()
+            },
+            params: stem_params,
+            macs: stem_macs,
         });
         let mut frames = nt;
         for (s, stage) in self.stages.iter().enumerate() {

@@ -1,10 +1,13 @@
 //! The online engine: a causal (uni-directional TSM) network run frame by frame through its shift
-//! cache, with temporal smoothing of the predictions.
+//! cache, with temporal smoothing of the predictions; and ECO's online mode (a working memory of
+//! frames refreshed every N frames).
 
+mod eco;
 mod input;
 mod recognizer;
 mod smooth;
 
+pub use eco::{Averaging, EcoOptions, EcoRunner, EcoUpdate, MemorySampling};
 pub use recognizer::{
     OnlineError, Precision, Recognizer, RecognizerOptions, StepTiming, cpu_has_native_bf16,
 };

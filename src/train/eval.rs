@@ -12,7 +12,9 @@ use tch::{Device, Kind, Tensor};
 
 use super::TrainError;
 use super::metrics::{Accuracy, Scores};
-use crate::data::{Dataset, DecodeCache, Loader, LoaderOptions, Mode, Sampling, TestCrop};
+use crate::data::{
+    Batch, Dataset, DecodeCache, Loader, LoaderOptions, Mode, Sampling, TestCrop,
+};
 use crate::model::ActionNet;
 use crate::online::Recognizer;
 use crate::preprocess::Transform;
@@ -43,7 +45,7 @@ pub struct EvalReport {
     pub views: usize,
 }
 
-fn loader_options(o: &EvalOptions, input_size: usize) -> LoaderOptions {
+pub(crate) fn loader_options(o: &EvalOptions, input_size: usize) -> LoaderOptions {
     let imagenet = Transform::imagenet(input_size);
     LoaderOptions {
         batch_size: o.batch_size.max(1),
@@ -80,6 +82,25 @@ pub(crate) fn bar(on: bool, len: u64, prefix: &str) -> ProgressBar {
     bar
 }
 
+/// The `[B, K]` logits of a test batch's videos: each view's clip logits, averaged over the
+/// views (clips x crops), as the TSN and TSM test scripts average scores.
+pub(crate) fn video_logits(
+    net: &ActionNet,
+    batch: &Batch,
+    device: Device,
+) -> Result<Tensor, TrainError> {
+    let b = batch.labels.size()[0];
+    let x = batch.input.to_device(device);
+    Ok(
+        tch::no_grad(|| net.forward_clip_t(&x, batch.frames as i64, false))?
+            .logits
+            .to_kind(Kind::Float)
+            .to_device(Device::Cpu)
+            .view([b, batch.views as i64, -1])
+            .mean_dim(1, false, None),
+    )
+}
+
 /// Evaluates `net` (in evaluation mode, no gradients) on every video of `dataset`.
 pub fn evaluate(
     net: &ActionNet,
@@ -106,13 +127,7 @@ pub fn evaluate(
     for batch in loader.by_ref() {
         let batch = batch?;
         views = batch.views;
-        let b = batch.labels.size()[0];
-        let x = batch.input.to_device(device);
-        let logits = tch::no_grad(|| net.forward_clip_t(&x, batch.frames as i64, false))?
-            .logits
-            .to_kind(Kind::Float)
-            .view([b, batch.views as i64, -1])
-            .mean_dim(1, false, None);
+        let logits = video_logits(net, &batch, device)?;
         acc.add(&logits, &batch.labels);
         bar.inc(1);
         let s = acc.scores();

@@ -6,6 +6,8 @@ mod eval;
 mod metrics;
 mod optim;
 mod plot;
+mod predict;
+mod protocol;
 mod schedule;
 mod trainer;
 
@@ -15,10 +17,13 @@ pub use eval::{EvalOptions, EvalReport, OnlineReport, evaluate, evaluate_online}
 pub use metrics::{Accuracy, Scores};
 pub use optim::{MOMENTUM_PREFIX, Sgd, SgdOptions};
 pub use plot::{CurvePoint, confusion, curves};
+pub use predict::{Prediction, predict};
+pub use protocol::{ProtocolOverrides, TEST_PROTOCOL_KEY, TestProtocol, TestViews};
 pub use schedule::{Decay, Schedule};
 pub use trainer::{
-    DataSpec, EpochRecord, FlipSpec, StepOutput, StepSettings, TRAIN_PRESETS, TRAIN_STATE_KEY,
-    TrainConfig, TrainOutcome, Trainer, mirror_label_map, train_step,
+    DataSpec, Distill, EpochRecord, FlipSpec, SoftTargets, StepOutput, StepSettings,
+    TRAIN_PRESETS, TRAIN_STATE_KEY, TrainConfig, TrainOutcome, Trainer, distillation_loss,
+    mirror_label_map, train_step, train_step_with,
 };
 
 use crate::data::DataError;

@@ -21,6 +21,7 @@ use super::TrainError;
 use super::eval::{EvalOptions, evaluate};
 use super::optim::{MOMENTUM_PREFIX, Sgd, SgdOptions};
 use super::plot::{self, CurvePoint};
+use super::protocol::{TEST_PROTOCOL_KEY, TestProtocol, TestViews};
 use super::schedule::{Decay, Schedule};
 use crate::data::{
     Dataset, DecodeCache, Flip, Layout, Loader, LoaderOptions, Mode, Sampling, Subset, TestCrop,
@@ -141,15 +142,41 @@ pub struct TrainConfig {
     /// the source video), written into the checkpoints for `live` and `play`.
     #[serde(default)]
     pub live_stride: Option<u32>,
+    /// How the trained model is tested (clips per video, crops), written into the checkpoints
+    /// with the clip sampling for `eval` and `predict`; validation during training stays at one
+    /// centre-cropped clip.
+    #[serde(default)]
+    pub test: TestViews,
+    /// Knowledge distillation from a trained teacher (None: labels only).
+    #[serde(default)]
+    pub distill: Option<Distill>,
 }
 
-/// Training presets: the papers' recipes for UCF-101 (fine-tuning R50 at 224 px) and small ones
-/// for the synthetic motion set (`*_tiny`, 64 px, trained from scratch on 2 CPU cores).
+/// Knowledge distillation (Hinton et al., 2015): the loss mixes the labels' cross-entropy with the
+/// divergence from a teacher's softened class distribution,
+/// `(1 - weight) * CE(student, y) + weight * T^2 * KL(softmax(teacher / T) || softmax(student / T))`,
+/// the KL divergence summed over classes and averaged over the batch (T^2 keeps the soft term's
+/// gradients on the scale of the hard one's as T changes).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Distill {
+    /// A trained checkpoint of the same classes and input size; any architecture.
+    pub teacher: PathBuf,
+    pub temperature: f64,
+    /// Share of the soft (teacher) term, in [0, 1].
+    pub weight: f64,
+}
+
+/// Training presets: the papers' recipes for UCF-101 (fine-tuning R50 at 224 px; VGG16 as
+/// GluonCV's `vgg16_ucf101`) and small ones for the synthetic motion set (`*_tiny`, 64 px,
+/// trained from scratch on 2 CPU cores).
 pub const TRAIN_PRESETS: &[(&str, &str)] = &[
     ("tsn", "tsn_r50"),
     ("tsm", "tsm_r50"),
     ("tsm_online", "tsm_r50_online"),
     ("mvf", "mvf_r50"),
+    ("tsn_vgg16", "tsn_vgg16"),
+    ("tsn_r50_vd", "tsn_r50_vd"),
+    ("tsm_r50_vd", "tsm_r50_vd"),
     ("tsn_tiny", "tsn_r18_tiny"),
     ("tsm_tiny", "tsm_r18_tiny"),
     ("tsm_online_tiny", "tsm_r18_tiny_online"),
@@ -158,6 +185,14 @@ pub const TRAIN_PRESETS: &[(&str, &str)] = &[
         "tsm_mobilenet_v2_online_tiny",
         "tsm_mobilenet_v2_tiny_online",
     ),
+    ("tsn_vgg16_tiny", "tsn_vgg16_tiny"),
+    ("tsm_r50_vd_tiny", "tsm_r50_vd_tiny"),
+    ("tsm_r50_vd_online_tiny", "tsm_r50_vd_tiny_online"),
+    // ECO trains with the TSN/TSM recipe above (clip logits, no consensus needed).
+    ("eco_lite", "eco_lite"),
+    ("eco_full", "eco_full"),
+    ("eco_lite_tiny", "eco_lite_tiny"),
+    ("eco_full_tiny", "eco_full_tiny"),
 ];
 
 impl TrainConfig {
@@ -180,6 +215,7 @@ impl TrainConfig {
         let mut model = ModelConfig::from_preset(model_name)?;
         let tiny = name.ends_with("_tiny");
         let mvf = matches!(model.temporal, Temporal::Mvf { .. });
+        let vgg = matches!(model.backbone, crate::model::Backbone::Vgg { .. });
         let mut config = Self {
             model: model.clone(),
             data,
@@ -215,8 +251,29 @@ impl TrainConfig {
             checkpoint_every: None,
             cache_decoded: false,
             live_stride: None,
+            test: TestViews::default(),
+            distill: None,
         };
         model.dropout = 0.8;
+        if vgg {
+            // GluonCV's vgg16_ucf101 with TSN (3 segments): lr 0.001 divided by 10 at epochs 30
+            // and 60 of 80, momentum 0.9, weight decay 5e-4, no gradient clipping, dropout 0.9
+            // after fc6 and fc7, no extra learning rate for the classifier; VGG has no BatchNorm.
+            config.epochs = 80;
+            config.schedule = Schedule {
+                base_lr: 0.001,
+                warmup_epochs: 0.0,
+                epochs: 80,
+                decay: Decay::Step {
+                    milestones: vec![30, 60],
+                    gamma: 0.1,
+                },
+            };
+            config.sgd.classifier_lr_mult = 1.0;
+            config.clip_grad = None;
+            config.partial_bn = false;
+            model.dropout = 0.9;
+        }
         if mvf {
             // PaddleMVF: 16 frames x 4, batch 16, 50 epochs, cosine 0.00125 with 5 warm-up
             // epochs, Nesterov, clip 40.
@@ -234,6 +291,11 @@ impl TrainConfig {
             config.clip_grad = Some(40.0);
             config.partial_bn = false;
             model.dropout = 0.5;
+            // PaddleMVF's UCF-101 test: 10 clips x ThreeCrop.
+            config.test = TestViews {
+                clips: 10,
+                crop: TestCrop::Three,
+            };
         }
         if tiny {
             // From scratch on the synthetic motion set (PyTorch's default initialisation, see
@@ -299,6 +361,23 @@ impl TrainConfig {
         }
         if self.interval == Some(0) {
             return bad("frame interval must be at least 1".into());
+        }
+        if self.test.clips == 0 {
+            return bad("test clips must be at least 1".into());
+        }
+        if let Some(d) = &self.distill {
+            if !(d.temperature > 0.0 && d.temperature.is_finite()) {
+                return bad(format!(
+                    "distillation temperature {} is not positive",
+                    d.temperature
+                ));
+            }
+            if !(0.0..=1.0).contains(&d.weight) {
+                return bad(format!(
+                    "distillation weight {} is outside [0, 1]",
+                    d.weight
+                ));
+            }
         }
         self.model.validate().map_err(TrainError::Model)
     }
@@ -457,6 +536,35 @@ impl Trainer {
         self.out.join("best.safetensors")
     }
 
+    /// The distillation teacher, in evaluation mode: it must know the same classes and take the
+    /// same input size as the student.
+    fn load_teacher(
+        &self,
+        path: &Path,
+        student: &ModelConfig,
+    ) -> Result<(nn::VarStore, ActionNet), TrainError> {
+        let (vs, teacher) = ActionNet::load(path, self.device)?;
+        let t = teacher.config();
+        let mismatch = |what: String| TrainError::Io {
+            path: path.to_path_buf(),
+            what: format!("cannot teach {}: {what}", student.name),
+        };
+        if t.num_classes != student.num_classes {
+            return Err(mismatch(format!(
+                "the teacher has {} classes, the data set {}",
+                t.num_classes, student.num_classes
+            )));
+        }
+        if t.input_size != student.input_size {
+            return Err(mismatch(format!(
+                "the teacher takes {} px input, the student {} px",
+                t.input_size, student.input_size
+            )));
+        }
+        tracing::info!("distilling from {} ({})", path.display(), t.name);
+        Ok((vs, teacher))
+    }
+
     fn loader_options(&self, mode: Mode, cache: Option<Arc<DecodeCache>>) -> LoaderOptions {
         let c = &self.config;
         let imagenet = Transform::imagenet(c.model.input_size as usize);
@@ -505,6 +613,10 @@ impl Trainer {
         let labels_json =
             serde_json::to_string(&classes).map_err(|e| TrainError::Config(e.to_string()))?;
 
+        let teacher = match &config.distill {
+            Some(d) => Some((self.load_teacher(&d.teacher, &config.model)?, d.clone())),
+            None => None,
+        };
         tch::manual_seed(mix(config.seed, u64::MAX, 0));
         let mut vs = nn::VarStore::new(self.device);
         let mut net = ActionNet::new(&vs.root(), &config.model)?;
@@ -644,7 +756,21 @@ impl Trainer {
                     clip_grad: config.clip_grad,
                     loss_scale: use_amp.then_some(loss_scale),
                 };
-                let out = train_step(&net, &mut sgd, &x, &y, &settings)?;
+                let out = match &teacher {
+                    Some(((_teacher_vs, teacher), d)) => {
+                        let frames = x.size()[0] / y.size()[0];
+                        let soft = tch::no_grad(|| teacher.forward_clip_t(&x, frames, false))?
+                            .logits
+                            .to_kind(Kind::Float);
+                        let targets = SoftTargets {
+                            logits: &soft,
+                            temperature: d.temperature,
+                            weight: d.weight,
+                        };
+                        train_step_with(&net, &mut sgd, &x, &y, Some(&targets), &settings)?
+                    }
+                    None => train_step(&net, &mut sgd, &x, &y, &settings)?,
+                };
                 let loss_value = out.loss;
                 if !loss_value.is_finite() {
                     bar.abandon();
@@ -928,6 +1054,16 @@ fn model_metadata(
     if let Some(stride) = config.live_stride {
         meta.push(("stride", stride.to_string()));
     }
+    let protocol = TestProtocol {
+        frames: config.model.num_segments.max(1) as usize,
+        interval: config.interval,
+        clips: config.test.clips.max(1),
+        crop: config.test.crop,
+    };
+    meta.push((
+        TEST_PROTOCOL_KEY,
+        serde_json::to_string(&protocol).unwrap_or_default(),
+    ));
     meta
 }
 
@@ -964,10 +1100,53 @@ pub fn train_step(
     y: &Tensor,
     s: &StepSettings,
 ) -> Result<StepOutput, TrainError> {
+    train_step_with(net, sgd, x, y, None, s)
+}
+
+/// A teacher's logits for a batch and how to mix them into the loss (see [`Distill`]).
+pub struct SoftTargets<'a> {
+    /// `[N, classes]`, no gradient.
+    pub logits: &'a Tensor,
+    pub temperature: f64,
+    pub weight: f64,
+}
+
+/// The distillation loss of `student` logits `[N, K]`: the labels' cross-entropy and the soft
+/// targets' `T^2 * KL(teacher || student)` mixed by the soft weight (see [`Distill`]).
+pub fn distillation_loss(
+    student: &Tensor,
+    y: &Tensor,
+    soft: &SoftTargets<'_>,
+    label_smoothing: f64,
+) -> Tensor {
+    let hard =
+        student.cross_entropy_loss::<Tensor>(y, None, Reduction::Mean, -100, label_smoothing);
+    let t = soft.temperature;
+    let log_p_student = (student / t).log_softmax(1, Kind::Float);
+    let log_p_teacher = (soft.logits / t).log_softmax(1, Kind::Float);
+    let kl = (log_p_teacher.exp() * (&log_p_teacher - &log_p_student))
+        .sum_dim_intlist(1, false, Kind::Float)
+        .mean(Kind::Float);
+    hard * (1.0 - soft.weight) + kl * (soft.weight * t * t)
+}
+
+/// [`train_step`] with an optional teacher's soft targets mixed into the loss.
+pub fn train_step_with(
+    net: &ActionNet,
+    sgd: &mut Sgd,
+    x: &Tensor,
+    y: &Tensor,
+    soft: Option<&SoftTargets<'_>>,
+    s: &StepSettings,
+) -> Result<StepOutput, TrainError> {
     let out = tch::autocast(s.loss_scale.is_some(), || net.forward_clip(x, true))?;
     let logits = out.logits.to_kind(Kind::Float);
-    let loss =
-        logits.cross_entropy_loss::<Tensor>(y, None, Reduction::Mean, -100, s.label_smoothing);
+    let loss = match soft {
+        Some(soft) => distillation_loss(&logits, y, soft, s.label_smoothing),
+        None => {
+            logits.cross_entropy_loss::<Tensor>(y, None, Reduction::Mean, -100, s.label_smoothing)
+        }
+    };
     let loss_value = loss.double_value(&[]);
     let detached = logits.detach();
     if !loss_value.is_finite() {
@@ -1039,4 +1218,57 @@ fn init_from(
     }
     checkpoint::load_weights(vs, &tensors, path, &model.name)?;
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// The distillation loss against the formula evaluated by hand in f64.
+    #[test]
+    fn distillation_loss_is_the_mixed_cross_entropy_and_kl() {
+        let student = [[1.0f64, -0.5, 2.0], [0.3, 0.2, -1.0]];
+        let teacher = [[0.5f64, 0.0, 3.0], [-1.0, 2.0, 0.0]];
+        let labels = [2i64, 0];
+        let (t, w) = (3.0f64, 0.6f64);
+        let log_softmax = |v: &[f64], t: f64| -> Vec<f64> {
+            let m = v.iter().fold(f64::NEG_INFINITY, |a, &b| a.max(b / t));
+            let z = v.iter().map(|x| (x / t - m).exp()).sum::<f64>().ln() + m;
+            v.iter().map(|x| x / t - z).collect()
+        };
+        let mut want = 0.0;
+        for i in 0..2 {
+            let ce = -log_softmax(&student[i], 1.0)[labels[i] as usize];
+            let (ls, lt) = (log_softmax(&student[i], t), log_softmax(&teacher[i], t));
+            let kl: f64 = (0..3).map(|k| lt[k].exp() * (lt[k] - ls[k])).sum();
+            want += ((1.0 - w) * ce + w * t * t * kl) / 2.0;
+        }
+        let tensor = |v: &[[f64; 3]; 2]| {
+            Tensor::from_slice(&v.iter().flatten().map(|&x| x as f32).collect::<Vec<_>>())
+                .view([2, 3])
+        };
+        let teacher_logits = tensor(&teacher);
+        let soft = SoftTargets {
+            logits: &teacher_logits,
+            temperature: t,
+            weight: w,
+        };
+        let got = distillation_loss(&tensor(&student), &Tensor::from_slice(&labels), &soft, 0.0)
+            .double_value(&[]);
+        assert!((got - want).abs() < 1e-5, "{got} vs {want}");
+        // Weight 0 is plain cross-entropy; a teacher equal to the student adds nothing.
+        let same = tensor(&student);
+        let none = SoftTargets {
+            logits: &same,
+            temperature: t,
+            weight: 0.5,
+        };
+        let plain = tensor(&student)
+            .cross_entropy_loss::<Tensor>(&Tensor::from_slice(&labels), None, Reduction::Mean, -100, 0.0)
+            .double_value(&[]);
+        let mixed = distillation_loss(&same, &Tensor::from_slice(&labels), &none, 0.0)
+            .double_value(&[]);
+        assert!((mixed - 0.5 * plain).abs() < 1e-6, "{mixed} vs {plain}");
+    }
 }

@@ -3,8 +3,9 @@
 
 Every model family of tests/golden/SPEC.md (ResNet 18/34/50/101 with a base width, MobileNetV2 with
 a width multiplier, bidirectional and uni-directional temporal shift with placements blockres and
-block, temporal pool, MVF with modes THW/TH/T, TSN head with average consensus) is written here from
-the spec with plain torch (no torchvision). The modules are arranged so that `state_dict()` yields
+block, temporal pool, MVF with modes THW/TH/T, TSN head with average consensus) and of the addendum
+in tests/golden/README.md (ResNet-D, VGG) is written here from the spec with plain torch (no
+torchvision). The modules are arranged so that `state_dict()` yields
 exactly the parameter names of SPEC.md; the shift and the temporal pool are functions, not modules.
 
 For every case the script seeds torch, builds the model, draws weights and an input, runs the model
@@ -219,11 +220,36 @@ RESNET_LAYOUT = {
 }
 
 
-class TemporalResNet(nn.Module):
-    """ResNet backbone + TSN head; forward(x [N*T,3,H,W]) -> (logits [N,K], frame_logits [N*T',K])."""
+def resnet_d_stem(base_width):
+    """ResNet-D deep stem (Bag of Tricks, 2019), timm's module tree: conv1.{0,3,6} with BN at
+    conv1.{1,4}; the third conv's BN is the model's bn1. Widths base/2, base/2, base."""
+    half = base_width // 2
+    return nn.Sequential(
+        nn.Conv2d(3, half, 3, 2, 1, bias=False), nn.BatchNorm2d(half), nn.ReLU(),
+        nn.Conv2d(half, half, 3, 1, 1, bias=False), nn.BatchNorm2d(half), nn.ReLU(),
+        nn.Conv2d(half, base_width, 3, 1, 1, bias=False),
+    )
 
-    def __init__(self, depth, base_width, temporal_cfg, num_segments, num_classes, dropout):
+
+def resnet_d_downsample(inplanes, outplanes, stride):
+    """ResNet-D shortcut: 2x2 average pool (stride 2, ceil_mode, padding not counted) when the
+    block strides, an identity otherwise, then a stride-1 1x1 conv and BN (timm's indices 0,1,2)."""
+    pool = (nn.AvgPool2d(2, 2, ceil_mode=True, count_include_pad=False) if stride != 1
+            else nn.Identity())
+    return nn.Sequential(pool, nn.Conv2d(inplanes, outplanes, 1, 1, 0, bias=False),
+                         nn.BatchNorm2d(outplanes))
+
+
+class TemporalResNet(nn.Module):
+    """ResNet backbone + TSN head; forward(x [N*T,3,H,W]) -> (logits [N,K], frame_logits [N*T',K]).
+
+    variant "b" is torchvision's v1.5; "d" is ResNet-D (deep stem, average-pool shortcut)."""
+
+    def __init__(self, depth, base_width, temporal_cfg, num_segments, num_classes, dropout,
+                 variant="b"):
         super().__init__()
+        if variant not in ("b", "d"):
+            raise ValueError(f"unknown ResNet variant {variant!r}")
         block, layers = RESNET_LAYOUT[depth]
         kind = temporal_cfg["kind"]
         self.num_segments = num_segments
@@ -236,7 +262,10 @@ class TemporalResNet(nn.Module):
             self.t_out = num_segments
         n_round = 2 if layers[2] >= 23 else 1  # ResNet-101: shift every second block
 
-        self.conv1 = nn.Conv2d(3, base_width, 7, 2, 3, bias=False)
+        if variant == "d":
+            self.conv1 = resnet_d_stem(base_width)
+        else:
+            self.conv1 = nn.Conv2d(3, base_width, 7, 2, 3, bias=False)
         self.bn1 = nn.BatchNorm2d(base_width)
         inplanes = base_width
         for stage, n_blocks in enumerate(layers):
@@ -247,7 +276,9 @@ class TemporalResNet(nn.Module):
             for i in range(n_blocks):
                 s = stride if i == 0 else 1
                 downsample = None
-                if i == 0 and (s != 1 or inplanes != planes * block.expansion):
+                if i == 0 and variant == "d" and (s != 1 or inplanes != planes * block.expansion):
+                    downsample = resnet_d_downsample(inplanes, planes * block.expansion, s)
+                elif i == 0 and (s != 1 or inplanes != planes * block.expansion):
                     downsample = nn.Sequential(
                         nn.Conv2d(inplanes, planes * block.expansion, 1, s, 0, bias=False),
                         nn.BatchNorm2d(planes * block.expansion),
@@ -372,11 +403,55 @@ class TemporalMobileNetV2(nn.Module):
         return logits, frame_logits
 
 
+# ----------------------------------------------------------------------------------------------
+# VGG (torchvision layout, no BatchNorm) as a TSN frame network
+# ----------------------------------------------------------------------------------------------
+
+VGG_CONVS = {11: [1, 1, 2, 2, 2], 13: [2, 2, 2, 2, 2], 16: [2, 2, 3, 3, 3], 19: [2, 2, 4, 4, 4]}
+
+
+class TemporalVGG(nn.Module):
+    """VGG + TSN head: features (3x3 conv with bias + ReLU, 2x2 max pool per stage), adaptive
+    average pool to 7x7, classifier = fc6, ReLU, dropout, fc7, ReLU, dropout, Linear (classes)."""
+
+    def __init__(self, depth, base_width, fc_width, temporal_cfg, num_segments, num_classes,
+                 dropout):
+        super().__init__()
+        if temporal_cfg["kind"] != "none":
+            raise ValueError("VGG has no residual blocks: TSN (temporal none) only")
+        self.num_segments = num_segments
+        layers, inp = [], 3
+        for stage, n in enumerate(VGG_CONVS[depth]):
+            width = base_width * min(2 ** stage, 8)
+            for _ in range(n):
+                layers += [nn.Conv2d(inp, width, 3, 1, 1), nn.ReLU()]
+                inp = width
+            layers.append(nn.MaxPool2d(2, 2))
+        self.features = nn.Sequential(*layers)
+        self.avgpool = nn.AdaptiveAvgPool2d(7)
+        self.classifier = nn.Sequential(
+            nn.Linear(inp * 49, fc_width), nn.ReLU(), nn.Dropout(dropout),
+            nn.Linear(fc_width, fc_width), nn.ReLU(), nn.Dropout(dropout),
+            nn.Linear(fc_width, num_classes),
+        )
+
+    def forward(self, x):
+        x = self.avgpool(self.features(x)).flatten(1)
+        frame_logits = self.classifier(x)
+        n = frame_logits.shape[0] // self.num_segments
+        logits = frame_logits.reshape(n, self.num_segments, -1).mean(dim=1)
+        return logits, frame_logits
+
+
 def build_model(config):
     bb = config["backbone"]
     if bb["kind"] == "resnet":
         return TemporalResNet(bb["depth"], bb["base_width"], config["temporal"],
-                              config["num_segments"], config["num_classes"], config["dropout"])
+                              config["num_segments"], config["num_classes"], config["dropout"],
+                              bb.get("variant", "b"))
+    if bb["kind"] == "vgg":
+        return TemporalVGG(bb["depth"], bb["base_width"], bb["fc_width"], config["temporal"],
+                           config["num_segments"], config["num_classes"], config["dropout"])
     if bb["kind"] == "mobilenet_v2":
         return TemporalMobileNetV2(bb["width_mult"], config["temporal"], config["num_segments"],
                                    config["num_classes"], config["dropout"])
@@ -417,6 +492,14 @@ def mbv2(width):
     return {"kind": "mobilenet_v2", "width_mult": float(width)}
 
 
+def resnet_d(depth, base):
+    return {"kind": "resnet", "depth": depth, "base_width": base, "variant": "d"}
+
+
+def vgg(depth, base, fc):
+    return {"kind": "vgg", "depth": depth, "base_width": base, "fc_width": fc}
+
+
 def case(name, backbone, temporal, t, size, n=2, classes=5, dropout=0.5):
     config = {"name": name, "backbone": backbone, "temporal": temporal, "num_segments": t,
               "num_classes": classes, "dropout": dropout, "input_size": size}
@@ -438,6 +521,16 @@ SMALL_CASES = [
     case("tsm_mbv2_tiny_bi", mbv2(0.5), shift_cfg("bi"), 4, 64),
     case("tsm_mbv2_tiny_uni", mbv2(0.5), shift_cfg("uni"), 4, 64),
     case("tsm_mbv2_uni_w1", mbv2(1.0), shift_cfg("uni"), 3, 96, n=1, classes=27),
+    # VGG16 TSN as GluonCV's vgg16_ucf101 (3 segments, dropout 0.9), 1/8 width; 32 px leaves a
+    # 1x1 map that the adaptive pool spreads to 7x7
+    case("tsn_vgg16_tiny", vgg(16, 8, 64), NONE, 3, 32, dropout=0.9),
+    # ResNet-D at 56 px: layer2's 7x7 map is odd, so layer3's average-pool shortcut runs in
+    # ceil mode with a clipped last window (7 -> 4), as the padded 3x3 conv does
+    case("tsn_r50vd_tiny", resnet_d(50, 8), NONE, 4, 56),
+    case("tsm_r50vd_tiny_bi", resnet_d(50, 8), shift_cfg("bi"), 4, 56),
+    case("tsm_r50vd_tiny_uni", resnet_d(50, 8), shift_cfg("uni"), 4, 56),
+    case("tsm_r34vd_tiny_uni_block", resnet_d(34, 8), shift_cfg("uni", "block"), 4, 56),
+    case("mvf_r50vd_tiny_thw", resnet_d(50, 8), mvf_cfg(0.125, [0, 0, 1, 1], "THW"), 4, 56),
 ]
 FULL_CASE = case("tsm_r50_full", resnet(50, 64), shift_cfg("bi"), 8, 224, n=1, classes=400)
 FULL_SEED = 0
@@ -456,16 +549,25 @@ def randomise_small(model):
     (and BN in eval mode with random statistics does not renormalise), so that the logits end up
     almost independent of the input (per-frame spread ~0.001-0.01, below the fc bias). Instead:
     2D conv weights N(0, gain / fan_in) with gain 1 for ResNet (variance halves per conv + ReLU,
-    which keeps the residual sums from growing over 33 blocks) and gain 2 for MobileNetV2 (He
-    init: variance kept); Linear weight N(0, 1 / in_features), bias N(0, 0.1); MVF depthwise 3D
+    which keeps the residual sums from growing over 33 blocks) and gain 2 for MobileNetV2 and VGG
+    (He init: variance kept) and for the first two convs of ResNet-D's deep stem; conv biases
+    (VGG) N(0, 0.1); Linear weight N(0, 1 / in_features), bias N(0, 0.1); MVF depthwise 3D
     conv weights N(0, 0.3); every BatchNorm: weight U(0.5, 1.5), bias N(0, 0.1), running_mean
     N(0, 0.1), running_var U(0.5, 1.5). Modules are visited in model.modules() order.
     """
-    gain = 2.0 if isinstance(model, TemporalMobileNetV2) else 1.0
+    gain = 2.0 if isinstance(model, (TemporalMobileNetV2, TemporalVGG)) else 1.0
+    # ResNet-D: the first two convs of the deep stem keep the variance, so that the stem as a
+    # whole halves it once, as ResNet-B's single 7x7 conv does
+    he = set()
+    if isinstance(getattr(model, "conv1", None), nn.Sequential):
+        stem_convs = [m for m in model.conv1 if isinstance(m, nn.Conv2d)]
+        he = {id(m) for m in stem_convs[:2]}
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
             fan_in = m.weight[0].numel()
-            m.weight.normal_(0.0, math.sqrt(gain / fan_in))
+            m.weight.normal_(0.0, math.sqrt((2.0 if id(m) in he else gain) / fan_in))
+            if m.bias is not None:  # VGG only
+                m.bias.normal_(0.0, 0.1)
         elif isinstance(m, (nn.BatchNorm2d, nn.BatchNorm3d)):
             m.weight.uniform_(0.5, 1.5)
             m.bias.normal_(0.0, 0.1)
@@ -634,9 +736,19 @@ def check_param_counts():
         c_l4 = [1024] + [2048] * 2
         extra = sum(11 * int(c * 0.125) for c in c_l3 + c_l4)
         assert mvf == r50_400 + extra, (mvf, r50_400, extra)
+        # exact torchvision VGG counts (vgg11/13/16/19, 1000 classes)
+        published = {11: 132_863_336, 13: 133_047_848, 16: 138_357_544, 19: 143_667_240}
+        for depth, want in published.items():
+            got = count(case("x", vgg(depth, 64, 4096), NONE, 3, 224, classes=1000)["config"])
+            assert got == want, ("vgg", depth, got, want)
+        # ResNet-50-D = ResNet-50 with the 7x7 stem (3*64*49 + 2*64) replaced by three 3x3 convs
+        # 3->32->32->64 with BN; the shortcut convs keep their shapes (timm's resnet50d: 25.58 M)
+        r50d = count(case("x", resnet_d(50, 64), NONE, 8, 224, classes=1000)["config"])
+        deep = 9 * (3 * 32 + 32 * 32 + 32 * 64) + 2 * (32 + 32 + 64)
+        assert r50d == 25_557_032 - (3 * 64 * 49 + 2 * 64) + deep == 25_576_264, r50d
     print(f"check (c): params TSM-R50/400 = {r50_400:,} (paper 24.3 M), "
           f"MobileNetV2/400 = {mb_400:,} (2.736 M); torchvision 1000-class counts exact; "
-          f"MVF-R50 = {mvf:,}: ok")
+          f"MVF-R50 = {mvf:,}; torchvision VGG 11/13/16/19 exact; ResNet-50-D = {r50d:,}: ok")
 
 
 def check_layout():
@@ -664,6 +776,45 @@ def check_layout():
         assert [b.shift_dir is not None for b in layer] == [i % 2 == 0 for i in range(len(layer))]
     print("check (e): MobileNetV2 shifted features.{3,5,6,8,9,10,12,13,15,16} with folds "
           "3,4,4,8,8,8,12,12,20,20; ResNet-101 every second block: ok")
+
+
+def check_vgg_and_resnet_d():
+    """(f) VGG and ResNet-D layout: names, shapes at 224 px, the ceil-mode average pool."""
+    with torch.device("meta"):
+        v = build_model(case("x", vgg(16, 64, 4096), NONE, 3, 224, classes=101)["config"])
+        # five pools take 224 to 7: fc6 sees 7x7x512 = 25088 features, the adaptive pool is a no-op
+        assert v.features(torch.empty(1, 3, 224, 224)).shape == (1, 512, 7, 7)
+        d = build_model(case("x", resnet_d(50, 64), shift_cfg("bi"), 8, 224)["config"])
+    convs = [i for i, m in enumerate(v.features) if isinstance(m, nn.Conv2d)]
+    assert convs == [0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28], convs
+    vkeys = set(v.state_dict())
+    for k in ["features.0.weight", "features.0.bias", "features.28.weight", "classifier.0.weight",
+              "classifier.3.bias", "classifier.6.weight", "classifier.6.bias"]:
+        assert k in vkeys, k
+    assert v.classifier[0].in_features == 25088 and v.classifier[6].out_features == 101
+    dkeys = set(d.state_dict())
+    for k in ["conv1.0.weight", "conv1.1.running_var", "conv1.3.weight", "conv1.4.bias",
+              "conv1.6.weight", "bn1.weight", "layer1.0.downsample.1.weight",
+              "layer1.0.downsample.2.running_mean", "layer4.0.downsample.1.weight"]:
+        assert k in dkeys, k
+    assert not any(k.startswith("conv1.7") or ".downsample.0." in k for k in dkeys)
+    assert [tuple(m.weight.shape) for m in d.conv1 if isinstance(m, nn.Conv2d)] == \
+        [(32, 3, 3, 3), (32, 32, 3, 3), (64, 32, 3, 3)]
+    assert isinstance(d.layer1[0].downsample[0], nn.Identity)
+    assert d.layer1[0].downsample[1].stride == (1, 1)
+    for stage in (2, 3, 4):
+        down = getattr(d, f"layer{stage}")[0].downsample
+        assert isinstance(down[0], nn.AvgPool2d) and down[1].stride == (1, 1), stage
+        assert getattr(d, f"layer{stage}")[0].conv2.stride == (2, 2), stage
+    # the pool on an odd side: windows [0,1], [2,3], [4,5] and the clipped [6] (7 -> 4)
+    pool = d.layer3[0].downsample[0].to("cpu")
+    x = torch.arange(49, dtype=torch.float32).reshape(1, 1, 7, 7)
+    y = pool(x)
+    assert y.shape == (1, 1, 4, 4)
+    assert y[0, 0, 0, 0].item() == (0 + 1 + 7 + 8) / 4 and y[0, 0, 3, 3].item() == 48
+    assert y[0, 0, 3, 0].item() == (42 + 43) / 2  # the last row averages 2 values, not 4
+    print("check (f): VGG16 names, conv indices and 7x7x512 before fc6 at 224; ResNet-D deep "
+          "stem, average-pool shortcuts (stage 1 without), ceil-mode pool 7 -> 4: ok")
 
 
 @torch.no_grad()
@@ -846,6 +997,7 @@ def main():
     check_mvf()
     check_param_counts()
     check_layout()
+    check_vgg_and_resnet_d()
     for i, spec in enumerate(SMALL_CASES):
         if args.only and spec["name"] not in args.only:
             continue

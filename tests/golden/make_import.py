@@ -8,24 +8,33 @@ that project does; beside it, an input and the reference logits of the same netw
 - mit-online: the TSM authors' online demo MobileNetV2 (their `mobilenet_v2_tsm.py`: flat
   `nn.Sequential` blocks, `InvertedResidualWithShift` for the ten residual blocks, a bare
   `classifier` Linear, 27 classes, width 1.0), saved as a plain state_dict; the reference runs it
-  frame by frame as their demo does, the shift buffers starting at zero.
+  frame by frame as their demo does, the shift buffers starting at zero. A second reference runs
+  the same checkpoint on a directory of PNG frames (`mit_online_frames/img_00001.png`...), as
+  `shiftlive play DIR` reads it: 73x73 RGB frames (73 = 64 * 256 / 224, the imported model's resize
+  side, so the bilinear resize is the identity), the centre 64x64 crop (offset round-half-even of
+  4.5 = 4, torchvision's rule), scaled to [0, 1] and normalised with the ImageNet statistics.
 - mit-tsm: their offline TSM (`TSN` wrapper: `base_model` = torchvision ResNet-50 with the
   shifted `conv1` of every block wrapped in `TemporalShift(...).net`, `new_fc`), under
   `nn.DataParallel` (`module.` prefix), saved as their main.py saves it: {'epoch', 'arch',
   'state_dict', 'optimizer', 'best_prec1'}, in the legacy (pre-1.6, non-zip) format most of their
   released files use, under one of their file names.
 - mmaction2: Recognizer2D with ResNetTSM (ConvModules `conv`/`bn`, `conv1.conv.net` shifted) and
-  TSMHead `fc_cls`, and a TSN ResNet-18; saved as mmcv does: {'meta', 'state_dict', 'optimizer'}.
+  TSMHead `fc_cls`, a TSN ResNet-18, and a MobileNetV2TSM (width 0.5: `conv1`, `layer1..7` of
+  InvertedResidual blocks listing their ConvModules in `conv`, the first one of the ten shifted
+  blocks wrapped as `conv.0.net`, `conv2`); saved as mmcv does: {'meta', 'state_dict', 'optimizer'}.
 - torchvision: resnet18 and mobilenet_v2 (width 0.5) in torchvision's module tree, 1000 classes,
   plain state_dicts; the reference is the per-frame ImageNet logits.
 
 To keep the files small the ResNets are narrow (base width 16 instead of 64: the same key names,
 smaller shapes) and inputs are 64x64. Run with the reference venv:
-    .venv-ref/bin/python tests/golden/make_import.py
+    .venv-ref/bin/python tests/golden/make_import.py [--only mit_online_frames ...]
 """
 
+import argparse
 import math
 import os
+import struct
+import zlib
 
 import torch
 import torch.nn as nn
@@ -354,11 +363,12 @@ class TSN(nn.Module):
 # ---------------------------------------------------------------------------------------------
 
 class ConvModule(nn.Module):
-    def __init__(self, inp, oup, kernel, stride=1, padding=0, act=True):
+    def __init__(self, inp, oup, kernel, stride=1, padding=0, act=True, groups=1, relu6=False):
         super().__init__()
-        self.conv = nn.Conv2d(inp, oup, kernel, stride, padding, bias=False)
+        self.conv = nn.Conv2d(inp, oup, kernel, stride, padding, groups=groups, bias=False)
         self.bn = nn.BatchNorm2d(oup)
-        self.activate = nn.ReLU(inplace=True) if act else None
+        relu = nn.ReLU6 if relu6 else nn.ReLU
+        self.activate = relu(inplace=True) if act else None
 
     def forward(self, x):
         x = self.bn(self.conv(x))
@@ -425,6 +435,63 @@ class MmResNet(nn.Module):
                     b.conv1.conv = TemporalShift(b.conv1.conv, num_segments, shift_div)
 
 
+class MmInvertedResidual(nn.Module):
+    """mmaction2's InvertedResidual: `conv` lists the ConvModules (expand, depthwise, project)."""
+
+    def __init__(self, inp, oup, stride, expand_ratio):
+        super().__init__()
+        self.use_res_connect = stride == 1 and inp == oup
+        hidden = int(round(inp * expand_ratio))
+        layers = []
+        if expand_ratio != 1:
+            layers.append(ConvModule(inp, hidden, 1, relu6=True))
+        layers += [ConvModule(hidden, hidden, 3, stride, 1, groups=hidden, relu6=True),
+                   ConvModule(hidden, oup, 1, act=False)]
+        self.conv = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return x + self.conv(x) if self.use_res_connect else self.conv(x)
+
+
+def mm_make_divisible(value, divisor=8, min_ratio=0.9):
+    new_value = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    return new_value + divisor if new_value < min_ratio * value else new_value
+
+
+class MmMobileNetV2(nn.Module):
+    """mmaction2's MobileNetV2 (`conv1`, `layer1`..`layer7`, `conv2`); with `make_temporal_shift`
+    as MobileNetV2TSM: the first ConvModule of every block with three ConvModules and an identity
+    path is wrapped in a TemporalShift (`conv.0.net.conv.weight`)."""
+
+    settings = [[1, 16, 1, 1], [6, 24, 2, 2], [6, 32, 3, 2], [6, 64, 4, 2], [6, 96, 3, 1],
+                [6, 160, 3, 2], [6, 320, 1, 1]]
+
+    def __init__(self, widen_factor=1.0):
+        super().__init__()
+        inp = mm_make_divisible(32 * widen_factor)
+        self.conv1 = ConvModule(3, inp, 3, 2, 1, relu6=True)
+        for i, (t, c, n, s) in enumerate(self.settings):
+            oup = mm_make_divisible(c * widen_factor)
+            blocks = []
+            for j in range(n):
+                blocks.append(MmInvertedResidual(inp, oup, s if j == 0 else 1, t))
+                inp = oup
+            setattr(self, f"layer{i + 1}", nn.Sequential(*blocks))
+        self.feat_dim = int(1280 * widen_factor) if widen_factor > 1.0 else 1280
+        self.conv2 = ConvModule(inp, self.feat_dim, 1, relu6=True)
+
+    def forward(self, x):
+        x = self.conv1(x)
+        for i in range(7):
+            x = getattr(self, f"layer{i + 1}")(x)
+        return self.conv2(x)
+
+    def make_temporal_shift(self, num_segments, shift_div=8):
+        for m in self.modules():
+            if isinstance(m, MmInvertedResidual) and len(m.conv) == 3 and m.use_res_connect:
+                m.conv[0] = TemporalShift(m.conv[0], num_segments, shift_div)
+
+
 class MmHead(nn.Module):
     """TSMHead / TSNHead: avg pool, dropout, fc_cls, average consensus."""
 
@@ -481,6 +548,56 @@ def mit_online():
     save_ref("mit_online_ref.safetensors", {"x": x, "frame_logits": torch.cat(out)})
 
 
+def write_png(path, rgb):
+    """A plain 8-bit RGB PNG (no filter), written without an imaging library."""
+    h, w, _ = rgb.shape
+    raw = b"".join(b"\x00" + bytes(rgb[y].flatten().tolist()) for y in range(h))
+
+    def chunk(kind, data):
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF)
+
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) \
+        + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
+    with open(path, "wb") as f:
+        f.write(png)
+
+
+@torch.no_grad()
+def mit_online_frames():
+    """The imported online MobileNetV2 on PNG frames, preprocessed as `shiftlive play` does."""
+    model = MobileNetV2Online(n_class=27).eval()
+    state = torch.load(os.path.join(OUT, "mobilenetv2_jester_online.pth.tar"))
+    model.load_state_dict(state)
+    torch.manual_seed(7)
+    frames, side, resize = 6, SIZE, SIZE * 256 // 224
+    # Smooth random images (upsampled noise) that drift from frame to frame: inputs with
+    # structure at the scale of the network's receptive fields, and motion between frames.
+    base = torch.rand(1, 3, 12, 12)
+    drift = torch.rand(frames, 3, 12, 12) * 0.15
+    coarse = (base + drift.cumsum(0)).clamp(0, 1.5) / 1.5
+    images = F.interpolate(coarse, size=(resize, resize), mode="bicubic", align_corners=False)
+    images = (images + 0.1 * torch.rand_like(images)).clamp(0, 1)
+    pixels = (images * 255).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+    folder = os.path.join(OUT, "mit_online_frames")
+    os.makedirs(folder, exist_ok=True)
+    for t in range(frames):
+        write_png(os.path.join(folder, f"img_{t + 1:05d}.png"), pixels[t].numpy())
+    off = round((resize - side) / 2)  # Python rounds half to even, as torchvision's CenterCrop
+    x = pixels[:, off:off + side, off:off + side].permute(0, 3, 1, 2).float() / 255.0
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    x = (x - mean) / std
+    buffers = model.zero_buffers(side)
+    out = []
+    for t in range(frames):
+        logits, *buffers = model(x[t:t + 1], *buffers)
+        out.append(logits)
+    logits = torch.cat(out)
+    assert logits.std() > 0.05 and (logits[1:] - logits[:-1]).abs().max() > 0.05
+    save_ref("mit_online_frames_ref.safetensors", {"x": x, "frame_logits": logits})
+
+
 @torch.no_grad()
 def mit_tsm():
     torch.manual_seed(2)
@@ -517,6 +634,25 @@ def mmaction2(name, block, layers, classes, segments, shifted, seed):
 
 
 @torch.no_grad()
+def mmaction2_mobilenet_v2():
+    """mmaction2's TSM MobileNetV2 (width 0.5 to keep the file small), 10 classes, 4 segments."""
+    torch.manual_seed(8)
+    segments = 4
+    backbone = MmMobileNetV2(widen_factor=0.5)
+    backbone.make_temporal_shift(segments, 8)
+    model = Recognizer2D(backbone, MmHead(10, backbone.feat_dim, segments)).eval()
+    randomise(model, 2.0)
+    state = {"meta": {"mmcv_version": "2.1.0", "epoch": 50, "iter": 4000,
+                      "config": "model = dict(type='Recognizer2D')", "CLASSES": None},
+             "state_dict": model.state_dict(), "optimizer": optimizer_state(model)}
+    torch.save(state, os.path.join(OUT, "mmaction2_tsm_mbv2.pth"))
+    x = torch.randn(2 * segments, 3, SIZE, SIZE)
+    logits, frame = model(x)
+    assert logits.std() > 0.05
+    save_ref("mmaction2_tsm_mbv2_ref.safetensors", {"x": x, "logits": logits, "frame_logits": frame})
+
+
+@torch.no_grad()
 def torchvision(name, model, seed, gain):
     torch.manual_seed(seed)
     model = model.eval()
@@ -526,14 +662,30 @@ def torchvision(name, model, seed, gain):
     save_ref(f"{name}_ref.safetensors", {"x": x, "frame_logits": model(x)})
 
 
+CASES = {
+    "mit_online": mit_online,
+    "mit_online_frames": mit_online_frames,
+    "mit_tsm": mit_tsm,
+    "mmaction2_tsm_r50": lambda: mmaction2("mmaction2_tsm_r50", MmBottleneck, [3, 4, 6, 3], 101, 8,
+                                           True, 3),
+    "mmaction2_tsn_r18": lambda: mmaction2("mmaction2_tsn_r18", MmBasicBlock, [2, 2, 2, 2], 10, 3,
+                                           False, 4),
+    "mmaction2_tsm_mbv2": mmaction2_mobilenet_v2,
+    "torchvision_resnet18": lambda: torchvision(
+        "torchvision_resnet18", TvResNet(TvBasicBlock, [2, 2, 2, 2], width=16), 5, 1.0),
+    "torchvision_mobilenet_v2": lambda: torchvision(
+        "torchvision_mobilenet_v2", TvMobileNetV2(width_mult=0.5), 6, 2.0),
+}
+
+
 def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--only", nargs="+", choices=list(CASES), help="regenerate these cases only")
+    args = ap.parse_args()
+    torch.set_num_threads(2)
     os.makedirs(OUT, exist_ok=True)
-    mit_online()
-    mit_tsm()
-    mmaction2("mmaction2_tsm_r50", MmBottleneck, [3, 4, 6, 3], 101, 8, True, 3)
-    mmaction2("mmaction2_tsn_r18", MmBasicBlock, [2, 2, 2, 2], 10, 3, False, 4)
-    torchvision("torchvision_resnet18", TvResNet(TvBasicBlock, [2, 2, 2, 2], width=16), 5, 1.0)
-    torchvision("torchvision_mobilenet_v2", TvMobileNetV2(width_mult=0.5), 6, 2.0)
+    for name in args.only or CASES:
+        CASES[name]()
     total = sum(os.path.getsize(os.path.join(OUT, f)) for f in os.listdir(OUT))
     print(f"wrote {len(os.listdir(OUT))} files, {total / 1e6:.1f} MB, to {OUT}")
 

@@ -7,7 +7,8 @@
 //!   `classifier.weight` a bare Linear; uni-directional shift.
 //! - `mit-tsm`: their offline TSN/TSM (`module.base_model.*`, shifted convs under `.net`,
 //!   `module.new_fc.*`), settings read from the file name as they name it.
-//! - `mmaction2`: TSM/TSN ResNets (`backbone.*` of ConvModules `.conv`/`.bn`, `cls_head.fc_cls.*`).
+//! - `mmaction2`: TSM/TSN ResNets and MobileNetV2s (`backbone.*` of ConvModules `.conv`/`.bn`,
+//!   `cls_head.fc_cls.*`).
 //! - `torchvision`: ImageNet ResNet/MobileNetV2 state_dicts (our names already).
 //!
 //! Every tensor must be placed and every variable of the network filled, or the import fails
@@ -133,6 +134,8 @@ pub fn import(
     let classifier = match backbone {
         Backbone::Resnet { .. } => "fc.weight",
         Backbone::MobileNetV2 { .. } => "classifier.1.weight",
+        Backbone::Vgg { .. } => "classifier.6.weight",
+        Backbone::Eco { .. } => "new_fc.weight",
     };
     // Without a classifier the class count is unknown: 1 stands in, and the check of every
     // tensor against the network below reports the classifier missing with the rest.

@@ -95,6 +95,64 @@ fn mmaction2_key(key: &str) -> Option<String> {
     Some(format!("{layer}.{block}.{ours}.{param}"))
 }
 
+/// Blocks per `layerN` of mmaction2's MobileNetV2 (its `arch_settings`).
+const MM_MBV2_BLOCKS: [usize; 7] = [1, 2, 3, 4, 3, 3, 1];
+
+/// mmaction2's MobileNetV2 (ConvModules `conv`/`bn`: `conv1`, `layer1`..`layer7` of
+/// InvertedResidual blocks whose `conv` lists 2 or 3 ConvModules, `conv2`) -> torchvision names.
+/// `expanded`: the (layer, block) pairs with an expansion ConvModule (their `conv.2` exists).
+fn mmaction2_mbv2_key(key: &str, expanded: &BTreeSet<(usize, usize)>) -> Option<String> {
+    if let Some(param) = key.strip_prefix("cls_head.fc_cls.") {
+        return is_param(param).then(|| format!("classifier.1.{param}"));
+    }
+    let rest = key.strip_prefix("backbone.")?;
+    let conv_bn = |tail: &str, index: &str| -> Option<String> {
+        match tail.split_once('.')? {
+            ("conv", "weight") => Some(format!("features.{index}.0.weight")),
+            ("bn", p) if is_param(p) => Some(format!("features.{index}.1.{p}")),
+            _ => None,
+        }
+    };
+    if let Some(tail) = rest.strip_prefix("conv1.") {
+        return conv_bn(tail, "0");
+    }
+    if let Some(tail) = rest.strip_prefix("conv2.") {
+        let last = 1 + MM_MBV2_BLOCKS.iter().sum::<usize>();
+        return conv_bn(tail, &last.to_string());
+    }
+    let parts: Vec<&str> = rest.split('.').collect();
+    // layerL.J.conv.K.(conv|bn).param
+    let [layer, block, "conv", k, kind, param] = parts[..] else {
+        return None;
+    };
+    let layer: usize = layer.strip_prefix("layer")?.parse().ok()?;
+    let block: usize = block.parse().ok()?;
+    let k: usize = k.parse().ok()?;
+    if !(1..=MM_MBV2_BLOCKS.len()).contains(&layer)
+        || block >= MM_MBV2_BLOCKS[layer - 1]
+        || !is_param(param)
+        || (kind == "conv" && param != "weight")
+    {
+        return None;
+    }
+    let index = 1 + MM_MBV2_BLOCKS[..layer - 1].iter().sum::<usize>() + block;
+    // torchvision: the ConvBNReLUs are `conv.N.0` / `conv.N.1`, the projection `conv.M` (conv)
+    // and `conv.M+1` (its BN).
+    let convs = if expanded.contains(&(layer, block)) {
+        3
+    } else {
+        2
+    };
+    let ours = match (k + 1 == convs, kind) {
+        (false, "conv") => format!("{k}.0"),
+        (false, "bn") => format!("{k}.1"),
+        (true, "conv") => format!("{k}"),
+        (true, "bn") => format!("{}", k + 1),
+        _ => return None,
+    };
+    Some(format!("features.{index}.conv.{ours}.{param}"))
+}
+
 /// Removes the `.net` of shifted modules, noting where it sat.
 fn strip_net(key: &str, found: &mut Found) -> String {
     if !key.contains(".net.") {
@@ -135,12 +193,30 @@ pub(super) fn map_keys(
     } else {
         "fc"
     };
+    // mmaction2's MobileNetV2 has a `backbone.conv2` (its ResNet only `layerX.Y.conv2`).
+    let mm_mbv2 = keys.iter().any(|k| k.starts_with("backbone.conv2."));
+    let mm_expanded: BTreeSet<(usize, usize)> = keys
+        .iter()
+        .filter_map(|k| {
+            let parts: Vec<&str> = k.split('.').collect();
+            match parts[..] {
+                ["backbone", layer, block, "conv", "2", ..] => Some((
+                    layer.strip_prefix("layer")?.parse().ok()?,
+                    block.parse().ok()?,
+                )),
+                _ => None,
+            }
+        })
+        .collect();
     let mut placed = Vec::new();
     let mut left = Vec::new();
     for key in keys {
         let ours = match format {
             ImportFormat::MitOnline => mit_mbv2_key(key, &expanded),
             ImportFormat::Torchvision => Some(key.clone()),
+            ImportFormat::Mmaction2 if mm_mbv2 => {
+                mmaction2_mbv2_key(&strip_net(key, found), &mm_expanded)
+            }
             ImportFormat::Mmaction2 => mmaction2_key(&strip_net(key, found)),
             ImportFormat::MitTsm => {
                 if let Some(param) = key.strip_prefix("module.new_fc.") {
@@ -193,7 +269,7 @@ pub(super) fn backbone_of(tensors: &BTreeMap<String, Tensor>) -> Result<Backbone
                 ));
             }
         };
-        return Ok(Backbone::Resnet { depth, base_width });
+        return Ok(Backbone::resnet(depth, base_width));
     }
     if let Some(stem) = tensors.get("features.0.0.weight") {
         let stem_ch = stem.size()[0];
