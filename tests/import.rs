@@ -117,7 +117,16 @@ fn mit_online_import_plays_a_frame_directory_like_the_reference() {
     import(ImportFormat::MitOnline, &input, &out, &options).unwrap();
     let run = std::process::Command::new(env!("CARGO_BIN_EXE_shiftlive"))
         .args(["play", "--headless", "--emit-logits", "--dtype", "f32"])
-        .args(["--device", "cpu", "--threads", "2", "--stride", "1", "--fps", "12"])
+        .args([
+            "--device",
+            "cpu",
+            "--threads",
+            "2",
+            "--stride",
+            "1",
+            "--fps",
+            "12",
+        ])
         .arg("--model")
         .arg(&out)
         .arg(golden("mit_online_frames"))
@@ -160,7 +169,10 @@ fn mit_tsm_resnet50_legacy_pth_with_settings_from_its_name() {
     let names: Vec<String> =
         serde_json::from_str(&TensorFile::read(&out).unwrap().metadata["labels"]).unwrap();
     assert_eq!(names.len(), 400);
-    assert_eq!((names[0].as_str(), names[399].as_str()), ("abseiling", "zumba"));
+    assert_eq!(
+        (names[0].as_str(), names[399].as_str()),
+        ("abseiling", "zumba")
+    );
     assert_eq!(config.num_segments, 8);
     assert_eq!(
         config.temporal,

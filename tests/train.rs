@@ -480,7 +480,11 @@ fn predict_agrees_with_eval_on_the_same_clips() {
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
-        assert_eq!(lines.len(), videos.len() + 1, "a line per video and a summary");
+        assert_eq!(
+            lines.len(),
+            videos.len() + 1,
+            "a line per video and a summary"
+        );
         let right = lines
             .iter()
             .zip(&videos)
@@ -578,5 +582,8 @@ fn distillation_trains_from_a_teacher_and_checks_it() {
             .arg(default_model()),
         &["motion-tsm-r18-tiny.safetensors", "64 px", "32 px"],
     );
-    assert!(!work.path().join("bad/checkpoint.safetensors").exists(), "{err}");
+    assert!(
+        !work.path().join("bad/checkpoint.safetensors").exists(),
+        "{err}"
+    );
 }

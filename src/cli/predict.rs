@@ -119,7 +119,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             }
             None => {
                 failed += 1;
-                let why = result.logits.as_ref().err().map_or("no scores", String::as_str);
+                let why = result
+                    .logits
+                    .as_ref()
+                    .err()
+                    .map_or("no scores", String::as_str);
                 if args.json {
                     println!("{}", json!({"input": name, "error": why}));
                 }
@@ -138,7 +142,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         println!("{summary}");
     }
     if failed > 0 {
-        bail!("{failed} of {} inputs could not be predicted", results.len());
+        bail!(
+            "{failed} of {} inputs could not be predicted",
+            results.len()
+        );
     }
     Ok(())
 }

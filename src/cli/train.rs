@@ -11,8 +11,8 @@ use shiftlive::device::{DeviceArg, device_name};
 use shiftlive::model::{ActionNet, TensorFile};
 use shiftlive::online::{Recognizer, RecognizerOptions};
 use shiftlive::train::{
-    DataSpec, Decay, Distill, EvalOptions, FlipSpec, ProtocolOverrides, Scores, TestProtocol, TrainConfig,
-    Trainer, evaluate, evaluate_online,
+    DataSpec, Decay, Distill, EvalOptions, FlipSpec, ProtocolOverrides, Scores, TestProtocol,
+    TrainConfig, Trainer, evaluate, evaluate_online,
 };
 
 /// Where the data is: UCF-101 (`--data`) or lists (`--train-list`/`--val-list`).

@@ -188,13 +188,18 @@ pub fn list_frames(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
         let name = entry.file_name();
         let name = name.to_string_lossy();
         let lower = name.to_ascii_lowercase();
-        let image = [".jpg", ".jpeg", ".png"].iter().any(|ext| lower.ends_with(ext));
+        let image = [".jpg", ".jpeg", ".png"]
+            .iter()
+            .any(|ext| lower.ends_with(ext));
         if lower.starts_with("img_") && image {
             frames.push(entry.path());
         }
     }
     if frames.is_empty() {
-        return Err(DataError::decode(dir, "no img_*.jpg or img_*.png frames in this folder"));
+        return Err(DataError::decode(
+            dir,
+            "no img_*.jpg or img_*.png frames in this folder",
+        ));
     }
     frames.sort();
     Ok(frames)

@@ -12,7 +12,7 @@
 
 use tch::{Tensor, nn};
 
-use super::layers::{CONV_INIT, ConvSpec, InferenceLayout, StageCost};
+use super::layers::{CONV_INIT, ConvSpec, InferenceLayout, StageCost, set_bn_trainable};
 
 /// A convolution with bias, its BatchNorm and a ReLU (the yaml's `X`, `X_bn`, `X_relu`).
 #[derive(Debug)]
@@ -47,12 +47,7 @@ impl ConvBnRelu {
     /// Partial BN: statistics fixed, scale and shift no longer trained.
     pub fn freeze_bn(&mut self, frozen: bool) {
         self.frozen_bn = frozen;
-        for t in [self.bn.ws.as_mut(), self.bn.bs.as_mut()]
-            .into_iter()
-            .flatten()
-        {
-            let _ = t.set_requires_grad(!frozen);
-        }
+        set_bn_trainable(&mut self.bn, !frozen);
     }
 
     /// Folds the BatchNorm into the conv: `w' = w s`, `b' = (b - mean) s + beta` with

@@ -117,12 +117,7 @@ impl ConvBn {
     /// shift no longer trained.
     pub fn freeze_bn(&mut self, frozen: bool) {
         self.frozen_bn = frozen;
-        for t in [self.bn.ws.as_mut(), self.bn.bs.as_mut()]
-            .into_iter()
-            .flatten()
-        {
-            let _ = t.set_requires_grad(!frozen);
-        }
+        set_bn_trainable(&mut self.bn, !frozen);
     }
 
     /// Folds the BatchNorm into the convolution (computed in fp32, then converted to `layout`):
@@ -196,4 +191,12 @@ pub struct StageCost {
     /// Multiply-adds of convolutions and fully connected layers (BatchNorm is folded into the
     /// convolutions at inference and activations are not counted).
     pub macs: u64,
+}
+
+/// Partial BN: whether a BatchNorm's scale and shift are trained (its statistics are fixed by
+/// running it in evaluation mode, which the caller decides).
+pub(crate) fn set_bn_trainable(bn: &mut nn::BatchNorm, trainable: bool) {
+    for t in [bn.ws.as_mut(), bn.bs.as_mut()].into_iter().flatten() {
+        let _ = t.set_requires_grad(trainable);
+    }
 }

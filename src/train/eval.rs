@@ -12,9 +12,7 @@ use tch::{Device, Kind, Tensor};
 
 use super::TrainError;
 use super::metrics::{Accuracy, Scores};
-use crate::data::{
-    Batch, Dataset, DecodeCache, Loader, LoaderOptions, Mode, Sampling, TestCrop,
-};
+use crate::data::{Batch, Dataset, DecodeCache, Loader, LoaderOptions, Mode, Sampling, TestCrop};
 use crate::model::ActionNet;
 use crate::online::Recognizer;
 use crate::preprocess::Transform;

@@ -21,9 +21,9 @@ pub use predict::{Prediction, predict};
 pub use protocol::{ProtocolOverrides, TEST_PROTOCOL_KEY, TestProtocol, TestViews};
 pub use schedule::{Decay, Schedule};
 pub use trainer::{
-    DataSpec, Distill, EpochRecord, FlipSpec, SoftTargets, StepOutput, StepSettings,
-    TRAIN_PRESETS, TRAIN_STATE_KEY, TrainConfig, TrainOutcome, Trainer, distillation_loss,
-    mirror_label_map, train_step, train_step_with,
+    DataSpec, Distill, EpochRecord, FlipSpec, SoftTargets, StepOutput, StepSettings, TRAIN_PRESETS,
+    TRAIN_STATE_KEY, TrainConfig, TrainOutcome, Trainer, distillation_loss, mirror_label_map,
+    train_step, train_step_with,
 };
 
 use crate::data::DataError;

@@ -75,7 +75,10 @@ pub fn predict(
         let out = video_logits(net, &batch, device)?;
         for (row, &item) in batch.items.iter().enumerate() {
             let values: Vec<f32> = Vec::try_from(out.get(row as i64)).map_err(|e| {
-                TrainError::Config(format!("reading the logits of {}: {e}", inputs[item].display()))
+                TrainError::Config(format!(
+                    "reading the logits of {}: {e}",
+                    inputs[item].display()
+                ))
             })?;
             logits[item] = Some(values);
         }

@@ -1265,10 +1265,16 @@ mod tests {
             weight: 0.5,
         };
         let plain = tensor(&student)
-            .cross_entropy_loss::<Tensor>(&Tensor::from_slice(&labels), None, Reduction::Mean, -100, 0.0)
+            .cross_entropy_loss::<Tensor>(
+                &Tensor::from_slice(&labels),
+                None,
+                Reduction::Mean,
+                -100,
+                0.0,
+            )
             .double_value(&[]);
-        let mixed = distillation_loss(&same, &Tensor::from_slice(&labels), &none, 0.0)
-            .double_value(&[]);
+        let mixed =
+            distillation_loss(&same, &Tensor::from_slice(&labels), &none, 0.0).double_value(&[]);
         assert!((mixed - 0.5 * plain).abs() < 1e-6, "{mixed} vs {plain}");
     }
 }
