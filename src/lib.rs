@@ -9,6 +9,7 @@ pub mod bench;
 pub mod capture;
 pub mod data;
 pub mod device;
+pub mod fsio;
 pub mod model;
 pub mod online;
 #[cfg(feature = "capture")]

@@ -37,6 +37,9 @@ pub enum DataError {
     /// A worker thread died (a bug: workers return errors, they do not panic).
     #[error("data worker failed: {0}")]
     Worker(String),
+    /// A file could not be written (see [`crate::fsio`]).
+    #[error(transparent)]
+    Write(#[from] crate::fsio::WriteError),
     /// A tensor operation failed while building a batch.
     #[error("building a batch: {0}")]
     Tensor(String),
@@ -79,21 +82,9 @@ impl fmt::Display for Skipped {
     }
 }
 
-/// Writes `contents` to `path` through a temporary file in the same folder and a rename, so a
-/// reader never sees half a file and a failure leaves the old file (if any) in place.
+/// Writes `contents` to `path` atomically (see [`crate::fsio`]).
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), DataError> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| DataError::io(path, e))?;
-    std::io::Write::write_all(&mut tmp, contents).map_err(|e| DataError::io(path, e))?;
-    tmp.as_file()
-        .sync_all()
-        .map_err(|e| DataError::io(path, e))?;
-    tmp.persist(path)
-        .map_err(|e| DataError::io(path, e.error))?;
-    Ok(())
+    Ok(crate::fsio::write_atomic(path, contents)?)
 }
 
 /// Writes the skipped videos as `path<TAB>reason` lines (sorted), atomically.

@@ -4,7 +4,6 @@
 //! crash never leaves a half-written checkpoint.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write;
 use std::path::Path;
 
 use safetensors::{Dtype, SafeTensors, View};
@@ -126,10 +125,6 @@ impl TensorFile {
 
     /// Writes the file atomically: a temporary file in the same directory, then a rename.
     pub fn write(&self, path: &Path) -> Result<(), ModelError> {
-        let io = |source| ModelError::Write {
-            path: path.to_path_buf(),
-            source,
-        };
         let mut views = Vec::with_capacity(self.tensors.len());
         for (name, tensor) in &self.tensors {
             views.push((name.as_str(), OwnedView::new(name, tensor, path)?));
@@ -140,14 +135,7 @@ impl TensorFile {
                 path: path.to_path_buf(),
                 what: format!("cannot serialise: {e}"),
             })?;
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
-        tmp.write_all(&bytes).map_err(io)?;
-        tmp.as_file().sync_all().map_err(io)?;
-        tmp.persist(path).map_err(|e| io(e.error))?;
+        crate::fsio::write_atomic(path, &bytes)?;
         Ok(())
     }
 }

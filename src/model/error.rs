@@ -33,11 +33,8 @@ pub enum ModelError {
         report: String,
     },
 
-    #[error("cannot write checkpoint {path}: {source}")]
-    Write {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Write(#[from] crate::fsio::WriteError),
 
     #[error(transparent)]
     Torch(#[from] tch::TchError),

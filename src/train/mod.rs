@@ -56,6 +56,8 @@ pub enum TrainError {
     },
     #[error("{0}")]
     Tensor(#[from] tch::TchError),
+    #[error(transparent)]
+    Write(#[from] crate::fsio::WriteError),
     #[error("resume from {}: {what}", path.display())]
     Resume { path: PathBuf, what: String },
 }

@@ -32,22 +32,14 @@ fn draw_atomically(
         path: path.to_path_buf(),
         what,
     };
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let tmp = tempfile::Builder::new()
-        .prefix(".plot-")
-        .suffix(".png")
-        .tempfile_in(dir)
-        .map_err(|e| err(e.to_string()))?;
+    let file = crate::fsio::AtomicFile::create(path, &[])?;
     {
-        let root = BitMapBackend::new(tmp.path(), size).into_drawing_area();
+        let root = BitMapBackend::new(file.temp_path(), size).into_drawing_area();
         root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
         draw(&root).map_err(err)?;
         root.present().map_err(|e| err(e.to_string()))?;
     }
-    tmp.persist(path).map_err(|e| err(e.to_string()))?;
+    file.commit()?;
     Ok(())
 }
 

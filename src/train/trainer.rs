@@ -8,7 +8,6 @@
 //! the same numbers an uninterrupted run would have produced.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -486,18 +485,9 @@ fn io_err(path: &Path, e: impl std::fmt::Display) -> TrainError {
     }
 }
 
-/// Writes `text` to `path` through a temporary file and a rename.
+/// Writes `text` to `path` atomically (see [`crate::fsio`]).
 pub(crate) fn write_atomic(path: &Path, text: &str) -> Result<(), TrainError> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| io_err(path, e))?;
-    tmp.write_all(text.as_bytes())
-        .map_err(|e| io_err(path, e))?;
-    tmp.as_file().sync_all().map_err(|e| io_err(path, e))?;
-    tmp.persist(path).map_err(|e| io_err(path, e.error))?;
-    Ok(())
+    Ok(crate::fsio::write_atomic(path, text.as_bytes())?)
 }
 
 fn mix(seed: u64, a: u64, b: u64) -> i64 {

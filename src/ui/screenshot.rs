@@ -10,12 +10,14 @@ use image::codecs::png::PngEncoder;
 #[derive(Debug, thiserror::Error)]
 pub enum ScreenshotError {
     #[error("screenshot {path}: {why}")]
-    Write { path: PathBuf, why: String },
+    Encode { path: PathBuf, why: String },
+    #[error(transparent)]
+    Write(#[from] crate::fsio::WriteError),
 }
 
 /// Writes `image` (RGBA, as egui hands screenshots over) to `path` as PNG.
 pub fn save_png(image: &egui::ColorImage, path: &Path) -> Result<(), ScreenshotError> {
-    let fail = |why: String| ScreenshotError::Write {
+    let fail = |why: String| ScreenshotError::Encode {
         path: path.to_path_buf(),
         why,
     };
@@ -28,14 +30,9 @@ pub fn save_png(image: &egui::ColorImage, path: &Path) -> Result<(), ScreenshotE
         .iter()
         .flat_map(|p| p.to_srgba_unmultiplied())
         .collect();
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    let mut file = tempfile::NamedTempFile::new_in(dir)
-        .map_err(|e| fail(format!("cannot create a file in {}: {e}", dir.display())))?;
+    let mut file = crate::fsio::AtomicFile::create(path, &[])?;
     {
-        let mut out = std::io::BufWriter::new(file.as_file_mut());
+        let mut out = std::io::BufWriter::new(file.file());
         PngEncoder::new(&mut out)
             .write_image(
                 &rgba,
@@ -46,7 +43,7 @@ pub fn save_png(image: &egui::ColorImage, path: &Path) -> Result<(), ScreenshotE
             .map_err(|e| fail(format!("PNG encoding: {e}")))?;
         out.flush().map_err(|e| fail(e.to_string()))?;
     }
-    file.persist(path).map_err(|e| fail(e.error.to_string()))?;
+    file.commit()?;
     Ok(())
 }
 
