@@ -211,7 +211,11 @@ mod tests {
         // A new file is not the 0600 of a temporary file: 0666 less a umask that leaves the
         // owner's read and write bits.
         assert_eq!(mode(&path) & 0o600, 0o600);
-        assert_ne!(mode(&path), 0o600, "umask ignored (a 0600 temporary file kept)");
+        assert_ne!(
+            mode(&path),
+            0o600,
+            "umask ignored (a 0600 temporary file kept)"
+        );
         fs::set_permissions(&path, Permissions::from_mode(0o640)).ok();
         write_atomic(&path, b"two")?;
         assert_eq!(fs::read(&path).ok().as_deref(), Some(&b"two"[..]));
@@ -232,7 +236,12 @@ mod tests {
         std::os::unix::fs::symlink(&real, &link).expect("symlink");
         let err = write_atomic(&link, b"x").expect_err("symlink refused");
         assert!(err.to_string().contains("symbolic link"), "{err}");
-        assert!(fs::symlink_metadata(&link).expect("meta").file_type().is_symlink());
+        assert!(
+            fs::symlink_metadata(&link)
+                .expect("meta")
+                .file_type()
+                .is_symlink()
+        );
         let err = write_atomic(dir.path(), b"x").expect_err("dir refused");
         assert!(err.to_string().contains("directory"), "{err}");
         let err = write_atomic(Path::new("/dev/null"), b"x").expect_err("device refused");
