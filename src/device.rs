@@ -14,8 +14,22 @@ pub enum DeviceArg {
     Cuda(usize),
 }
 
+/// A device that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeviceError {
+    #[error("'{0}' is not a device: use auto, cpu, cuda or cuda:N")]
+    NotADevice(String),
+    #[error(
+        "device cuda:{index} requested, but libtorch sees no CUDA device (no GPU, or a \
+         CPU-only libtorch: see README, 'CUDA')"
+    )]
+    NoCuda { index: usize },
+    #[error("device cuda:{index} requested, but only {count} CUDA device(s) exist")]
+    TooFew { index: usize, count: usize },
+}
+
 impl FromStr for DeviceArg {
-    type Err = String;
+    type Err = DeviceError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
@@ -24,9 +38,7 @@ impl FromStr for DeviceArg {
             "cuda" => Ok(Self::Cuda(0)),
             _ => match s.strip_prefix("cuda:").map(str::parse::<usize>) {
                 Some(Ok(index)) => Ok(Self::Cuda(index)),
-                _ => Err(format!(
-                    "'{s}' is not a device: use auto, cpu, cuda or cuda:N"
-                )),
+                _ => Err(DeviceError::NotADevice(s.to_string())),
             },
         }
     }
@@ -44,7 +56,7 @@ impl fmt::Display for DeviceArg {
 
 impl DeviceArg {
     /// Resolves to a tch device; asking for CUDA on a machine without it is an error.
-    pub fn resolve(self) -> Result<Device, String> {
+    pub fn resolve(self) -> Result<Device, DeviceError> {
         match self {
             Self::Auto => Ok(Device::cuda_if_available()),
             Self::Cpu => Ok(Device::Cpu),
@@ -53,14 +65,9 @@ impl DeviceArg {
                 if index < count {
                     Ok(Device::Cuda(index))
                 } else if count == 0 {
-                    Err(format!(
-                        "device cuda:{index} requested, but libtorch sees no CUDA device (no GPU, or a \
-                         CPU-only libtorch: see README, 'CUDA')"
-                    ))
+                    Err(DeviceError::NoCuda { index })
                 } else {
-                    Err(format!(
-                        "device cuda:{index} requested, but only {count} CUDA device(s) exist"
-                    ))
+                    Err(DeviceError::TooFew { index, count })
                 }
             }
         }
@@ -74,5 +81,25 @@ pub fn device_name(device: Device) -> String {
         Device::Mps => "mps".into(),
         Device::Vulkan => "vulkan".into(),
         _ => "cpu".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_names_parse_and_print_back() {
+        for name in ["auto", "cpu", "cuda:0", "cuda:3"] {
+            assert_eq!(
+                name.parse::<DeviceArg>().map(|d| d.to_string()),
+                Ok(name.into())
+            );
+        }
+        assert_eq!("cuda".parse(), Ok(DeviceArg::Cuda(0)));
+        assert_eq!(
+            "gpu".parse::<DeviceArg>(),
+            Err(DeviceError::NotADevice("gpu".into()))
+        );
     }
 }

@@ -9,7 +9,10 @@ pub mod bench;
 pub mod capture;
 pub mod data;
 pub mod device;
+pub mod errors;
 pub mod fsio;
+#[cfg(feature = "capture")]
+pub mod media;
 pub mod model;
 pub mod online;
 #[cfg(feature = "capture")]

@@ -221,12 +221,6 @@ impl<T> RingConsumer<T> {
                 producer.unpark();
             }
         }
-        if self.policy == DropPolicy::Latest {
-            self.shared.wanted.store(true, Ordering::Release);
-            if let Some(producer) = self.shared.producer.get() {
-                producer.unpark();
-            }
-        }
         loop {
             let item = match self.policy {
                 DropPolicy::Backpressure => self.inner.try_pop(),

@@ -224,7 +224,8 @@ fn a_slow_model_on_a_live_source_drops_frames_and_counts_them() {
 fn expect_error(model: &Path, source: Source, needle: &str) {
     let recognizer = Recognizer::from_checkpoint(model, Default::default()).unwrap();
     let error = match Pipeline::start(recognizer, options(source.clone())) {
-        Err(e) => e.to_string(),
+        // The error with its causes, as the command line prints it.
+        Err(e) => shiftlive::errors::chain(&e),
         Ok(pipeline) => {
             let mut error = None;
             for event in pipeline.events().iter() {

@@ -19,7 +19,7 @@ use shiftlive::model::ModelConfig;
 use shiftlive::online::{Recognizer, SmoothingOptions};
 use shiftlive::pipeline::{Control, FrameResult, Latency, PipelineOptions, Scored};
 use shiftlive::ui::{
-    AppState, BannerKind, Command, LoadedModel, Message, ModelInfo, Session, SessionConfig,
+    App, AppState, BannerKind, Command, LoadedModel, Message, ModelInfo, Session, SessionConfig,
     save_png, window_ui,
 };
 
@@ -116,10 +116,10 @@ fn state_with_results() -> AppState {
     state
 }
 
-fn harness(state: AppState) -> Harness<'static, AppState> {
+fn harness(state: AppState) -> Harness<'static, App> {
     Harness::builder()
         .with_size(vec2(1120.0, 680.0))
-        .build_ui_state(|ui, state: &mut AppState| window_ui(ui, state), state)
+        .build_ui_state(|ui, app: &mut App| window_ui(ui, app), App::new(state))
 }
 
 #[test]
@@ -140,11 +140,11 @@ fn the_overlay_shows_the_label_scores_and_counters() {
     harness.get_by_label("10.0 / 12.0");
     harness.get_by_label("#2");
     // Only the newest of the three frames was drawn, into a texture of its size.
-    let state = harness.state();
+    let state = harness.state().state();
     assert_eq!(state.frames_shown, 1);
-    let texture = state
-        .texture
-        .as_ref()
+    let texture = harness
+        .state()
+        .texture()
         .expect("a texture after the first frame");
     assert_eq!(texture.size(), [320, 240]);
     assert!(state.latency_pending.is_some());
@@ -155,12 +155,15 @@ fn the_overlay_shows_the_label_scores_and_counters() {
 fn the_texture_is_created_once_and_updated() {
     let mut harness = harness(state_with_results());
     harness.run();
-    let first = harness.state().texture.as_ref().map(|t| t.id());
+    let first = harness.state().texture().map(|t| t.id());
     let now = Instant::now();
-    harness.state_mut().apply_frame(result(3, 9.0, now), now);
+    harness
+        .state_mut()
+        .state_mut()
+        .apply_frame(result(3, 9.0, now), now);
     harness.run();
-    let state = harness.state();
-    assert_eq!(state.texture.as_ref().map(|t| t.id()), first);
+    assert_eq!(harness.state().texture().map(|t| t.id()), first);
+    let state = harness.state().state();
     assert_eq!(state.frames_shown, 2);
     harness.get_by_label("2 shown / 4 received");
     harness.get_by_label("#3");
@@ -170,11 +173,11 @@ fn the_texture_is_created_once_and_updated() {
 fn keys_change_the_settings_and_queue_commands() {
     let mut harness = harness(state_with_results());
     harness.run();
-    harness.state_mut().take_commands();
+    harness.state_mut().state_mut().take_commands();
 
     harness.key_press(Key::Space);
     harness.run();
-    assert!(harness.state().settings.paused);
+    assert!(harness.state().state().settings.paused);
     harness.get_by_label("PAUSED");
     harness.get_by_label("Resume (Space)");
 
@@ -184,7 +187,7 @@ fn keys_change_the_settings_and_queue_commands() {
     harness.key_press(Key::S);
     harness.key_press(Key::R);
     harness.run();
-    let settings = harness.state().settings.clone();
+    let settings = harness.state().state().settings.clone();
     assert_eq!(settings.smooth_window, 13);
     assert!(
         (settings.threshold - 0.05).abs() < 1e-6,
@@ -193,7 +196,7 @@ fn keys_change_the_settings_and_queue_commands() {
     );
     assert_eq!(settings.top_k, 6);
     assert_eq!(settings.stride, 2);
-    let commands = harness.state_mut().take_commands();
+    let commands = harness.state_mut().state_mut().take_commands();
     let controls: Vec<Control> = commands
         .into_iter()
         .filter_map(|c| match c {
@@ -230,7 +233,7 @@ fn keys_change_the_settings_and_queue_commands() {
     // P asks the renderer for a screenshot; F toggles full screen.
     harness.key_press(Key::F);
     harness.run();
-    assert!(harness.state().fullscreen);
+    assert!(harness.state().state().fullscreen);
 }
 
 #[test]
@@ -240,7 +243,7 @@ fn keys_typed_into_the_path_field_are_not_shortcuts() {
     harness.run();
     harness.get_by_label("Open a source");
     harness.get_by_label("no /dev/video* devices on this machine");
-    harness.state_mut().take_commands();
+    harness.state_mut().state_mut().take_commands();
     let field = harness.get_by_role(egui::accesskit::Role::TextInput);
     field.focus();
     harness.run();
@@ -248,7 +251,7 @@ fn keys_typed_into_the_path_field_are_not_shortcuts() {
         .get_by_role(egui::accesskit::Role::TextInput)
         .type_text("r s");
     harness.run();
-    let state = harness.state();
+    let state = harness.state().state();
     assert_eq!(state.path_text, "r s");
     assert!(!state.settings.paused);
     assert_eq!(state.settings.stride, 1);
@@ -270,7 +273,7 @@ impl egui::DroppedFile for Dropped {
 fn a_dropped_file_and_an_error_show_a_banner_and_the_window_stays_usable() {
     let mut harness = harness(state_with_results());
     harness.run();
-    harness.state_mut().take_commands();
+    harness.state_mut().state_mut().take_commands();
     harness
         .input_mut()
         .dropped_files
@@ -280,7 +283,7 @@ fn a_dropped_file_and_an_error_show_a_banner_and_the_window_stays_usable() {
         .dropped_files
         .push(Arc::new(Dropped("/tmp/other.safetensors".into())));
     harness.run();
-    let commands = harness.state_mut().take_commands();
+    let commands = harness.state_mut().state_mut().take_commands();
     assert!(matches!(&commands[..], [
         Command::OpenSource(Source::File(video)),
         Command::LoadModel(model),
@@ -290,37 +293,42 @@ fn a_dropped_file_and_an_error_show_a_banner_and_the_window_stays_usable() {
     let error = "file /tmp/notes.txt: ended without a single decodable video frame";
     harness
         .state_mut()
+        .state_mut()
         .apply_message(Message::Error(error.into()));
     harness.run();
     harness.get_by_label(error);
     assert_eq!(
-        harness.state().banner.as_ref().map(|b| b.kind),
+        harness.state().state().banner.as_ref().map(|b| b.kind),
         Some(BannerKind::Error)
     );
     // A warning (a camera being reopened) replaces it, amber.
-    harness.state_mut().apply_message(Message::Warning(
-        "camera /dev/video0 ended; reopening in 250 ms".into(),
-    ));
+    harness
+        .state_mut()
+        .state_mut()
+        .apply_message(Message::Warning(
+            "camera /dev/video0 ended; reopening in 250 ms".into(),
+        ));
     harness.run();
     harness.get_by_label("camera /dev/video0 ended; reopening in 250 ms");
     assert_eq!(
-        harness.state().banner.as_ref().map(|b| b.kind),
+        harness.state().state().banner.as_ref().map(|b| b.kind),
         Some(BannerKind::Warning)
     );
     harness
+        .state_mut()
         .state_mut()
         .apply_message(Message::Error(error.into()));
     harness.run();
     // Still usable: the pause button works, and the last frame and label stay.
     harness.get_by_label("Pause (Space)").click();
     harness.run();
-    assert!(harness.state().settings.paused);
+    assert!(harness.state().state().settings.paused);
     harness.get_by_label("waving");
     // The banner goes with its x button.
     harness.get_by_label("x").click();
     harness.run();
     assert!(harness.query_by_label(error).is_none());
-    assert!(harness.state().banner.is_none());
+    assert!(harness.state().state().banner.is_none());
 }
 
 #[test]

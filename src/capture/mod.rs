@@ -1,11 +1,21 @@
 //! Video sources through GStreamer: a camera (v4l2src), a file or URI (decodebin / uridecodebin),
-//! or a test pattern (videotestsrc), each ending in an appsink that hands RGB frames, copied row by
-//! row honouring the stride, to the capture thread.
+//! a test pattern (videotestsrc) or a directory of numbered frames, each ending in an appsink
+//! that hands RGB frames, copied row by row honouring the stride, to the capture thread.
+//!
+//! `source` describes each kind of source and its pipeline; `running` is a started capture and
+//! its pulls; `sequence` reads a frame directory's numbering; `devices` finds cameras.
 
 mod devices;
+mod error;
+mod running;
+mod sequence;
 mod source;
 
 pub use devices::{camera_devices, resolve_camera};
-pub use source::{
-    Capture, CaptureError, CaptureEvent, Frame, FrameSequence, Source, frame_sequence, packed_rgb,
-};
+pub use error::{CaptureError, FrameSequenceError};
+pub use running::{Capture, CaptureEvent, Frame};
+pub use sequence::{FrameSequence, frame_sequence};
+pub use source::Source;
+
+/// Copies rows honouring the stride into a packed buffer (see [`crate::media::packed_rgb`]).
+pub use crate::media::packed_rgb;

@@ -116,7 +116,7 @@ fn load(model: &ModelArgs) -> anyhow::Result<(Recognizer, Vec<String>, String)> 
     if let Some(threads) = model.threads {
         tch::set_num_threads(threads);
     }
-    let device = model.device.resolve().map_err(anyhow::Error::msg)?;
+    let device = model.device.resolve()?;
     let options = RecognizerOptions {
         device,
         precision: model.precision,
@@ -264,7 +264,12 @@ fn window(
         Source::File(_) | Source::Frames { .. } => None,
         _ => max_retries,
     };
-    let stride = stride_of(model, args).unwrap_or(1);
+    // A checkpoint whose metadata cannot be read fails to load on the session thread too, where
+    // the window shows the error; until then the stride is 1.
+    let stride = stride_of(model, args).unwrap_or_else(|e| {
+        tracing::warn!("{e:#}: stride 1");
+        1
+    });
     let mut options = pipeline_options(source, realtime, args, stride, Vec::new(), max_retries);
     options.keep_frames = true;
     let model = model.clone();

@@ -25,6 +25,22 @@ pub enum DataError {
     /// A video or image could not be decoded.
     #[error("{path}: cannot decode: {why}")]
     Decode { path: PathBuf, why: String },
+    /// GStreamer could not decode the file.
+    #[cfg(feature = "capture")]
+    #[error("{path}: cannot decode")]
+    Media {
+        path: PathBuf,
+        #[source]
+        source: crate::media::MediaError,
+    },
+    /// GStreamer could not encode the file.
+    #[cfg(feature = "capture")]
+    #[error("{path}: encoding failed")]
+    Encode {
+        path: PathBuf,
+        #[source]
+        source: crate::media::MediaError,
+    },
     /// Decoding needs GStreamer, which this build left out.
     #[error(
         "{path}: decoding videos and images needs GStreamer: build with the `capture` feature \

@@ -260,7 +260,7 @@ fn build(shared: &Shared, b: usize) -> Outcome {
                 if let Ok(mut list) = shared.skipped.lock() {
                     list.push(Skipped {
                         path,
-                        reason: err.to_string(),
+                        reason: crate::errors::chain(&err),
                     });
                 }
             }

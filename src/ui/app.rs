@@ -22,7 +22,8 @@ use super::controls;
 use super::draw;
 use super::screenshot::next_screenshot_path;
 use super::session::{Command, ModelLoader, Session, SessionConfig};
-use super::state::{AppState, WindowReport};
+use super::state::AppState;
+use super::stats::WindowReport;
 
 /// The renderer eframe uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -58,6 +59,8 @@ pub struct WindowOutcome {
     pub summary: Option<Summary>,
 }
 
+// eframe's error is not `Send` (one variant boxes a `dyn Error`), so it cannot travel as a
+// source through `anyhow`: its text is kept instead.
 #[derive(Debug, thiserror::Error)]
 pub enum WindowError {
     #[error("cannot open the window ({renderer:?} renderer): {why}")]
@@ -108,7 +111,12 @@ pub fn run_window(options: WindowOptions) -> Result<WindowOutcome, WindowError> 
                 loader,
                 repaint: Box::new(move || ctx.request_repaint()),
             })?;
-            Ok(Box::new(App::new(state, session, slot, measure_latency)))
+            Ok(Box::new(App::with_session(
+                state,
+                session,
+                slot,
+                measure_latency,
+            )))
         }),
     )
     .map_err(|e| WindowError::Open {
@@ -122,62 +130,26 @@ pub fn run_window(options: WindowOptions) -> Result<WindowOutcome, WindowError> 
     })
 }
 
-/// The whole window in one `Ui`: the shortcuts first (so a key is never also taken by a focused
-/// widget), the newest frame to the texture, then toolbar, panel, video and dialogs.
-pub fn window_ui(ui: &mut egui::Ui, state: &mut AppState) {
-    let ctx = ui.ctx().clone();
-    controls::shortcuts_ui(&ctx, state);
-    draw::upload_frame(&ctx, state);
-    egui::Panel::top("toolbar").show(ui, |ui| controls::toolbar_ui(ui, state));
-    egui::Panel::right("panel")
-        .default_size(330.0)
-        .show(ui, |ui| {
-            egui::ScrollArea::vertical().show(ui, |ui| {
-                draw::stats_ui(ui, state);
-                ui.separator();
-                controls::settings_ui(ui, state);
-            });
-        });
-    egui::CentralPanel::default().show(ui, |ui| {
-        draw::banner_ui(ui, state);
-        draw::video_ui(ui, state);
-    });
-    if state.show_sources {
-        controls::sources_ui(&ctx, state);
-    }
-    if state.show_help {
-        draw::help_ui(&ctx, state);
-    }
-    if state.fullscreen != state.fullscreen_applied {
-        state.fullscreen_applied = state.fullscreen;
-        ctx.send_viewport_cmd(egui::ViewportCommand::Fullscreen(state.fullscreen));
-    }
-    if std::mem::take(&mut state.screenshot_requested) {
-        let shots = state.shots.0.clone();
-        let wake = ctx.clone();
-        ctx.request_screenshot(move |image| {
-            let _ = shots.try_send(image);
-            wake.request_repaint();
-        });
-    }
-    while let Ok(image) = state.shots.1.try_recv() {
-        let path = next_screenshot_path(&state.screenshot_dir);
-        state.queue(Command::SaveScreenshot { image, path });
-    }
+/// The whole window in one `Ui` (see [`App::window_ui`]); tests call it on an `App` without a
+/// session.
+pub fn window_ui(ui: &mut egui::Ui, app: &mut App) {
+    app.window_ui(ui);
 }
 
 /// Screenshots arrive from the renderer through this channel.
-pub type Shots = (
+type Shots = (
     Sender<Arc<egui::ColorImage>>,
     Receiver<Arc<egui::ColorImage>>,
 );
 
-pub fn shots_channel() -> Shots {
-    bounded(4)
-}
-
-struct App {
+/// The window: the plain state, the resources egui hands out (the video texture, the screenshot
+/// channel) and the session that owns the pipeline.
+pub struct App {
     state: AppState,
+    /// The video texture: created with the first frame, then updated in place.
+    texture: Option<egui::TextureHandle>,
+    /// Screenshots come back from the renderer through this channel.
+    shots: Shots,
     session: Option<Session>,
     outcome: Arc<Mutex<Option<WindowOutcome>>>,
     /// The frame whose upload is waiting for its paint time.
@@ -187,21 +159,90 @@ struct App {
 }
 
 impl App {
-    fn new(
+    /// A window without a session: it draws `state` and queues commands nobody takes (tests
+    /// drive it with egui_kittest).
+    pub fn new(state: AppState) -> Self {
+        Self {
+            state,
+            texture: None,
+            shots: bounded(4),
+            session: None,
+            outcome: Arc::default(),
+            pending_frame_nr: 0,
+            measure: false,
+        }
+    }
+
+    fn with_session(
         state: AppState,
         session: Session,
         outcome: Arc<Mutex<Option<WindowOutcome>>>,
         measure: bool,
     ) -> Self {
-        Self {
-            state,
-            session: Some(session),
-            outcome,
-            pending_frame_nr: 0,
-            measure,
-        }
+        let mut app = Self::new(state);
+        app.session = Some(session);
+        app.outcome = outcome;
+        app.measure = measure;
+        app
     }
 
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    pub fn state_mut(&mut self) -> &mut AppState {
+        &mut self.state
+    }
+
+    /// The video texture, once the first frame was drawn.
+    pub fn texture(&self) -> Option<&egui::TextureHandle> {
+        self.texture.as_ref()
+    }
+
+    /// The whole window in one `Ui`: the shortcuts first (so a key is never also taken by a
+    /// focused widget), the newest frame to the texture, then toolbar, panel, video and dialogs.
+    pub fn window_ui(&mut self, ui: &mut egui::Ui) {
+        let ctx = ui.ctx().clone();
+        let state = &mut self.state;
+        controls::shortcuts_ui(&ctx, state);
+        draw::upload_frame(&ctx, state, &mut self.texture);
+        egui::Panel::top("toolbar").show(ui, |ui| controls::toolbar_ui(ui, state));
+        egui::Panel::right("panel")
+            .default_size(330.0)
+            .show(ui, |ui| {
+                egui::ScrollArea::vertical().show(ui, |ui| {
+                    draw::stats_ui(ui, state);
+                    ui.separator();
+                    controls::settings_ui(ui, state);
+                });
+            });
+        egui::CentralPanel::default().show(ui, |ui| {
+            draw::banner_ui(ui, state);
+            draw::video_ui(ui, state, self.texture.as_ref());
+        });
+        if state.show_sources {
+            controls::sources_ui(&ctx, state);
+        }
+        if state.show_help {
+            draw::help_ui(&ctx, state);
+        }
+        if state.fullscreen != state.fullscreen_applied {
+            state.fullscreen_applied = state.fullscreen;
+            ctx.send_viewport_cmd(egui::ViewportCommand::Fullscreen(state.fullscreen));
+        }
+        if std::mem::take(&mut state.screenshot_requested) {
+            let shots = self.shots.0.clone();
+            let wake = ctx.clone();
+            ctx.request_screenshot(move |image| {
+                let _ = shots.try_send(image);
+                wake.request_repaint();
+            });
+        }
+        while let Ok(image) = self.shots.1.try_recv() {
+            let path = next_screenshot_path(&state.screenshot_dir);
+            state.queue(Command::SaveScreenshot { image, path });
+        }
+    }
     /// Takes what the session has, without waiting (at most one queue's worth per pass).
     fn drain(&mut self) {
         let Some(session) = &self.session else {
@@ -279,7 +320,7 @@ impl eframe::App for App {
             }
         }
         let had_pending = self.state.latency_pending.is_some();
-        window_ui(ui, &mut self.state);
+        self.window_ui(ui);
         if !had_pending && self.state.latency_pending.is_some() {
             self.pending_frame_nr = frame_nr;
             if self.measure {

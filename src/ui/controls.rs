@@ -214,7 +214,7 @@ pub fn sources_ui(ctx: &egui::Context, state: &mut AppState) {
             ui.horizontal(|ui| {
                 ui.label("Cameras:");
                 if ui.small_button("refresh").clicked() {
-                    state.cameras = crate::capture::camera_devices();
+                    state.refresh_cameras();
                 }
             });
             if state.cameras.is_empty() {

@@ -36,7 +36,11 @@ pub fn color_image(frame: &Frame, max_side: usize) -> Option<egui::ColorImage> {
 }
 
 /// Uploads the newest frame, if one is waiting: the texture is created once and then `set`.
-pub fn upload_frame(ctx: &egui::Context, state: &mut AppState) {
+pub fn upload_frame(
+    ctx: &egui::Context,
+    state: &mut AppState,
+    texture: &mut Option<egui::TextureHandle>,
+) {
     let Some((frame, produced)) = state.pending_image.take() else {
         return;
     };
@@ -54,21 +58,21 @@ pub fn upload_frame(ctx: &egui::Context, state: &mut AppState) {
         );
         return;
     };
-    match &mut state.texture {
+    match texture {
         Some(texture) => texture.set(image, TextureOptions::LINEAR),
-        None => state.texture = Some(ctx.load_texture("video", image, TextureOptions::LINEAR)),
+        None => *texture = Some(ctx.load_texture("video", image, TextureOptions::LINEAR)),
     }
     state.frames_shown += 1;
     state.latency_pending = Some((produced, produced.elapsed().as_secs_f64() * 1e3));
 }
 
 /// The video with the label, score and top-k drawn over it.
-pub fn video_ui(ui: &mut egui::Ui, state: &mut AppState) {
+pub fn video_ui(ui: &mut egui::Ui, state: &AppState, texture: Option<&egui::TextureHandle>) {
     let area = ui.available_rect_before_wrap();
     let (rect, _) = ui.allocate_exact_size(area.size(), Sense::hover());
     let painter = ui.painter_at(rect);
     painter.rect_filled(rect, 0.0, Color32::from_gray(20));
-    match &state.texture {
+    match texture {
         Some(texture) => {
             let size = texture.size_vec2();
             let scale = (rect.width() / size.x).min(rect.height() / size.y);

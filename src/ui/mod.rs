@@ -8,8 +8,9 @@
 //!                               request_repaint)
 //! ```
 //!
-//! `state` is plain data the tests drive without a window; `draw` and `controls` are the widgets;
-//! `app` is the eframe glue; `session` the worker thread; `screenshot` writes PNGs.
+//! `state` is plain data the tests drive without a window (`stats` its latency figures); `draw`
+//! and `controls` are the widgets; `app` owns the state, the texture and the session (the eframe
+//! glue); `session` is the thread that owns the pipeline; `screenshot` writes PNGs.
 
 mod app;
 mod controls;
@@ -17,14 +18,15 @@ mod draw;
 mod screenshot;
 mod session;
 mod state;
+mod stats;
 
 pub use app::{
-    Renderer, WindowError, WindowOptions, WindowOutcome, display_available, run_window, window_ui,
+    App, Renderer, WindowError, WindowOptions, WindowOutcome, display_available, run_window,
+    window_ui,
 };
 pub use controls::{HELP, bindings, list_dir};
 pub use draw::color_image;
 pub use screenshot::{ScreenshotError, next_screenshot_path, save_png};
 pub use session::{Command, LoadedModel, Message, ModelInfo, ModelLoader, Session, SessionConfig};
-pub use state::{
-    Action, AppState, Banner, BannerKind, ROLLING, Rolling, Settings, WindowReport, is_checkpoint,
-};
+pub use state::{Action, AppState, Banner, BannerKind, Settings, is_checkpoint};
+pub use stats::{ROLLING, Rolling, WindowReport};

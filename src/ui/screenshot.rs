@@ -9,21 +9,31 @@ use image::codecs::png::PngEncoder;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScreenshotError {
-    #[error("screenshot {path}: {why}")]
-    Encode { path: PathBuf, why: String },
+    #[error("screenshot {path}: the image is empty")]
+    Empty { path: PathBuf },
+    #[error("screenshot {path}: PNG encoding")]
+    Encode {
+        path: PathBuf,
+        #[source]
+        source: image::ImageError,
+    },
+    #[error("screenshot {path}: writing")]
+    Flush {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Write(#[from] crate::fsio::WriteError),
 }
 
 /// Writes `image` (RGBA, as egui hands screenshots over) to `path` as PNG.
 pub fn save_png(image: &egui::ColorImage, path: &Path) -> Result<(), ScreenshotError> {
-    let fail = |why: String| ScreenshotError::Encode {
-        path: path.to_path_buf(),
-        why,
-    };
     let [width, height] = image.size;
     if width == 0 || height == 0 {
-        return Err(fail("the image is empty".into()));
+        return Err(ScreenshotError::Empty {
+            path: path.to_path_buf(),
+        });
     }
     let rgba: Vec<u8> = image
         .pixels
@@ -40,8 +50,14 @@ pub fn save_png(image: &egui::ColorImage, path: &Path) -> Result<(), ScreenshotE
                 height as u32,
                 image::ExtendedColorType::Rgba8,
             )
-            .map_err(|e| fail(format!("PNG encoding: {e}")))?;
-        out.flush().map_err(|e| fail(e.to_string()))?;
+            .map_err(|source| ScreenshotError::Encode {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        out.flush().map_err(|source| ScreenshotError::Flush {
+            path: path.to_path_buf(),
+            source,
+        })?;
     }
     file.commit()?;
     Ok(())

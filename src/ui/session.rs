@@ -1,4 +1,4 @@
-//! The window's worker: one thread that loads the model, owns the running pipeline and saves
+//! The window's session: one thread that loads the model, owns the running pipeline and saves
 //! screenshots, so the UI thread never loads a model, opens a source, joins a thread or encodes a
 //! PNG.
 //!
@@ -22,6 +22,7 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded, never, select};
 
 use crate::capture::Source;
+use crate::errors::chain;
 use crate::online::Recognizer;
 use crate::pipeline::{Control, Event, FrameResult, Pipeline, PipelineOptions, Summary};
 
@@ -100,7 +101,7 @@ impl Session {
         let (frame_tx, frames) = bounded(64);
         let (message_tx, messages) = bounded(64);
         let frames_lost = Arc::new(AtomicU64::new(0));
-        let worker = Worker {
+        let thread = SessionThread {
             config,
             commands: command_rx,
             frames: frame_tx,
@@ -113,7 +114,7 @@ impl Session {
         };
         let thread = std::thread::Builder::new()
             .name("shiftlive-session".into())
-            .spawn(move || worker.run())?;
+            .spawn(move || thread.run())?;
         Ok(Self {
             commands: Some(commands),
             frames,
@@ -156,7 +157,8 @@ impl Drop for Session {
     }
 }
 
-struct Worker {
+/// The session thread's state: the model between pipelines, the running pipeline, the queues.
+struct SessionThread {
     config: SessionConfig,
     commands: Receiver<Command>,
     frames: Sender<Box<FrameResult>>,
@@ -170,7 +172,7 @@ struct Worker {
     paused: bool,
 }
 
-impl Worker {
+impl SessionThread {
     fn run(mut self) {
         self.model = self.load(None);
         self.start();
@@ -285,7 +287,10 @@ impl Worker {
             }
             Err((e, recognizer)) => {
                 self.model = recognizer;
-                self.message(Message::Error(format!("cannot start {describe}: {e}")));
+                self.message(Message::Error(format!(
+                    "cannot start {describe}: {}",
+                    chain(&e)
+                )));
                 if self.model.is_none() {
                     // The inference thread could not be spawned: the model went with it.
                     self.model = self.load(None);
@@ -337,7 +342,7 @@ impl Worker {
             }
             Command::SaveScreenshot { image, path } => match save_png(&image, &path) {
                 Ok(()) => self.message(Message::Saved(path)),
-                Err(e) => self.message(Message::Error(format!("{e:#}"))),
+                Err(e) => self.message(Message::Error(chain(&e))),
             },
         }
     }

@@ -1,7 +1,8 @@
 //! What the window shows, as plain data: the last result, the counters, rolling latency figures,
 //! the user's settings and what is waiting to be said (a banner). The drawing reads it; the
 //! controls turn key presses and clicks into `Action`s, which change it and queue `Command`s for
-//! the session. Nothing here needs a window, so tests drive it directly.
+//! the session. Nothing here needs a window, so tests drive it directly; the resources egui hands
+//! out (the video texture, the screenshot channel) belong to `App`.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -13,13 +14,9 @@ use crate::capture::{Frame, Source};
 use crate::online::SmoothingOptions;
 use crate::pipeline::{Control, FrameResult, PipelineOptions, Scored, Summary};
 
-use super::app::{Shots, shots_channel};
 use super::session::{Command, Message, ModelInfo};
+use super::stats::{ROLLING, Rolling, WINDOW_SAMPLES, WindowReport, push_capped};
 
-/// Results kept for the rolling percentiles, the fps and the plot (10 s at 30 fps).
-pub const ROLLING: usize = 300;
-/// Window latency samples kept for the figure reported at exit.
-const WINDOW_SAMPLES: usize = 100_000;
 pub const TOP_K_MAX: usize = 10;
 pub const SMOOTH_MAX: usize = 64;
 pub const STRIDE_MAX: u32 = 16;
@@ -94,38 +91,6 @@ pub struct Banner {
     pub text: String,
 }
 
-/// Latency of the last `ROLLING` results, per stage, milliseconds.
-#[derive(Debug, Default, Clone)]
-pub struct Rolling {
-    pub capture_to_ring: VecDeque<f64>,
-    pub preprocess: VecDeque<f64>,
-    pub model: VecDeque<f64>,
-    pub total: VecDeque<f64>,
-    /// From the result leaving the inference thread to the end of the paint that showed it.
-    pub window: VecDeque<f64>,
-}
-
-fn push_capped<T>(queue: &mut VecDeque<T>, value: T, cap: usize) {
-    if queue.len() >= cap {
-        queue.pop_front();
-    }
-    queue.push_back(value);
-}
-
-impl Rolling {
-    /// (stage name, p50/p99) rows as the panel lists them.
-    pub fn rows(&self) -> [(&'static str, Stats); 5] {
-        let stats = |q: &VecDeque<f64>| Stats::of(&q.iter().copied().collect::<Vec<_>>());
-        [
-            ("capture->ring", stats(&self.capture_to_ring)),
-            ("preprocess", stats(&self.preprocess)),
-            ("model", stats(&self.model)),
-            ("total", stats(&self.total)),
-            ("window", stats(&self.window)),
-        ]
-    }
-}
-
 /// Everything the window shows.
 pub struct AppState {
     pub settings: Settings,
@@ -165,15 +130,11 @@ pub struct AppState {
     pub screenshot_dir: PathBuf,
     /// The newest frame not drawn yet, with the instant its result was produced.
     pub pending_image: Option<(Arc<Frame>, Instant)>,
-    /// The video texture: created with the first frame, then updated in place.
-    pub texture: Option<egui::TextureHandle>,
     /// A frame was uploaded this pass: when its result was produced and how long it waited for
     /// the upload (ms); the paint time completes its latency.
     pub latency_pending: Option<(Instant, f64)>,
     /// Screenshots asked for and not yet handed to the session.
     pub screenshot_requested: bool,
-    /// Screenshots come back from the renderer through this channel.
-    pub shots: Shots,
     commands: Vec<Command>,
     arrivals: VecDeque<Instant>,
     started: Instant,
@@ -211,10 +172,8 @@ impl AppState {
             cameras: Vec::new(),
             screenshot_dir: cwd,
             pending_image: None,
-            texture: None,
             latency_pending: None,
             screenshot_requested: false,
-            shots: shots_channel(),
             commands: Vec::new(),
             arrivals: VecDeque::with_capacity(ROLLING),
             started: Instant::now(),
@@ -248,14 +207,7 @@ impl AppState {
         self.top = result.top;
         self.dropped = result.dropped;
         let l = result.latency_ms;
-        push_capped(
-            &mut self.latency.capture_to_ring,
-            l.capture_to_ring,
-            ROLLING,
-        );
-        push_capped(&mut self.latency.preprocess, l.preprocess, ROLLING);
-        push_capped(&mut self.latency.model, l.model, ROLLING);
-        push_capped(&mut self.latency.total, l.total, ROLLING);
+        self.latency.push(&l);
         // The worker stamps no send time; the frame's capture instant plus its total latency is
         // the instant the result was produced (results drained together keep their own times).
         let produced = result.image.as_ref().map_or(now, |image| {
@@ -383,7 +335,7 @@ impl AppState {
             Action::ToggleSources => {
                 self.show_sources = !self.show_sources;
                 if self.show_sources {
-                    self.cameras = crate::capture::camera_devices();
+                    self.refresh_cameras();
                     self.listing = None;
                 }
             }
@@ -394,6 +346,17 @@ impl AppState {
                 } else {
                     self.banner = None;
                 }
+            }
+        }
+    }
+
+    /// Lists the cameras again; a failure to read /dev says so in a banner.
+    pub fn refresh_cameras(&mut self) {
+        match crate::capture::camera_devices() {
+            Ok(cameras) => self.cameras = cameras,
+            Err(e) => {
+                self.cameras.clear();
+                self.set_banner(BannerKind::Warning, format!("cannot list the cameras: {e}"));
             }
         }
     }
@@ -409,20 +372,6 @@ impl AppState {
             frame_time_ms: Stats::of(&self.frame_time_ms),
         }
     }
-}
-
-/// What the window did, printed as `{"window": {...}}` when it closes.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct WindowReport {
-    pub frames_received: u64,
-    pub frames_shown: u64,
-    pub frames_lost: u64,
-    /// The label on screen when the window closed.
-    pub last_label: Option<String>,
-    /// From a result leaving the inference thread to the end of the paint that showed its frame.
-    pub latency_ms: Stats,
-    /// Of which drawing the frame (input, ui, tessellation, paint; the vsync wait excluded).
-    pub frame_time_ms: Stats,
 }
 
 fn step(value: i64, delta: i64, min: i64, max: i64) -> i64 {

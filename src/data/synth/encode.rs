@@ -4,11 +4,15 @@
 //! appsrc (RGB, stride-padded rows) ! jpegenc quality=Q ! avimux ! filesink
 //!                                              \-> tee ! multifilesink img_%05d.jpg (index 1)
 //! ```
+//!
+//! The end of the stream is awaited with `crate::media`'s bus reader and stall timeout.
 
 use std::path::Path;
 
 use super::SynthOptions;
 use crate::data::DataError;
+#[cfg(feature = "capture")]
+use crate::media::{self, MediaError};
 
 #[cfg(not(feature = "capture"))]
 pub(super) fn encode(
@@ -31,14 +35,11 @@ pub(super) fn encode(
 ) -> Result<(), DataError> {
     use gstreamer as gst;
     use gstreamer::prelude::*;
-    use gstreamer_app as gst_app;
-    use gstreamer_video as gst_video;
 
-    let fail = |why: String| DataError::Io {
+    let fail = |source: MediaError| DataError::Encode {
         path: path.to_path_buf(),
-        why: format!("encoding failed: {why}"),
+        source,
     };
-    gst::init().map_err(|e| fail(e.to_string()))?;
     let head = format!(
         "appsrc name=src format=time block=true ! jpegenc quality={}",
         options.quality
@@ -50,27 +51,36 @@ pub(super) fn encode(
     } else {
         format!("{head} ! avimux ! filesink name=sink")
     };
-    let pipeline = gst::parse::launch(&line)
-        .map_err(|e| fail(e.to_string()))?
-        .downcast::<gst::Pipeline>()
-        .map_err(|_| fail("not a pipeline".into()))?;
-    let sink = pipeline
-        .by_name("sink")
-        .ok_or_else(|| fail("no filesink".into()))?;
-    sink.set_property("location", path.to_string_lossy().as_ref());
+    let pipeline = media::launch(&line).map_err(fail)?;
+    let result = push_frames(&pipeline, options, frames, path, rawframes);
+    let _ = pipeline.set_state(gst::State::Null);
+    result.map_err(fail)
+}
+
+/// Points the sinks at their files, pushes every frame and waits for the end of the stream.
+#[cfg(feature = "capture")]
+fn push_frames(
+    pipeline: &gstreamer::Pipeline,
+    options: &SynthOptions,
+    frames: &[Vec<u8>],
+    path: &Path,
+    rawframes: Option<&Path>,
+) -> Result<(), MediaError> {
+    use gstreamer as gst;
+    use gstreamer::prelude::*;
+    use gstreamer_app as gst_app;
+    use gstreamer_video as gst_video;
+
+    media::element(pipeline, "sink")?.set_property("location", path.to_string_lossy().as_ref());
     if let Some(dir) = rawframes {
-        let frames_sink = pipeline
-            .by_name("frames")
-            .ok_or_else(|| fail("no multifilesink".into()))?;
-        frames_sink.set_property(
+        media::element(pipeline, "frames")?.set_property(
             "location",
             dir.join("img_%05d.jpg").to_string_lossy().as_ref(),
         );
     }
-    let src = pipeline
-        .by_name("src")
-        .and_then(|s| s.downcast::<gst_app::AppSrc>().ok())
-        .ok_or_else(|| fail("no appsrc".into()))?;
+    let src = media::element(pipeline, "src")?
+        .downcast::<gst_app::AppSrc>()
+        .map_err(|_| MediaError::NoElement("src"))?;
     let info = gst_video::VideoInfo::builder(
         gst_video::VideoFormat::Rgb,
         options.width as u32,
@@ -78,46 +88,39 @@ pub(super) fn encode(
     )
     .fps(gst::Fraction::new(options.fps as i32, 1))
     .build()
-    .map_err(|e| fail(e.to_string()))?;
-    let caps = info.to_caps().map_err(|e| fail(e.to_string()))?;
-    src.set_caps(Some(&caps));
-    let result = (|| {
-        pipeline
-            .set_state(gst::State::Playing)
-            .map_err(|e| fail(e.to_string()))?;
-        let stride = info.stride()[0] as usize;
-        let row = options.width * 3;
-        let frame_ns = 1_000_000_000u64 / options.fps as u64;
-        for (i, frame) in frames.iter().enumerate() {
-            let mut buffer =
-                gst::Buffer::with_size(info.size()).map_err(|e| fail(e.to_string()))?;
-            {
-                let buffer = buffer
-                    .get_mut()
-                    .ok_or_else(|| fail("buffer not writable".into()))?;
-                buffer.set_pts(gst::ClockTime::from_nseconds(i as u64 * frame_ns));
-                buffer.set_duration(gst::ClockTime::from_nseconds(frame_ns));
-                let mut map = buffer.map_writable().map_err(|e| fail(e.to_string()))?;
-                let data = map.as_mut_slice();
-                for (y, src_row) in frame.chunks_exact(row).enumerate() {
-                    data[y * stride..y * stride + row].copy_from_slice(src_row);
-                }
+    .map_err(MediaError::Caps)?;
+    src.set_caps(Some(&info.to_caps().map_err(MediaError::Caps)?));
+    media::set_state(pipeline, gst::State::Playing)?;
+    let stride = info.stride()[0] as usize;
+    let row = options.width * 3;
+    let frame_ns = 1_000_000_000u64 / options.fps as u64;
+    for (i, frame) in frames.iter().enumerate() {
+        let mut buffer = gst::Buffer::with_size(info.size()).map_err(MediaError::Buffer)?;
+        {
+            // A buffer just made has no other owner, so it is writable.
+            let Some(buffer) = buffer.get_mut() else {
+                return Err(MediaError::NotWritable);
+            };
+            buffer.set_pts(gst::ClockTime::from_nseconds(i as u64 * frame_ns));
+            buffer.set_duration(gst::ClockTime::from_nseconds(frame_ns));
+            let mut map = buffer.map_writable().map_err(MediaError::Buffer)?;
+            let data = map.as_mut_slice();
+            for (y, src_row) in frame.chunks_exact(row).enumerate() {
+                data[y * stride..y * stride + row].copy_from_slice(src_row);
             }
-            src.push_buffer(buffer)
-                .map_err(|e| fail(format!("pushing frame {i}: {e:?}")))?;
         }
-        src.end_of_stream().map_err(|e| fail(format!("{e:?}")))?;
-        let bus = pipeline.bus().ok_or_else(|| fail("no bus".into()))?;
-        let msg = bus.timed_pop_filtered(
-            gst::ClockTime::from_seconds(120),
-            &[gst::MessageType::Eos, gst::MessageType::Error],
-        );
-        match msg.as_ref().map(|m| m.view()) {
-            Some(gst::MessageView::Eos(_)) => Ok(()),
-            Some(gst::MessageView::Error(err)) => Err(fail(err.error().to_string())),
-            _ => Err(fail("no end of stream within 120 s".into())),
-        }
-    })();
-    let _ = pipeline.set_state(gst::State::Null);
-    result
+        src.push_buffer(buffer)
+            .map_err(|source| MediaError::Push { frame: i, source })?;
+    }
+    src.end_of_stream().map_err(|source| MediaError::Push {
+        frame: frames.len(),
+        source,
+    })?;
+    let bus = pipeline.bus().ok_or(MediaError::NoElement("bus"))?;
+    // The encoder keeps up with the pushes (`block=true`): only the last few frames are left.
+    if media::wait_for_eos(&bus, media::STALL)? {
+        Ok(())
+    } else {
+        Err(MediaError::NoEnd)
+    }
 }

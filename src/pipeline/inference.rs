@@ -1,45 +1,40 @@
-//! The inference side of the pipeline: the recogniser, the smoothing and the stride, the
-//! controls a window sends (applied between two frames), and the figures for the summary.
+//! The inference thread's state: the recogniser, the smoothing, the frame gate (stride, pause,
+//! resets), and the figures for the summary. One frame in, at most one result out.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::gate::FrameGate;
+use super::{Control, FrameResult, Latency, LatencySummary, PipelineOptions, Scored, Summary};
 use crate::bench::Stats;
 use crate::capture::Frame;
-use crate::online::{FrameStride, Recognizer, Smoother};
+use crate::online::{Recognizer, Smoother};
 
-use super::{Control, FrameResult, Latency, LatencySummary, PipelineOptions, Scored, Summary};
-
-/// The inference side: recogniser, smoothing, stride and the figures for the summary.
-pub(super) struct Worker {
-    pub(super) recognizer: Recognizer,
+/// The recogniser and what it needs per frame, and the counters of a run.
+pub struct Inference {
+    recognizer: Recognizer,
     smoother: Smoother,
-    stride: FrameStride,
+    gate: FrameGate,
     labels: Vec<String>,
     emit_logits: bool,
     keep_frames: bool,
     throttle: Option<Duration>,
-    pub(super) processed: u64,
+    processed: u64,
     strided: u64,
     /// Frames of a live source taken while paused.
-    pub(super) paused_frames: u64,
-    pub(super) paused: bool,
-    live: bool,
-    /// Reset the cache before the next frame (a live source resumed after a pause).
-    reset_next: bool,
-    /// Frames captured before this instant waited out a pause: their latency is not counted.
-    resumed_at: Option<Instant>,
+    paused_frames: u64,
+    /// total, capture_to_ring, preprocess, model (ms) of every counted frame.
     latencies: [Vec<f64>; 4],
     first_result: Option<Instant>,
     last_result: Option<Instant>,
 }
 
-impl Worker {
-    pub(super) fn new(recognizer: Recognizer, options: &PipelineOptions, live: bool) -> Self {
+impl Inference {
+    pub fn new(recognizer: Recognizer, options: &PipelineOptions, live: bool) -> Self {
         Self {
             recognizer,
             smoother: Smoother::new(options.smoothing.clone()),
-            stride: FrameStride::new(options.stride),
+            gate: FrameGate::new(options.stride, live),
             labels: options.labels.clone(),
             emit_logits: options.emit_logits,
             keep_frames: options.keep_frames,
@@ -47,14 +42,29 @@ impl Worker {
             processed: 0,
             strided: 0,
             paused_frames: 0,
-            paused: false,
-            live,
-            reset_next: false,
-            resumed_at: None,
             latencies: Default::default(),
             first_result: None,
             last_result: None,
         }
+    }
+
+    /// Gives the recogniser back (for the next source).
+    pub fn into_recognizer(self) -> Recognizer {
+        self.recognizer
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.gate.is_paused()
+    }
+
+    /// Frames processed so far.
+    pub fn processed(&self) -> u64 {
+        self.processed
+    }
+
+    /// A frame of a live source taken from the ring while paused: counted, not processed.
+    pub fn skip_paused(&mut self) {
+        self.paused_frames += 1;
     }
 
     fn label(&self, class: usize) -> String {
@@ -64,29 +74,23 @@ impl Worker {
             .unwrap_or_else(|| format!("class_{class}"))
     }
 
-    pub(super) fn control(&mut self, control: Control) {
-        match control {
-            Control::Pause(paused) => {
-                if self.paused && !paused {
-                    self.resumed_at = Some(Instant::now());
-                    self.reset_next = self.live;
-                }
-                self.paused = paused;
-            }
-            Control::Reset => self.reset_next = true,
-            Control::Smoothing(options) => self.smoother.set_options(options),
-            Control::Stride(every) => self.stride = FrameStride::new(every),
+    pub fn control(&mut self, control: Control) {
+        self.gate.control(&control);
+        if let Control::Smoothing(options) = control {
+            self.smoother.set_options(options);
         }
     }
 
-    pub(super) fn process(&mut self, frame: Frame, dropped: u64) -> Option<FrameResult> {
+    /// Runs one frame through the gate, the recogniser and the smoothing. None when the stride
+    /// leaves it out or the recogniser refuses it (logged).
+    pub fn process(&mut self, frame: Frame, dropped: u64) -> Option<FrameResult> {
         let taken = Instant::now();
-        if frame.discontinuity || std::mem::take(&mut self.reset_next) {
+        let admission = self.gate.admit(frame.discontinuity);
+        if admission.reset {
             self.recognizer.reset();
             self.smoother.reset();
-            self.stride.reset();
         }
-        if !self.stride.take() {
+        if !admission.take {
             self.strided += 1;
             return None;
         }
@@ -108,7 +112,7 @@ impl Worker {
             model: timing.model_ms + self.throttle.map_or(0.0, |d| d.as_secs_f64() * 1e3),
             total: (done - frame.captured).as_secs_f64() * 1e3,
         };
-        if self.resumed_at.is_none_or(|t| frame.captured >= t) {
+        if self.gate.counts_latency(frame.captured) {
             for (samples, value) in self.latencies.iter_mut().zip([
                 latency.total,
                 latency.capture_to_ring,
@@ -142,7 +146,9 @@ impl Worker {
         })
     }
 
-    pub(super) fn summary(
+    /// The totals of the run. The fps spans the first to the last result (one interval per
+    /// result), or the whole run when there were fewer than two.
+    pub fn summary(
         &self,
         source: String,
         captured: u64,

@@ -1,0 +1,92 @@
+//! The capture errors. Each names the source (as `Source::describe` does) and says what is
+//! wrong; GStreamer's own error, an I/O error or the frame-name problem is kept as the source, so
+//! `{:#}` (and the pipeline's summary) prints the whole chain.
+
+use std::path::PathBuf;
+
+use crate::media::MediaError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    #[error("{name}: cannot open")]
+    Open {
+        name: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{name}: is a directory, not a video file")]
+    Directory { name: String },
+    #[error("{name}: is empty (0 bytes)")]
+    EmptyFile { name: String },
+    #[error(
+        "{name}: unsupported URI scheme '{scheme}' (supported: rtsp, rtsps, http, https, file)"
+    )]
+    UriScheme { name: String, scheme: String },
+    #[error("{name}: not a URI (expected scheme://...)")]
+    NotUri { name: String },
+    #[error("{name}: --fps must be at least 1")]
+    ZeroFps { name: String },
+    /// A directory of frames that cannot be played in order.
+    #[error("{name}")]
+    Frames {
+        name: String,
+        #[source]
+        source: FrameSequenceError,
+    },
+    #[error("{name}: mixed frame sizes: frame {frame} is {width}x{height}, the first was {}x{}", .first.0, .first.1)]
+    MixedSizes {
+        name: String,
+        /// 1-based, as the file names count.
+        frame: u64,
+        width: usize,
+        height: usize,
+        first: (usize, usize),
+    },
+    #[error("{name}: ended without a single decodable video frame")]
+    NoFrames { name: String },
+    /// GStreamer failed: building, starting or reading the pipeline.
+    #[error("{name}")]
+    Media {
+        name: String,
+        #[source]
+        source: MediaError,
+    },
+    #[error("camera {device}: {}", listing(.present))]
+    NoCamera {
+        device: String,
+        present: Vec<PathBuf>,
+    },
+    #[error("camera {device}: not found; {}", listing(.present))]
+    CameraNotFound {
+        device: String,
+        present: Vec<PathBuf>,
+    },
+    #[error("cannot list the camera devices in /dev")]
+    Devices(#[source] std::io::Error),
+}
+
+/// The devices there are, for an error message.
+fn listing(devices: &[PathBuf]) -> String {
+    if devices.is_empty() {
+        return "no /dev/video* devices exist on this machine".to_string();
+    }
+    let names: Vec<String> = devices.iter().map(|d| d.display().to_string()).collect();
+    format!("devices present: {}", names.join(", "))
+}
+
+/// Why a directory of frames cannot be played as a numbered sequence.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameSequenceError {
+    #[error("cannot read the directory")]
+    Read(#[source] std::io::Error),
+    #[error("{0}: a frame name must end in its number (img_00001.jpg)")]
+    Unnumbered(String),
+    #[error("{0}: frame number out of range")]
+    OutOfRange(String),
+    #[error("no frames (.jpg, .jpeg or .png files) in it")]
+    Empty,
+    #[error("mixed frame names: {0} and {1} (one prefix, width and extension expected)")]
+    MixedNames(String, String),
+    #[error("a gap in the frames: {0} is followed by {1}")]
+    Gap(String, String),
+}

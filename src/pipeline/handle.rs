@@ -1,0 +1,151 @@
+//! The pipeline handle: it opens the source, starts the capture and inference threads, and stops
+//! and joins them (the inference thread owns the source's stream and joins the capture thread).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender, bounded};
+
+use super::capture::{CaptureLoop, SourceStream};
+use super::infer::{InferLoop, Inferred};
+use super::inference::Inference;
+use super::{Control, Event, PipelineError, PipelineOptions};
+use crate::capture::{Capture, Frame};
+use crate::online::Recognizer;
+use crate::ring::{DropPolicy, ring};
+
+/// Frames the ring between the threads holds.
+const RING_FRAMES: usize = 4;
+/// Events waiting for the caller.
+const EVENTS: usize = 256;
+/// Controls waiting for the inference thread.
+const CONTROLS: usize = 16;
+
+/// A running pipeline.
+pub struct Pipeline {
+    events: Receiver<Event>,
+    controls: Sender<Control>,
+    stop: Arc<AtomicBool>,
+    /// The inference thread gives the recogniser back when it ends.
+    infer: Option<JoinHandle<Inferred>>,
+}
+
+impl Pipeline {
+    /// Opens the source (a source that cannot start fails here, with its reason), then starts the
+    /// capture and inference threads.
+    pub fn start(recognizer: Recognizer, options: PipelineOptions) -> Result<Self, PipelineError> {
+        Self::try_start(recognizer, options).map_err(|(e, _)| e)
+    }
+
+    /// As `start`, but a failure hands the recogniser back (unless the inference thread could not
+    /// be spawned), so the caller can try another source with the same model.
+    // The large Err carries the model back; it happens once per failed start, never per frame.
+    #[allow(clippy::result_large_err)]
+    pub fn try_start(
+        recognizer: Recognizer,
+        options: PipelineOptions,
+    ) -> Result<Self, (PipelineError, Option<Recognizer>)> {
+        let capture = match Capture::open(&options.source, options.realtime) {
+            Ok(capture) => capture,
+            Err(e) => return Err((e.into(), Some(recognizer))),
+        };
+        let live = capture.is_live();
+        let name = options.source.describe();
+        // Live sources keep the newest frame (drops counted); files wait (nothing lost) unless
+        // replayed in real time.
+        let policy = if live || options.realtime {
+            DropPolicy::Latest
+        } else {
+            DropPolicy::Backpressure
+        };
+        tracing::info!(
+            "{name}: {} source, ring policy {policy:?}",
+            if live { "live" } else { "non-live" }
+        );
+        let (producer, consumer) = ring::<Frame>(RING_FRAMES, policy);
+        let (tx, events) = bounded(EVENTS);
+        let (controls, control_rx) = bounded::<Control>(CONTROLS);
+        let stop = Arc::new(AtomicBool::new(false));
+
+        let capture_loop =
+            CaptureLoop::new(options.clone(), producer, stop.clone(), tx.clone(), live);
+        let spawned = std::thread::Builder::new()
+            .name("shiftlive-capture".into())
+            .spawn(move || capture_loop.run(capture));
+        let thread = match spawned {
+            Ok(thread) => thread,
+            Err(e) => return Err((e.into(), Some(recognizer))),
+        };
+        // From here the stream owns the capture thread: dropped, it stops and joins it.
+        let stream = SourceStream::new(name, live, consumer, thread);
+        let infer_loop = InferLoop {
+            stream,
+            inference: Inference::new(recognizer, &options, live),
+            controls: control_rx,
+            events: tx,
+            stop: stop.clone(),
+            max_frames: options.max_frames,
+        };
+        let infer = std::thread::Builder::new()
+            .name("shiftlive-infer".into())
+            .spawn(move || infer_loop.run());
+        match infer {
+            Ok(handle) => Ok(Self {
+                events,
+                controls,
+                stop,
+                infer: Some(handle),
+            }),
+            // The loop (its stream, and with it the capture thread) was dropped and joined; the
+            // recogniser went with it.
+            Err(e) => Err((e.into(), None)),
+        }
+    }
+
+    /// Sends a change to the inference thread, which applies it before its next frame. False when
+    /// the pipeline has ended or 16 changes are already waiting.
+    pub fn control(&self, control: Control) -> bool {
+        self.controls.try_send(control).is_ok()
+    }
+
+    /// Stops the pipeline, joins its threads and returns the recogniser (None if the inference
+    /// thread panicked).
+    pub fn finish(self) -> Option<Recognizer> {
+        self.join().map(|inferred| inferred.recognizer)
+    }
+
+    /// As `finish`, with the run's summary (also sent as the last event).
+    pub fn join(mut self) -> Option<Inferred> {
+        self.shutdown()
+    }
+
+    /// Stops both threads and joins them: the inference thread joins the capture thread.
+    fn shutdown(&mut self) -> Option<Inferred> {
+        self.stop();
+        // Unblock an inference thread waiting to send: after the stop it sends at most one more
+        // result and the summary, which fit.
+        while self.events.try_recv().is_ok() {}
+        self.infer.take().and_then(|t| t.join().ok())
+    }
+
+    /// The events, ending with one `Event::Summary`; the channel closes after it.
+    pub fn events(&self) -> &Receiver<Event> {
+        &self.events
+    }
+
+    /// A handle that stops the pipeline from anywhere (a Ctrl-C handler, a window).
+    pub fn stop_handle(&self) -> Arc<AtomicBool> {
+        self.stop.clone()
+    }
+
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}

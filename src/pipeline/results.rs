@@ -1,0 +1,80 @@
+//! What a pipeline reports: one result per processed frame, warnings, and a summary at the end.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::bench::Stats;
+use crate::capture::Frame;
+
+/// A class and its score.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Scored {
+    pub label: String,
+    pub score: f32,
+}
+
+/// Latency of one frame per stage, milliseconds.
+#[derive(Debug, Clone, Copy, Serialize, Default, PartialEq)]
+pub struct Latency {
+    /// From the appsink handing the frame over to the inference thread taking it from the ring.
+    pub capture_to_ring: f64,
+    pub preprocess: f64,
+    pub model: f64,
+    /// From the appsink to the result.
+    pub total: f64,
+}
+
+/// The result for one processed frame (one JSON line in headless mode).
+#[derive(Debug, Clone, Serialize)]
+pub struct FrameResult {
+    pub frame: u64,
+    pub pts_ms: Option<f64>,
+    pub top: Vec<Scored>,
+    pub label: Option<String>,
+    pub score: f32,
+    pub latency_ms: Latency,
+    /// Frames dropped so far.
+    pub dropped: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logits: Option<Vec<f32>>,
+    #[serde(skip)]
+    pub image: Option<Arc<Frame>>,
+}
+
+/// Totals at the end of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub source: String,
+    pub frames_processed: u64,
+    /// Delivered by the source.
+    pub frames_captured: u64,
+    /// Captured but never processed (ring full or stale).
+    pub frames_dropped: u64,
+    /// Left out on purpose by `--stride`.
+    pub frames_strided: u64,
+    /// Captured from a live source while paused.
+    pub frames_paused: u64,
+    pub fps: f64,
+    pub latency_ms: LatencySummary,
+    /// Set when the source failed: the error with its causes.
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LatencySummary {
+    pub total: Stats,
+    pub capture_to_ring: Stats,
+    pub preprocess: Stats,
+    pub model: Stats,
+}
+
+/// What the pipeline reports.
+#[derive(Debug, Clone)]
+pub enum Event {
+    Frame(Box<FrameResult>),
+    /// A live source failed and is being reopened.
+    Warning(String),
+    /// The last event of a run.
+    Summary(Box<Summary>),
+}
