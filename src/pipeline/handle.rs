@@ -7,9 +7,10 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 
-use super::capture::{CaptureLoop, SourceStream};
+use super::capture::CaptureLoop;
 use super::infer::{InferLoop, Inferred};
 use super::inference::Inference;
+use super::stream::SourceStream;
 use super::{Control, Event, PipelineError, PipelineOptions};
 use crate::capture::{Capture, Frame};
 use crate::online::Recognizer;

@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
-use super::capture::SourceStream;
 use super::inference::Inference;
+use super::stream::SourceStream;
 use super::{Control, Event, Summary};
 use crate::errors::chain;
 use crate::online::Recognizer;

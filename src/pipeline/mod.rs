@@ -2,8 +2,9 @@
 //!
 //! ```text
 //! GStreamer appsink -> [shiftlive-capture] -> frame ring (SPSC) -> [shiftlive-infer] -> events (bounded)
-//!                      capture.rs             SourceStream          infer.rs: Inference   -> caller
-//!                      Sequencer, Backoff                            (gate, recogniser, smoother)
+//!                      capture.rs             stream.rs             infer.rs              -> caller
+//!                      Sequencer, Backoff     SourceStream          inference.rs, gate.rs
+//!                                                                   (recogniser, smoother, stride)
 //! ```
 //!
 //! Live sources use the `Latest` ring policy (drops counted), files `Backpressure` (nothing lost)
@@ -29,6 +30,7 @@ mod infer;
 mod inference;
 mod options;
 mod results;
+mod stream;
 
 pub use error::{PipelineError, SourceError, SourceLost};
 pub use handle::Pipeline;
