@@ -18,10 +18,10 @@ model: setup
 	$(CARGO) build --release --quiet
 	bash scripts/make-model.sh
 
-test: setup
-	$(CARGO) test --all-targets
-	# The core (model, online, train) must build without GStreamer or a window.
-	$(CARGO) check --no-default-features --all-targets
+# Sets up, builds, runs every test, checks the core without GStreamer or a window, and prints
+# the time of each phase and test binary (scripts/test.sh).
+test:
+	CARGO=$(CARGO) bash scripts/test.sh
 
 # Per-frame latency and the ratios of README's table (PyTorch comparison when .venv-ref exists).
 bench: setup

@@ -111,7 +111,14 @@ fn without_a_display_the_window_falls_back_to_json_lines() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(lines.len(), 4, "{stdout}");
-    assert_eq!(lines[2]["frame"].as_u64(), Some(2));
+    // A live source drops frames while the model is busy (the `Latest` policy): on a loaded
+    // machine the third result can be frame 3 or later, never an earlier or repeated one.
+    let frames: Vec<u64> = lines[..3]
+        .iter()
+        .map(|l| l["frame"].as_u64().unwrap())
+        .collect();
+    assert!(frames.windows(2).all(|w| w[0] < w[1]), "{frames:?}");
+    assert!(frames[2] >= 2, "{frames:?}");
     assert_eq!(lines[3]["summary"]["frames_processed"].as_u64(), Some(3));
 }
 
