@@ -2,7 +2,7 @@
 //!
 //! A [`Trunk`] is a 2D network run on every frame (ResNet, MobileNetV2, VGG) with the temporal
 //! modules its configuration put in it; the TSN head of [`crate::model::ActionNet`] sits on its
-//! pooled features. ECO is not one: it reasons over whole clips (see [`crate::model::body`]).
+//! pooled features. ECO is not one: it reasons over whole clips (see `body.rs`).
 //!
 //! Each trunk lists its layers in forward order ([`Trunk::layers`]), each under its variable path:
 //! convolutions with their BatchNorm (one convolution once folded), shift points with their cache

@@ -19,7 +19,9 @@ use std::path::{Path, PathBuf};
 
 use tch::nn;
 
-use super::layouts::{Found, UnknownBackbone, backbone_of, map_keys, settings_from_name};
+use super::layouts::{
+    Found, UnknownBackbone, backbone_of, file_name, map_keys, settings_from_name,
+};
 use super::pth::{PthError, read_pth};
 use crate::model::ModelError;
 use crate::model::body::classifier_of;
@@ -193,10 +195,7 @@ pub fn import(
             temporal_pool: options.temporal_pool.unwrap_or(name_tpool),
         },
     };
-    let stem = input
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let stem = file_name(input);
     let stem = stem
         .trim_end_matches(".tar")
         .trim_end_matches(".pth")
@@ -232,13 +231,7 @@ pub fn import(
     let mut extra = vec![
         ("preprocess", preprocess),
         ("import.format", format.name().to_string()),
-        (
-            "import.source",
-            input
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-        ),
+        ("import.source", file_name(input)),
     ];
     if let Some(labels) = labels {
         extra.push(("labels", serde_json::Value::from(labels).to_string()));

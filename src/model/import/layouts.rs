@@ -301,15 +301,20 @@ pub(super) fn backbone_of(tensors: &BTreeMap<String, Tensor>) -> Result<Backbone
     Err(UnknownBackbone::Neither)
 }
 
+/// The file name of `path` (the whole path if it has none, such as `..`).
+pub(super) fn file_name(path: &Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
 /// Settings the TSM authors put in their file names:
 /// `TSM_kinetics_RGB_resnet50_shift8_blockres_avg_segment8_e50.pth`.
 pub(super) fn settings_from_name(
     path: &Path,
 ) -> (Option<i64>, Option<i64>, Option<ShiftPlacement>, bool, bool) {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = file_name(path);
     let (mut segments, mut shift_div, mut placement, mut tpool, mut nl) =
         (None, None, None, false, false);
     for token in name.split(['_', '.']) {
