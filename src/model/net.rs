@@ -33,6 +33,8 @@ pub struct ActionNet {
     fc: nn::Linear,
     /// `<classifier>.`: the classifier's variable names start with it.
     classifier_prefix: String,
+    /// Slots of a shift cache (the trunk's shift points), counted once: streams check it per frame.
+    shift_slots: usize,
     /// Set by [`ActionNet::prepare_inference`]: the layout and the classifier converted to it.
     inference: Option<(InferenceLayout, Tensor, Tensor)>,
 }
@@ -61,9 +63,10 @@ impl ActionNet {
         let fc = nn::linear(fc_path, features, config.num_classes, fc_config);
         Ok(Self {
             config: config.clone(),
-            body,
             fc,
             classifier_prefix: format!("{classifier}."),
+            shift_slots: body.shift_slots(),
+            body,
             inference: None,
         })
     }
@@ -158,7 +161,7 @@ impl ActionNet {
 
     /// Number of shifted blocks, each one slot of a [`ShiftCache`].
     pub fn shift_slots(&self) -> usize {
-        self.body.shift_slots()
+        self.shift_slots
     }
 
     /// The per-frame trunk, whose layers and shift points a visitor can walk (`None` for ECO).
