@@ -303,13 +303,13 @@ fn torchvision_resnet18_and_mobilenet_v2() {
     }
 }
 
-/// Runs an import that must fail; checks that nothing was written and returns the message.
+/// Runs an import that must fail; checks that nothing was written and returns the message as
+/// `main` prints it (`{:#}`: the error and each of its causes).
 fn failing(format: ImportFormat, input: &Path, options: ImportOptions) -> String {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.safetensors");
-    let err = import(format, input, &out, &options)
-        .unwrap_err()
-        .to_string();
+    let err = import(format, input, &out, &options).unwrap_err();
+    let err = format!("{:#}", anyhow::Error::new(err));
     assert!(!out.exists(), "{} written after: {err}", out.display());
     let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert!(left.is_empty(), "files left behind: {left:?}");

@@ -22,7 +22,7 @@ fn at(x: &Tensor, t: i64, c: i64) -> f64 {
 fn bidirectional_shift_moves_two_folds_in_opposite_directions() {
     let (t, c, fold) = (4, 8, 2);
     let x = clip(t, c);
-    let y = shift_bi(&x, t, fold);
+    let y = shift_bi(&x, t, fold).unwrap();
     assert_eq!(y.size(), x.size());
     for ti in 0..t {
         for ci in 0..c {
@@ -48,7 +48,7 @@ fn bidirectional_shift_moves_two_folds_in_opposite_directions() {
 fn unidirectional_shift_reads_only_the_previous_frame() {
     let (t, c, fold) = (5, 8, 2);
     let x = clip(t, c);
-    let y = shift_uni(&x, t, fold);
+    let y = shift_uni(&x, t, fold).unwrap();
     for ti in 0..t {
         for ci in 0..c {
             let expected = if ci < fold {
@@ -62,7 +62,7 @@ fn unidirectional_shift_reads_only_the_previous_frame() {
     // Changing the last frame changes no earlier output.
     let x2 = x.copy();
     let _ = x2.get(t - 1).fill_(-7.0);
-    let y2 = shift_uni(&x2, t, fold);
+    let y2 = shift_uni(&x2, t, fold).unwrap();
     let diff = (y.narrow(0, 0, t - 1) - y2.narrow(0, 0, t - 1))
         .abs()
         .max()
@@ -74,10 +74,10 @@ fn unidirectional_shift_reads_only_the_previous_frame() {
 fn shifts_keep_clips_of_a_batch_apart() {
     // Two clips of 3 frames: the first frame of clip 2 must not see the last frame of clip 1.
     let x = Tensor::cat(&[clip(3, 8), clip(3, 8) * 10.0], 0);
-    let y = shift_uni(&x, 3, 2);
+    let y = shift_uni(&x, 3, 2).unwrap();
     assert_eq!(at(&y, 3, 0), 0.0);
     assert_eq!(at(&y, 4, 0), 1000.0);
-    let y = shift_bi(&x, 3, 2);
+    let y = shift_bi(&x, 3, 2).unwrap();
     assert_eq!(at(&y, 2, 0), 0.0);
     assert_eq!(at(&y, 3, 2), 0.0);
 }
@@ -86,7 +86,7 @@ fn shifts_keep_clips_of_a_batch_apart() {
 fn the_stream_cache_reproduces_the_offline_unidirectional_shift() {
     let (t, c) = (6, 16);
     let x = clip(t, c);
-    let offline = shift_uni(&x, t, 2);
+    let offline = shift_uni(&x, t, 2).unwrap();
     let shift = TemporalShift {
         direction: ShiftDirection::Uni,
         shift_div: 8,
@@ -95,7 +95,9 @@ fn the_stream_cache_reproduces_the_offline_unidirectional_shift() {
     let mut cache = ShiftCache::new(1);
     for ti in 0..t {
         let frame = x.narrow(0, ti, 1);
-        let y = shift.forward(&frame, &mut TimeAxis::Stream(&mut cache));
+        let y = shift
+            .forward(&frame, &mut TimeAxis::Stream(&mut cache))
+            .unwrap();
         let expected = offline.narrow(0, ti, 1);
         assert_eq!(
             (y - expected).abs().max().double_value(&[]),
@@ -105,14 +107,16 @@ fn the_stream_cache_reproduces_the_offline_unidirectional_shift() {
     }
     assert_eq!(cache.shapes(), vec![Some(vec![1, 2, 1, 1])]);
     cache.reset();
-    let y = shift.forward(&x.narrow(0, 3, 1), &mut TimeAxis::Stream(&mut cache));
+    let y = shift
+        .forward(&x.narrow(0, 3, 1), &mut TimeAxis::Stream(&mut cache))
+        .unwrap();
     assert_eq!(at(&y, 0, 0), 0.0, "after reset the first frame sees zeros");
 }
 
 #[test]
 fn temporal_pool_halves_time_with_a_max_over_three_frames() {
     let x = clip(4, 2);
-    let y = temporal_pool(&x, 4);
+    let y = temporal_pool(&x, 4).unwrap();
     assert_eq!(y.size(), [2, 2, 1, 1]);
     // Output 0 covers frames (pad, 0, 1) -> frame 1; output 1 covers frames 1..3 -> frame 3.
     assert_eq!(at(&y, 0, 1), 201.0);

@@ -12,90 +12,16 @@
 
 use tch::{Tensor, nn};
 
-use super::layers::{CONV_INIT, ConvSpec, InferenceLayout, StageCost, set_bn_trainable};
+use super::layers::{ConvBn, ConvSpec, InferenceLayout, StageCost};
 
-/// A convolution with bias, its BatchNorm and a ReLU (the yaml's `X`, `X_bn`, `X_relu`).
-#[derive(Debug)]
-pub struct ConvBnRelu {
-    weight: Tensor,
-    bias: Tensor,
-    bn: nn::BatchNorm,
-    pub spec: ConvSpec,
-    /// Folded weights and bias for inference.
-    inference: Option<(Tensor, Tensor)>,
-    frozen_bn: bool,
+/// The yaml's `X` (a conv with bias) and `X_bn`; the caller applies `X_relu`.
+fn conv_bn(p: &nn::Path, name: &str, spec: ConvSpec) -> ConvBn {
+    ConvBn::with_bias(p / name, p / format!("{name}_bn"), spec)
 }
 
-impl ConvBnRelu {
-    /// The conv at `p / name`, its BatchNorm at `p / "{name}_bn"`.
-    pub fn new(p: &nn::Path, name: &str, spec: ConvSpec) -> Self {
-        let conv = p / name;
-        let shape = [spec.out_ch, spec.in_ch, spec.kernel, spec.kernel];
-        let weight = conv.var("weight", &shape, CONV_INIT);
-        let bias = conv.var("bias", &[spec.out_ch], nn::Init::Const(0.0));
-        let bn = nn::batch_norm2d(p / format!("{name}_bn"), spec.out_ch, Default::default());
-        Self {
-            weight,
-            bias,
-            bn,
-            spec,
-            inference: None,
-            frozen_bn: false,
-        }
-    }
-
-    /// Partial BN: statistics fixed, scale and shift no longer trained.
-    pub fn freeze_bn(&mut self, frozen: bool) {
-        self.frozen_bn = frozen;
-        set_bn_trainable(&mut self.bn, !frozen);
-    }
-
-    /// Folds the BatchNorm into the conv: `w' = w s`, `b' = (b - mean) s + beta` with
-    /// `s = gamma / sqrt(var + eps)`, computed in fp32 and converted to `layout`.
-    pub fn fold(&mut self, layout: InferenceLayout) {
-        let folded = tch::no_grad(|| {
-            let (scale, shift) = bn_affine(&self.bn);
-            let weight = self.weight.to_kind(tch::Kind::Float) * scale.view([-1, 1, 1, 1]);
-            let bias = self.bias.to_kind(tch::Kind::Float) * &scale + shift;
-            (layout.apply(&weight), bias.to_kind(layout.kind))
-        });
-        self.inference = Some(folded);
-    }
-
-    /// Trainable parameters: weight, bias, BatchNorm scale and shift.
-    pub fn params(&self) -> u64 {
-        (self.weight.numel() + self.bias.numel()) as u64 + 2 * self.spec.out_ch as u64
-    }
-
-    pub fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
-        let s = self.spec;
-        let (stride, padding) = ([s.stride, s.stride], [s.padding, s.padding]);
-        if let Some((weight, bias)) = &self.inference {
-            return x
-                .conv2d(weight, Some(bias), stride, padding, [1, 1], 1)
-                .relu();
-        }
-        x.conv2d(&self.weight, Some(&self.bias), stride, padding, [1, 1], 1)
-            .apply_t(&self.bn, train && !self.frozen_bn)
-            .relu()
-    }
-}
-
-/// A BatchNorm in evaluation mode as `x * scale + shift` (fp32, per channel).
-pub(super) fn bn_affine(bn: &nn::BatchNorm) -> (Tensor, Tensor) {
-    let eps = 1e-5;
-    let float = |t: &Tensor| t.to_kind(tch::Kind::Float);
-    let gamma = bn
-        .ws
-        .as_ref()
-        .map_or_else(|| bn.running_var.ones_like(), |w| w.shallow_clone());
-    let beta = bn
-        .bs
-        .as_ref()
-        .map_or_else(|| bn.running_mean.zeros_like(), |b| b.shallow_clone());
-    let scale = float(&gamma) / (float(&bn.running_var) + eps).sqrt();
-    let shift = float(&beta) - float(&bn.running_mean) * &scale;
-    (scale, shift)
+/// Conv, BatchNorm and ReLU: every layer of BN-Inception.
+fn relu_t(conv: &ConvBn, x: &Tensor, train: bool) -> Tensor {
+    conv.forward_t(x, train).relu()
 }
 
 /// Pooling of a pool branch.
@@ -126,12 +52,12 @@ const MODULES: [ModuleSpec; 10] = [
 /// An inception module; for ECO-Lite's 3c only the double branch's first two convs exist.
 #[derive(Debug)]
 struct Inception {
-    one: Option<ConvBnRelu>,
-    three: Option<(ConvBnRelu, ConvBnRelu)>,
-    double: (ConvBnRelu, ConvBnRelu),
-    double_2: Option<ConvBnRelu>,
+    one: Option<ConvBn>,
+    three: Option<(ConvBn, ConvBn)>,
+    double: (ConvBn, ConvBn),
+    double_2: Option<ConvBn>,
     /// The pool branch: pooling, stride and the optional 1x1 projection.
-    pool: Option<(Pool, i64, Option<ConvBnRelu>)>,
+    pool: Option<(Pool, i64, Option<ConvBn>)>,
     out_channels: i64,
 }
 
@@ -141,7 +67,7 @@ impl Inception {
         let (name, one, r3, c3, rd, d1, d2, pool, proj, stride) = *spec;
         let w = |c: i64| c * scale / 64;
         let conv = |suffix: &str, cin: i64, cout: i64, k: i64, s: i64| {
-            ConvBnRelu::new(
+            conv_bn(
                 p,
                 &format!("inception_{name}_{suffix}"),
                 ConvSpec::new(cin, cout, k, s),
@@ -179,8 +105,8 @@ impl Inception {
         }
     }
 
-    fn convs_mut(&mut self) -> Vec<&mut ConvBnRelu> {
-        let mut all: Vec<&mut ConvBnRelu> = self.one.iter_mut().collect();
+    fn convs_mut(&mut self) -> Vec<&mut ConvBn> {
+        let mut all: Vec<&mut ConvBn> = self.one.iter_mut().collect();
         if let Some((a, b)) = self.three.as_mut() {
             all.extend([a, b]);
         }
@@ -194,12 +120,12 @@ impl Inception {
 
     fn params(&self) -> u64 {
         let mut total = self.double.0.params() + self.double.1.params();
-        total += self.one.as_ref().map_or(0, ConvBnRelu::params);
+        total += self.one.as_ref().map_or(0, ConvBn::params);
         total += self
             .three
             .as_ref()
             .map_or(0, |(a, b)| a.params() + b.params());
-        total += self.double_2.as_ref().map_or(0, ConvBnRelu::params);
+        total += self.double_2.as_ref().map_or(0, ConvBn::params);
         if let Some((_, _, Some(proj))) = &self.pool {
             total += proj.params();
         }
@@ -208,7 +134,7 @@ impl Inception {
 
     /// Multiply-adds for `n` images of `h` x `w`, and the output side.
     fn macs(&self, n: i64, h: i64, w: i64) -> (u64, i64, i64) {
-        let chain = |convs: &[&ConvBnRelu]| {
+        let chain = |convs: &[&ConvBn]| {
             let (mut total, mut ch, mut cw) = (0, h, w);
             for conv in convs {
                 total += conv.spec.macs(n, ch, cw);
@@ -236,22 +162,20 @@ impl Inception {
     /// `[B, C, H, W]` -> (the module's output, the double branch's first conv output). For a
     /// tap-only module both are the tap.
     fn forward_t(&self, x: &Tensor, train: bool) -> (Tensor, Tensor) {
-        let tap = self
-            .double
-            .1
-            .forward_t(&self.double.0.forward_t(x, train), train);
+        let reduced = relu_t(&self.double.0, x, train);
+        let tap = relu_t(&self.double.1, &reduced, train);
         let Some((pool, stride, projection)) = &self.pool else {
             return (tap.shallow_clone(), tap);
         };
         let mut parts = Vec::with_capacity(4);
         if let Some(one) = &self.one {
-            parts.push(one.forward_t(x, train));
+            parts.push(relu_t(one, x, train));
         }
         if let Some((reduce, conv)) = &self.three {
-            parts.push(conv.forward_t(&reduce.forward_t(x, train), train));
+            parts.push(relu_t(conv, &relu_t(reduce, x, train), train));
         }
         if let Some(d2) = &self.double_2 {
-            parts.push(d2.forward_t(&tap, train));
+            parts.push(relu_t(d2, &tap, train));
         }
         // Stride-2 pools have no padding; the stride-1 ones keep the size with padding 1.
         let (s, pad) = (*stride, if *stride == 2 { 0 } else { 1 });
@@ -260,7 +184,7 @@ impl Inception {
             Pool::Avg => x.avg_pool2d([3, 3], [s, s], [pad, pad], true, true, None::<i64>),
         };
         parts.push(match projection {
-            Some(proj) => proj.forward_t(&pooled, train),
+            Some(proj) => relu_t(proj, &pooled, train),
             None => pooled,
         });
         (Tensor::cat(&parts, 1), tap)
@@ -276,7 +200,7 @@ fn pool_out(x: i64) -> i64 {
 /// 4a to 5b with the global average pool.
 #[derive(Debug)]
 pub struct BnInception {
-    stem: [ConvBnRelu; 3],
+    stem: [ConvBn; 3],
     modules: Vec<Inception>,
     full: bool,
 }
@@ -286,9 +210,9 @@ impl BnInception {
     pub fn new(p: &nn::Path, base_width: i64, full: bool) -> Self {
         let w = |c: i64| c * base_width / 64;
         let stem = [
-            ConvBnRelu::new(p, "conv1_7x7_s2", ConvSpec::new(3, w(64), 7, 2)),
-            ConvBnRelu::new(p, "conv2_3x3_reduce", ConvSpec::new(w(64), w(64), 1, 1)),
-            ConvBnRelu::new(p, "conv2_3x3", ConvSpec::new(w(64), w(192), 3, 1)),
+            conv_bn(p, "conv1_7x7_s2", ConvSpec::new(3, w(64), 7, 2)),
+            conv_bn(p, "conv2_3x3_reduce", ConvSpec::new(w(64), w(64), 1, 1)),
+            conv_bn(p, "conv2_3x3", ConvSpec::new(w(64), w(192), 3, 1)),
         ];
         let count = if full { MODULES.len() } else { 3 };
         let mut in_ch = w(192);
@@ -320,8 +244,8 @@ impl BnInception {
     }
 
     /// Every conv with its BatchNorm, in forward order (the stem first).
-    pub fn convs_mut(&mut self) -> Vec<&mut ConvBnRelu> {
-        let mut all: Vec<&mut ConvBnRelu> = self.stem.iter_mut().collect();
+    pub fn convs_mut(&mut self) -> Vec<&mut ConvBn> {
+        let mut all: Vec<&mut ConvBn> = self.stem.iter_mut().collect();
         for module in &mut self.modules {
             all.extend(module.convs_mut());
         }
@@ -331,9 +255,9 @@ impl BnInception {
     /// `[B, 3, H, W]` -> (tap `[B, 96, H/8, W/8]`, for ECO-Full the pooled features `[B, 1024]`).
     pub fn forward_t(&self, x: &Tensor, train: bool) -> (Tensor, Option<Tensor>) {
         let pool = |x: &Tensor| x.max_pool2d([3, 3], [2, 2], [0, 0], [1, 1], true);
-        let x = pool(&self.stem[0].forward_t(x, train));
-        let x = self.stem[1].forward_t(&x, train);
-        let mut x = pool(&self.stem[2].forward_t(&x, train)); // [B, 192, H/8, W/8]
+        let x = pool(&relu_t(&self.stem[0], x, train));
+        let x = relu_t(&self.stem[1], &x, train);
+        let mut x = pool(&relu_t(&self.stem[2], &x, train)); // [B, 192, H/8, W/8]
         let mut tap = None;
         for (i, module) in self.modules.iter().enumerate() {
             let (out, module_tap) = module.forward_t(&x, train);
@@ -371,7 +295,7 @@ impl BnInception {
         }
         rows.push(StageCost {
             name: "2D stem (conv1, conv2)".into(),
-            params: self.stem.iter().map(ConvBnRelu::params).sum(),
+            params: self.stem.iter().map(ConvBn::params).sum(),
             macs,
         });
         let side = h;

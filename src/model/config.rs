@@ -446,21 +446,43 @@ impl ModelConfig {
         Ok(config)
     }
 
-    /// True when the network never reads a future frame, so it can run frame by frame. ECO
-    /// classifies whole clips (online it runs through `online::EcoRunner`), so it is not.
+    /// True when the network never reads a future frame, so it can run frame by frame (see
+    /// [`ModelConfig::check_causal`]).
     pub fn is_causal(&self) -> bool {
-        if matches!(self.backbone, Backbone::Eco { .. }) {
-            return false;
-        }
-        match &self.temporal {
-            Temporal::None => true,
-            Temporal::Shift {
-                direction,
-                temporal_pool,
-                ..
-            } => *direction == ShiftDirection::Uni && !*temporal_pool,
-            Temporal::Mvf { .. } => false,
-        }
+        self.check_causal().is_ok()
+    }
+
+    /// Refuses, saying why, a network that reads a future frame and so cannot run frame by
+    /// frame. ECO classifies whole clips (online it runs through `online::EcoRunner`). The one
+    /// definition of causality: `is_causal` and `ActionNet::check_causal` use it.
+    pub fn check_causal(&self) -> Result<(), ModelError> {
+        let why = if matches!(self.backbone, Backbone::Eco { .. }) {
+            "ECO classifies a whole clip at once with its 3D network; run it online through its \
+             working memory (online::EcoRunner)"
+        } else {
+            match &self.temporal {
+                Temporal::Shift {
+                    direction: ShiftDirection::Bi,
+                    ..
+                } => {
+                    "its temporal shift is bidirectional: every frame reads the next one. Train a \
+                     model with a uni-directional shift (e.g. preset tsm_r50_online or \
+                     tsm_mobilenet_v2_online)"
+                }
+                Temporal::Shift {
+                    temporal_pool: true,
+                    ..
+                } => "its temporal pool mixes each frame with the next",
+                Temporal::Mvf { .. } => {
+                    "its MVF module convolves over the next frame as well as the previous"
+                }
+                Temporal::None | Temporal::Shift { .. } => return Ok(()),
+            }
+        };
+        Err(ModelError::NotCausal {
+            model: self.name.clone(),
+            why: why.to_string(),
+        })
     }
 
     /// Checks the values a hand-written config file could get wrong.

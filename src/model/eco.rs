@@ -14,11 +14,11 @@
 //! The 2D part is a function of each frame alone, which the online runner (`online::EcoRunner`)
 //! uses: it computes it once per frame entering the working memory, see [`EcoFrames`].
 
-use tch::{Tensor, nn};
+use tch::{TchError, Tensor, nn};
 
-use super::bn_inception::{BnInception, ConvBnRelu, bn_affine};
+use super::bn_inception::BnInception;
 use super::config::EcoVariant;
-use super::layers::{CONV_INIT, InferenceLayout, StageCost};
+use super::layers::{CONV_INIT, ConvBn, InferenceLayout, StageCost, bn_affine};
 
 /// A 3x3x3 convolution with bias, padding 1 (`res*_1`, `res*_2`, `res*_down`).
 #[derive(Debug)]
@@ -257,6 +257,9 @@ pub struct Eco {
 }
 
 impl Eco {
+    /// The classifier, named as the ECO authors' TSN wrapper names it.
+    pub const CLASSIFIER: &'static str = "new_fc";
+
     /// `base_width` 64 is the published network (3D widths 128, 256, 512).
     pub fn new(p: &nn::Path, variant: EcoVariant, base_width: i64) -> Self {
         let inception = BnInception::new(p, base_width, variant == EcoVariant::Full);
@@ -287,9 +290,8 @@ impl Eco {
 
     /// The 3D part (and ECO-Full's temporal average) on `N*T` frames, clip by clip:
     /// -> `[N, C]` clip features.
-    pub fn clip_t(&self, frames: &EcoFrames, t: i64, train: bool) -> Tensor {
-        let size = frames.tap.size();
-        let (nt, c, h, w) = (size[0], size[1], size[2], size[3]);
+    pub fn clip_t(&self, frames: &EcoFrames, t: i64, train: bool) -> Result<Tensor, TchError> {
+        let (nt, c, h, w) = frames.tap.size4()?;
         let n = nt / t;
         // [N*T, C, h, w] -> [N, C, T, h, w]; reshape copes with a channels-last tap
         let mut x = frames
@@ -301,19 +303,19 @@ impl Eco {
             x = stage.forward_t(&x, train);
         }
         let features = x.adaptive_avg_pool3d([1, 1, 1]).flatten(1, -1); // [N, 512]
-        match &frames.pooled {
+        Ok(match &frames.pooled {
             // The 2D features averaged over the clip's frames, then [2D, 3D].
             Some(pooled) => {
                 let mean = pooled.reshape([n, t, -1]).mean_dim(1, false, None); // [N, 1024]
                 Tensor::cat(&[mean.to_kind(features.kind()), features], 1)
             }
             None => features,
-        }
+        })
     }
 
     /// The 2D convs with their BatchNorms, for partial BN (the authors' TSN freezes every 2D
     /// BatchNorm but the first, and leaves the 3D ones training).
-    pub fn convs_2d_mut(&mut self) -> Vec<&mut ConvBnRelu> {
+    pub fn convs_2d_mut(&mut self) -> Vec<&mut ConvBn> {
         self.inception.convs_mut()
     }
 

@@ -55,13 +55,18 @@ pub const CONV_INIT: nn::Init = nn::Init::Kaiming {
     non_linearity: nn::init::NonLinearity::ReLU,
 };
 
-/// A bias-free convolution and its BatchNorm. Parameter names follow PyTorch: the conv weight
-/// sits at `<conv>.weight`, the BatchNorm at `<bn>.{weight,bias,running_mean,running_var}`.
+/// A convolution and its BatchNorm. Parameter names follow PyTorch: the conv weight sits at
+/// `<conv>.weight` (and its bias, if it has one, at `<conv>.bias`), the BatchNorm at
+/// `<bn>.{weight,bias,running_mean,running_var}`. torchvision's convs have no bias; those of the
+/// ECO authors' BN-Inception do.
 #[derive(Debug)]
 pub struct ConvBn {
     pub weight: Tensor,
+    pub bias: Option<Tensor>,
     pub bn: nn::BatchNorm,
     pub spec: ConvSpec,
+    /// Variable paths of the conv and of the BatchNorm (`layer1.0.conv1`, `layer1.0.bn1`).
+    names: (String, String),
     /// Inference-only weights (BatchNorm folded in, converted to the compute dtype and layout);
     /// when set, `forward_t` uses them and ignores `train`.
     inference: Option<(Tensor, Tensor)>,
@@ -95,7 +100,17 @@ impl InferenceLayout {
 }
 
 impl ConvBn {
+    /// A bias-free conv (torchvision's convs).
     pub fn new(conv: nn::Path, bn: nn::Path, spec: ConvSpec) -> Self {
+        Self::build(conv, bn, spec, false)
+    }
+
+    /// A conv with a bias, zero at first (BN-Inception's convs).
+    pub fn with_bias(conv: nn::Path, bn: nn::Path, spec: ConvSpec) -> Self {
+        Self::build(conv, bn, spec, true)
+    }
+
+    fn build(conv: nn::Path, bn: nn::Path, spec: ConvSpec, bias: bool) -> Self {
         let shape = [
             spec.out_ch,
             spec.in_ch / spec.groups,
@@ -103,14 +118,28 @@ impl ConvBn {
             spec.kernel,
         ];
         let weight = conv.var("weight", &shape, CONV_INIT);
+        let bias = bias.then(|| conv.var("bias", &[spec.out_ch], nn::Init::Const(0.0)));
+        let names = (path_name(&conv), path_name(&bn));
         let bn = nn::batch_norm2d(bn, spec.out_ch, Default::default());
         Self {
             weight,
+            bias,
             bn,
             spec,
+            names,
             inference: None,
             frozen_bn: false,
         }
+    }
+
+    /// Variable path of the conv (`layer1.0.conv1`).
+    pub fn name(&self) -> &str {
+        &self.names.0
+    }
+
+    /// Variable path of the BatchNorm (`layer1.0.bn1`).
+    pub fn bn_name(&self) -> &str {
+        &self.names.1
     }
 
     /// Freezes (or thaws) the BatchNorm for partial-BN training: statistics fixed, scale and
@@ -121,56 +150,65 @@ impl ConvBn {
     }
 
     /// Folds the BatchNorm into the convolution (computed in fp32, then converted to `layout`):
-    /// `w' = w * g / sqrt(v + eps)`, `b' = beta - mean * g / sqrt(v + eps)`. Inference only.
+    /// `w' = w s`, `b' = (b - mean) s + beta` with `s = g / sqrt(v + eps)` (`b` = 0 without a
+    /// conv bias). Inference only.
     pub fn fold(&mut self, layout: InferenceLayout) {
         let folded = tch::no_grad(|| {
-            let bn = &self.bn;
-            let eps = 1e-5;
-            let gamma = bn
-                .ws
-                .as_ref()
-                .map_or_else(|| bn.running_var.ones_like(), |w| w.shallow_clone());
-            let beta = bn
-                .bs
-                .as_ref()
-                .map_or_else(|| bn.running_mean.zeros_like(), |b| b.shallow_clone());
-            let scale = gamma.to_kind(tch::Kind::Float)
-                / (bn.running_var.to_kind(tch::Kind::Float) + eps).sqrt();
+            let (scale, shift) = bn_affine(&self.bn);
             let weight = self.weight.to_kind(tch::Kind::Float) * scale.view([-1, 1, 1, 1]);
-            let bias =
-                beta.to_kind(tch::Kind::Float) - bn.running_mean.to_kind(tch::Kind::Float) * &scale;
+            let bias = match &self.bias {
+                Some(b) => b.to_kind(tch::Kind::Float) * &scale + shift,
+                None => shift,
+            };
             (layout.apply(&weight), bias.to_kind(layout.kind))
         });
         self.inference = Some(folded);
     }
 
-    /// Trainable parameters: the conv weight and the BatchNorm scale and shift.
+    /// Trainable parameters: the conv weight (and bias) and the BatchNorm scale and shift.
     pub fn params(&self) -> u64 {
-        (self.weight.numel() as i64 + 2 * self.spec.out_ch) as u64
+        let bias = self.bias.as_ref().map_or(0, Tensor::numel);
+        (self.weight.numel() + bias) as u64 + 2 * self.spec.out_ch as u64
     }
 
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
         let s = self.spec;
+        let (stride, padding) = ([s.stride, s.stride], [s.padding, s.padding]);
         if let Some((weight, bias)) = &self.inference {
-            return x.conv2d(
-                weight,
-                Some(bias),
-                [s.stride, s.stride],
-                [s.padding, s.padding],
-                [1, 1],
-                s.groups,
-            );
+            return x.conv2d(weight, Some(bias), stride, padding, [1, 1], s.groups);
         }
-        let y = x.conv2d(
+        x.conv2d(
             &self.weight,
-            None::<&Tensor>,
-            [s.stride, s.stride],
-            [s.padding, s.padding],
+            self.bias.as_ref(),
+            stride,
+            padding,
             [1, 1],
             s.groups,
-        );
-        y.apply_t(&self.bn, train && !self.frozen_bn)
+        )
+        .apply_t(&self.bn, train && !self.frozen_bn)
     }
+}
+
+/// The dotted variable path of `p` (`layer1.0.conv1`).
+pub(crate) fn path_name(p: &nn::Path) -> String {
+    p.components().collect::<Vec<_>>().join(".")
+}
+
+/// A BatchNorm in evaluation mode as `x * scale + shift` (fp32, per channel).
+pub(crate) fn bn_affine(bn: &nn::BatchNorm) -> (Tensor, Tensor) {
+    let eps = 1e-5;
+    let float = |t: &Tensor| t.to_kind(tch::Kind::Float);
+    let gamma = bn
+        .ws
+        .as_ref()
+        .map_or_else(|| bn.running_var.ones_like(), |w| w.shallow_clone());
+    let beta = bn
+        .bs
+        .as_ref()
+        .map_or_else(|| bn.running_mean.zeros_like(), |b| b.shallow_clone());
+    let scale = float(&gamma) / (float(&bn.running_var) + eps).sqrt();
+    let shift = float(&beta) - float(&bn.running_mean) * &scale;
+    (scale, shift)
 }
 
 /// ReLU6, the activation of MobileNetV2.

@@ -3,12 +3,12 @@
 //! residual-branch input of every stride-1 block with an identity path, as in the TSM authors' online
 //! demo (ten blocks at width 1.0).
 
-use tch::{Tensor, nn};
+use tch::{TchError, Tensor, nn};
 
-use super::config::Temporal;
-use super::layers::{ConvBn, ConvSpec, InferenceLayout, StageCost, relu6};
-use super::resnet::new_shift;
+use super::config::{ShiftPlacement, Temporal};
+use super::layers::{ConvBn, ConvSpec, StageCost, path_name, relu6};
 use super::shift::{TemporalShift, TimeAxis};
+use super::trunk::{Layer, ShiftPoint, Trunk};
 
 /// (expansion t, channels c, repeats n, first stride s) of each stage, from the paper.
 const SETTINGS: [(i64, i64, usize, i64); 7] = [
@@ -35,6 +35,8 @@ pub fn make_divisible(value: f64, divisor: i64) -> i64 {
 
 #[derive(Debug)]
 struct InvertedResidual {
+    /// Variable path of the block (`features.3`).
+    name: String,
     expand: Option<ConvBn>,
     depthwise: ConvBn,
     project: ConvBn,
@@ -43,12 +45,12 @@ struct InvertedResidual {
 }
 
 impl InvertedResidual {
-    fn forward_t(&self, x: &Tensor, time: &mut TimeAxis, train: bool) -> Tensor {
+    fn forward_t(&self, x: &Tensor, time: &mut TimeAxis, train: bool) -> Result<Tensor, TchError> {
         let y = match &self.shift {
-            Some(shift) => shift.branch(x, time, |shifted| self.branch_t(shifted, train)),
+            Some(shift) => shift.branch(x, time, |shifted| Ok(self.branch_t(shifted, train)))?,
             None => self.branch_t(x, train),
         };
-        if self.identity { y + x } else { y }
+        Ok(if self.identity { y + x } else { y })
     }
 
     /// Expand (1x1), depthwise (3x3), project (1x1, linear).
@@ -64,6 +66,21 @@ impl InvertedResidual {
     fn convs(&self) -> impl Iterator<Item = &ConvBn> {
         self.expand.iter().chain([&self.depthwise, &self.project])
     }
+
+    /// The shift on the residual branch's input, then the convs.
+    fn layers(&self) -> Vec<Layer> {
+        let in_ch = self.convs().next().map_or(0, |c| c.spec.in_ch);
+        let shift = self.shift.map(|shift| {
+            Layer::shift(
+                &self.name,
+                ShiftPoint::new(shift, ShiftPlacement::Blockres, in_ch),
+            )
+        });
+        shift
+            .into_iter()
+            .chain(self.convs().map(Layer::conv_bn))
+            .collect()
+    }
 }
 
 /// A MobileNetV2 trunk without its classifier: `[N*T, 3, H, W]` in, pooled `[N*T, C]` out.
@@ -72,10 +89,12 @@ pub struct MobileNetV2 {
     stem: ConvBn,
     blocks: Vec<InvertedResidual>,
     last: ConvBn,
-    shift_slots: usize,
 }
 
 impl MobileNetV2 {
+    /// The classifier torchvision puts on a MobileNetV2 (`classifier.0` is its dropout).
+    pub const CLASSIFIER: &'static str = "classifier.1";
+
     pub fn new(p: &nn::Path, width_mult: f64, temporal: &Temporal) -> Self {
         let features = p / "features";
         let mut in_ch = make_divisible(32.0 * width_mult, 8);
@@ -91,7 +110,8 @@ impl MobileNetV2 {
             let out_ch = make_divisible(c as f64 * width_mult, 8);
             for i in 0..n {
                 let stride = if i == 0 { s } else { 1 };
-                let bp = &features / (blocks.len() + 1) / "conv";
+                let block = &features / (blocks.len() + 1);
+                let bp = &block / "conv";
                 let hidden = in_ch * t;
                 let identity = stride == 1 && in_ch == out_ch;
                 // Layer indices inside `conv` shift by one when there is no expansion conv.
@@ -117,10 +137,15 @@ impl MobileNetV2 {
                         direction,
                         shift_div,
                         ..
-                    } if identity => Some(new_shift(*direction, *shift_div, &mut shift_slots)),
+                    } if identity => Some(TemporalShift::take_slot(
+                        *direction,
+                        *shift_div,
+                        &mut shift_slots,
+                    )),
                     _ => None,
                 };
                 blocks.push(InvertedResidual {
+                    name: path_name(&block),
                     expand,
                     depthwise,
                     project,
@@ -132,27 +157,21 @@ impl MobileNetV2 {
         }
         let lp = &features / (blocks.len() + 1);
         let last = ConvBn::new(&lp / 0, &lp / 1, ConvSpec::new(in_ch, last_ch, 1, 1));
-        Self {
-            stem,
-            blocks,
-            last,
-            shift_slots,
-        }
+        Self { stem, blocks, last }
+    }
+}
+
+impl Trunk for MobileNetV2 {
+    fn classifier(&self) -> &'static str {
+        Self::CLASSIFIER
     }
 
-    pub fn out_channels(&self) -> i64 {
+    fn out_channels(&self) -> i64 {
         self.last.spec.out_ch
     }
 
-    /// Folds every BatchNorm into its convolution and converts the weights to `layout`.
-    pub fn fold(&mut self, layout: InferenceLayout) {
-        for conv in self.conv_bns_mut() {
-            conv.fold(layout);
-        }
-    }
-
     /// Every convolution with its BatchNorm, in forward order (the stem first).
-    pub fn conv_bns_mut(&mut self) -> Vec<&mut ConvBn> {
+    fn conv_bns_mut(&mut self) -> Vec<&mut ConvBn> {
         let mut all = vec![&mut self.stem];
         for block in &mut self.blocks {
             all.extend(
@@ -166,22 +185,25 @@ impl MobileNetV2 {
         all
     }
 
-    pub fn shift_slots(&self) -> usize {
-        self.shift_slots
-    }
-
-    pub fn forward_t(&self, x: &Tensor, time: &mut TimeAxis, train: bool) -> Tensor {
+    fn forward_t(&self, x: &Tensor, time: &mut TimeAxis, train: bool) -> Result<Tensor, TchError> {
         let mut x = relu6(&self.stem.forward_t(x, train));
         for block in &self.blocks {
-            x = block.forward_t(&x, time, train);
+            x = block.forward_t(&x, time, train)?;
         }
-        relu6(&self.last.forward_t(&x, train))
+        Ok(relu6(&self.last.forward_t(&x, train))
             .adaptive_avg_pool2d([1, 1])
-            .flatten(1, -1) // [N*T, C]
+            .flatten(1, -1)) // [N*T, C]
+    }
+
+    fn layers(&self) -> Vec<Layer> {
+        let mut layers = vec![Layer::conv_bn(&self.stem)];
+        layers.extend(self.blocks.iter().flat_map(InvertedResidual::layers));
+        layers.push(Layer::conv_bn(&self.last));
+        layers
     }
 
     /// Cost per stage: the stem, the blocks grouped by output resolution, the last conv.
-    pub fn stage_costs(&self, nt: i64, size: i64) -> Vec<StageCost> {
+    fn stage_costs(&self, nt: i64, size: i64) -> Vec<StageCost> {
         let mut rows = Vec::new();
         let stem = self.stem.spec.macs(nt, size, size);
         rows.push(StageCost {

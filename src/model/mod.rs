@@ -3,6 +3,7 @@
 //! TSN head, presets and checkpoints.
 
 pub mod bn_inception;
+mod body;
 pub mod checkpoint;
 pub mod config;
 pub mod eco;
@@ -13,7 +14,9 @@ pub mod mobilenet_v2;
 pub mod mvf;
 pub mod net;
 pub mod resnet;
+mod resnet_block;
 pub mod shift;
+pub mod trunk;
 pub mod vgg;
 
 pub use checkpoint::TensorFile;
@@ -26,3 +29,4 @@ pub use error::ModelError;
 pub use layers::{InferenceLayout, StageCost};
 pub use net::{ActionNet, ClipOutput};
 pub use shift::{ShiftCache, TimeAxis};
+pub use trunk::{Layer, LayerKind, ShiftPoint, Trunk};

@@ -6,7 +6,7 @@
 //! hardswish and replaces those channels. The rest pass untouched. Sits before conv1 of a residual
 //! block's branch.
 
-use tch::{Tensor, nn};
+use tch::{TchError, Tensor, nn};
 
 use super::config::MvfMode;
 
@@ -53,10 +53,10 @@ impl Mvf {
         self.channels
     }
 
-    pub fn forward_t(&self, x: &Tensor, t: i64, train: bool) -> Tensor {
-        let (nt, c, h, w) = x.size4().unwrap_or_default();
+    pub fn forward_t(&self, x: &Tensor, t: i64, train: bool) -> Result<Tensor, TchError> {
+        let (nt, c, h, w) = x.size4()?;
         if self.channels == 0 {
-            return x.shallow_clone();
+            return Ok(x.shallow_clone());
         }
         let n = nt / t;
         let x5 = x.view([n, t, c, h, w]).transpose(1, 2); // [N, C, T, H, W]
@@ -80,10 +80,10 @@ impl Mvf {
         }
         let fused = fused.apply_t(&self.bn, train).hardswish();
         let rest = x5.narrow(1, self.channels, c - self.channels);
-        Tensor::cat(&[fused, rest], 1)
+        Ok(Tensor::cat(&[fused, rest], 1)
             .transpose(1, 2)
             .contiguous()
-            .view([nt, c, h, w]) // [N*T, C, H, W]
+            .view([nt, c, h, w])) // [N*T, C, H, W]
     }
 
     /// Trainable parameters: the depthwise kernels and the BatchNorm scale and shift.

@@ -1,30 +1,19 @@
-//! A whole action-recognition network: a 2D trunk with its temporal module, and the TSN head
-//! (Wang et al., "Temporal Segment Networks", ECCV 2016): dropout, a linear classifier per frame,
-//! and the average of the per-frame scores over the clip (segment consensus).
+//! A whole action-recognition network: a 2D trunk with its temporal module (or ECO), and the TSN
+//! head (Wang et al., "Temporal Segment Networks", ECCV 2016): dropout, a linear classifier per
+//! frame, and the average of the per-frame scores over the clip (segment consensus).
 
 use std::path::Path;
 
 use tch::{Device, Tensor, nn};
 
 use super::ModelError;
+use super::body::Body;
 use super::checkpoint::{self, TensorFile};
-use super::config::{Backbone, ModelConfig, Temporal};
+use super::config::{ModelConfig, Temporal};
 use super::eco::{Eco, EcoFrames};
 use super::layers::{InferenceLayout, StageCost, linear_macs};
-use super::mobilenet_v2::MobileNetV2;
-use super::resnet::ResNet;
 use super::shift::{ShiftCache, TimeAxis};
-use super::vgg::Vgg;
-
-#[derive(Debug)]
-enum Trunk {
-    Resnet(ResNet),
-    // Boxed: its 19 inline layers make it several times larger than the ResNet and VGG trunks.
-    MobileNetV2(Box<MobileNetV2>),
-    Vgg(Vgg),
-    // Boxed: ECO holds its many named layers inline (several hundred bytes).
-    Eco(Box<Eco>),
-}
+use super::trunk::Trunk;
 
 /// Output of a clip forward pass.
 #[derive(Debug)]
@@ -40,8 +29,12 @@ pub struct ClipOutput {
 #[derive(Debug)]
 pub struct ActionNet {
     config: ModelConfig,
-    trunk: Trunk,
+    body: Body,
     fc: nn::Linear,
+    /// `<classifier>.`: the classifier's variable names start with it.
+    classifier_prefix: String,
+    /// Slots of a shift cache (the trunk's shift points), counted once: streams check it per frame.
+    shift_slots: usize,
     /// Set by [`ActionNet::prepare_inference`]: the layout and the classifier converted to it.
     inference: Option<(InferenceLayout, Tensor, Tensor)>,
 }
@@ -49,52 +42,15 @@ pub struct ActionNet {
 impl ActionNet {
     /// Builds the network under `p` (PyTorch parameter names: `conv1`, `layer1.0...`, `fc` for
     /// ResNets; `features.N...`, `classifier.1` for MobileNetV2; `features.N...`,
-    /// `classifier.{0,3}` (fc6, fc7) and `classifier.6` for VGG).
+    /// `classifier.{0,3}` (fc6, fc7) and `classifier.6` for VGG; ECO's flat names and `new_fc`).
     pub fn new(p: &nn::Path, config: &ModelConfig) -> Result<Self, ModelError> {
         config.validate()?;
-        let (trunk, fc_path) = match &config.backbone {
-            Backbone::Resnet {
-                depth,
-                base_width,
-                variant,
-            } => (
-                Trunk::Resnet(ResNet::new(
-                    p,
-                    *depth,
-                    *base_width,
-                    *variant,
-                    &config.temporal,
-                )),
-                p / "fc",
-            ),
-            Backbone::MobileNetV2 { width_mult } => (
-                Trunk::MobileNetV2(Box::new(MobileNetV2::new(p, *width_mult, &config.temporal))),
-                p / "classifier" / 1,
-            ),
-            // Validation admits VGG with Temporal::None only.
-            Backbone::Vgg {
-                depth,
-                base_width,
-                fc_width,
-            } => (
-                Trunk::Vgg(Vgg::new(p, *depth, *base_width, *fc_width, config.dropout)),
-                p / "classifier" / 6,
-            ),
-            // The classifier is `new_fc`, as the ECO authors' TSN wrapper names it.
-            Backbone::Eco {
-                variant,
-                base_width,
-            } => (
-                Trunk::Eco(Box::new(Eco::new(p, *variant, *base_width))),
-                p / "new_fc",
-            ),
-        };
-        let features = match &trunk {
-            Trunk::Resnet(r) => r.out_channels(),
-            Trunk::MobileNetV2(m) => m.out_channels(),
-            Trunk::Vgg(v) => v.out_channels(),
-            Trunk::Eco(e) => e.out_channels(),
-        };
+        let body = Body::new(p, config);
+        let classifier = body.classifier();
+        let fc_path = classifier
+            .split('.')
+            .fold(p.clone(), |path, part| path / part);
+        let features = body.out_channels();
         // TSM initialises its new classifier with N(0, 0.001) and a zero bias.
         let fc_config = nn::LinearConfig {
             ws_init: nn::Init::Randn {
@@ -107,8 +63,10 @@ impl ActionNet {
         let fc = nn::linear(fc_path, features, config.num_classes, fc_config);
         Ok(Self {
             config: config.clone(),
-            trunk,
             fc,
+            classifier_prefix: format!("{classifier}."),
+            shift_slots: body.shift_slots(),
+            body,
             inference: None,
         })
     }
@@ -116,12 +74,7 @@ impl ActionNet {
     /// Readies the network for inference only: BatchNorm folded into the convolutions, weights
     /// converted to `layout` (dtype, channels-last). Training passes are refused afterwards.
     pub fn prepare_inference(&mut self, layout: InferenceLayout) {
-        match &mut self.trunk {
-            Trunk::Resnet(r) => r.fold(layout),
-            Trunk::MobileNetV2(m) => m.fold(layout),
-            Trunk::Vgg(v) => v.fold(layout),
-            Trunk::Eco(e) => e.fold(layout),
-        }
+        self.body.fold(layout);
         let weight = self.fc.ws.detach().to_kind(layout.kind);
         let bias = match &self.fc.bs {
             Some(b) => b.detach().to_kind(layout.kind),
@@ -135,20 +88,9 @@ impl ActionNet {
 
     /// Partial BN (TSN, Wang et al. 2016): every BatchNorm of the trunk but the first keeps its
     /// statistics and its scale and shift, which helps fine-tuning on small data sets. VGG has
-    /// no BatchNorm: nothing changes.
+    /// no BatchNorm: nothing changes. ECO's 3D BatchNorms keep training.
     pub fn set_partial_bn(&mut self, on: bool) {
-        let convs = match &mut self.trunk {
-            Trunk::Resnet(r) => r.conv_bns_mut(),
-            Trunk::MobileNetV2(m) => m.conv_bns_mut(),
-            Trunk::Vgg(_) => Vec::new(),
-            Trunk::Eco(e) => {
-                for (i, conv) in e.convs_2d_mut().into_iter().enumerate() {
-                    conv.freeze_bn(on && i > 0);
-                }
-                Vec::new()
-            }
-        };
-        for (i, conv) in convs.into_iter().enumerate() {
+        for (i, conv) in self.body.conv_bns_mut().into_iter().enumerate() {
             conv.freeze_bn(on && i > 0);
         }
     }
@@ -191,15 +133,11 @@ impl ActionNet {
         self.fc.ws.device()
     }
 
-    /// The classifier's variable names (`fc`, `classifier.1` or, for VGG, `classifier.6`),
-    /// replaced when a checkpoint of another class count initialises training.
-    pub fn classifier_prefix(&self) -> &'static str {
-        match &self.trunk {
-            Trunk::Resnet(_) => "fc.",
-            Trunk::MobileNetV2(_) => "classifier.1.",
-            Trunk::Vgg(_) => "classifier.6.",
-            Trunk::Eco(_) => "new_fc.",
-        }
+    /// The start of the classifier's variable names (`fc.`, `classifier.1.`, for VGG
+    /// `classifier.6.`, for ECO `new_fc.`), replaced when a checkpoint of another class count
+    /// initialises training.
+    pub fn classifier_prefix(&self) -> &str {
+        &self.classifier_prefix
     }
 
     /// The inference layout, once prepared.
@@ -223,11 +161,12 @@ impl ActionNet {
 
     /// Number of shifted blocks, each one slot of a [`ShiftCache`].
     pub fn shift_slots(&self) -> usize {
-        match &self.trunk {
-            Trunk::Resnet(r) => r.shift_slots(),
-            Trunk::MobileNetV2(m) => m.shift_slots(),
-            Trunk::Vgg(_) | Trunk::Eco(_) => 0,
-        }
+        self.shift_slots
+    }
+
+    /// The per-frame trunk, whose layers and shift points a visitor can walk (`None` for ECO).
+    pub fn trunk(&self) -> Option<&dyn Trunk> {
+        self.body.trunk()
     }
 
     /// Features per frame before the classifier.
@@ -297,31 +236,16 @@ impl ActionNet {
                 got: format!("{count} frames"),
             });
         }
-        Ok(tch::no_grad(|| {
-            self.head(&eco.clip_t(frames, t, false), false)
-        }))
+        let features = tch::no_grad(|| eco.clip_t(frames, t, false))?;
+        Ok(tch::no_grad(|| self.head(&features, false)))
     }
 
     fn eco(&self) -> Result<&Eco, ModelError> {
-        match &self.trunk {
-            Trunk::Eco(eco) => Ok(eco),
-            _ => Err(ModelError::Input {
-                model: self.config.name.clone(),
-                expected: "an ECO network".into(),
-                got: format!("backbone {:?}", self.config.backbone),
-            }),
-        }
-    }
-
-    fn trunk_forward(&self, x: &Tensor, time: &mut TimeAxis, train: bool) -> Tensor {
-        let x = &self.inference_input(x);
-        match &self.trunk {
-            Trunk::Resnet(r) => r.forward_t(x, time, train),
-            Trunk::MobileNetV2(m) => m.forward_t(x, time, train),
-            Trunk::Vgg(v) => v.forward_t(x, train),
-            // Each frame as a one-frame clip (forward_clip_t runs ECO clip by clip instead).
-            Trunk::Eco(e) => e.clip_t(&e.frames_t(x, train), 1, train),
-        }
+        self.body.eco().ok_or_else(|| ModelError::Input {
+            model: self.config.name.clone(),
+            expected: "an ECO network".into(),
+            got: format!("backbone {:?}", self.config.backbone),
+        })
     }
 
     /// Dropout and the classifier, per frame. For VGG this dropout is the one after fc7.
@@ -377,16 +301,10 @@ impl ActionNet {
             });
         }
         let n = frames / t;
-        if let Trunk::Eco(eco) = &self.trunk {
-            let frames = eco.frames_t(&self.inference_input(x), train);
-            let logits = self.head(&eco.clip_t(&frames, t, train), train); // [N, classes]
-            return Ok(ClipOutput {
-                frame_logits: logits.shallow_clone(),
-                logits,
-            });
-        }
         let mut time = TimeAxis::Clip { t };
-        let features = self.trunk_forward(x, &mut time, train); // [N*T', C]
+        let features = self
+            .body
+            .forward_t(&self.inference_input(x), &mut time, train)?; // [N*T', C]
         let frame_logits = self.head(&features, train); // [N*T', classes]
         let t_out = time.frames();
         let logits = frame_logits.view([n, t_out, -1]).mean_dim(1, false, None); // [N, classes]
@@ -396,37 +314,9 @@ impl ActionNet {
         })
     }
 
-    /// Refuses networks that would need future frames.
+    /// Refuses networks that would need future frames (see [`ModelConfig::check_causal`]).
     pub fn check_causal(&self) -> Result<(), ModelError> {
-        if let Trunk::Eco(_) = self.trunk {
-            return Err(ModelError::NotCausal {
-                model: self.config.name.clone(),
-                why: "ECO classifies a whole clip at once with its 3D network; run it online \
-                      through its working memory (online::EcoRunner)"
-                    .into(),
-            });
-        }
-        let why = match &self.config.temporal {
-            Temporal::Shift {
-                direction: super::ShiftDirection::Bi,
-                ..
-            } => {
-                "its temporal shift is bidirectional: every frame reads the next one. Train a model with \
-                 a uni-directional shift (e.g. preset tsm_r50_online or tsm_mobilenet_v2_online)"
-            }
-            Temporal::Shift {
-                temporal_pool: true,
-                ..
-            } => "its temporal pool mixes each frame with the next",
-            Temporal::Mvf { .. } => {
-                "its MVF module convolves over the next frame as well as the previous"
-            }
-            _ => return Ok(()),
-        };
-        Err(ModelError::NotCausal {
-            model: self.config.name.clone(),
-            why: why.to_string(),
-        })
+        self.config.check_causal()
     }
 
     /// An empty streaming state for this network.
@@ -439,42 +329,27 @@ impl ActionNet {
     pub fn forward_stream(&self, x: &Tensor, cache: &mut ShiftCache) -> Result<Tensor, ModelError> {
         self.check_causal()?;
         self.check_frames(x)?;
+        if cache.len() != self.shift_slots() {
+            return Err(ModelError::Input {
+                model: self.config.name.clone(),
+                expected: format!("a shift cache of {} slots", self.shift_slots()),
+                got: format!("one of {} slots (made for another network?)", cache.len()),
+            });
+        }
+        let x = self.inference_input(x);
         // The stream shift works in place on activations: never under autograd.
-        let features = tch::no_grad(|| self.trunk_forward(x, &mut TimeAxis::Stream(cache), false)); // [S, C]
+        let features =
+            tch::no_grad(|| self.body.forward_t(&x, &mut TimeAxis::Stream(cache), false))?; // [S, C]
         Ok(self.head(&features, false))
     }
 
-    /// Parameters and multiply-adds per stage for `frames` frames of `size` x `size`.
+    /// Parameters and multiply-adds per stage for `frames` frames of `size` x `size`, the
+    /// classifier last (under its module path).
     pub fn stage_costs(&self, frames: i64, size: i64) -> Vec<StageCost> {
-        let mut rows = match &self.trunk {
-            Trunk::Resnet(r) => r.stage_costs(frames, size),
-            Trunk::MobileNetV2(m) => m.stage_costs(frames, size),
-            Trunk::Vgg(v) => v.stage_costs(frames, size),
-            // The frames are one clip.
-            Trunk::Eco(e) => e.stage_costs(frames, frames, size),
-        };
-        let temporal_pool = matches!(
-            self.config.temporal,
-            Temporal::Shift {
-                temporal_pool: true,
-                ..
-            }
-        );
-        let head_frames = if matches!(self.trunk, Trunk::Eco(_)) {
-            1
-        } else if temporal_pool {
-            (frames + 1) / 2
-        } else {
-            frames
-        };
+        let (mut rows, head_frames) = self.body.stage_costs(frames, size);
         let (classes, features) = (self.config.num_classes, self.feature_dim());
         rows.push(StageCost {
-            name: match self.trunk {
-                Trunk::Resnet(_) => "fc".into(),
-                Trunk::MobileNetV2(_) => "classifier".into(),
-                Trunk::Vgg(_) => "classifier.6".into(),
-                Trunk::Eco(_) => "new_fc".into(),
-            },
+            name: self.body.classifier().into(),
             params: (classes * features + classes) as u64,
             macs: linear_macs(head_frames, features, classes),
         });

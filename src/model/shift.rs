@@ -11,7 +11,7 @@
 //! previous frame's `[0, fold)` channels in a [`ShiftCache`] slot. The result equals the offline
 //! uni-directional shift.
 
-use tch::Tensor;
+use tch::{TchError, Tensor};
 
 use super::config::ShiftDirection;
 
@@ -88,8 +88,8 @@ impl ShiftCache {
             .sum()
     }
 
-    fn slot(&mut self, slot: usize, x: &Tensor, fold: i64) -> &mut Slot {
-        let (s, _, h, w) = x.size4().unwrap_or_default();
+    fn slot(&mut self, slot: usize, x: &Tensor, fold: i64) -> Result<&mut Slot, TchError> {
+        let (s, _, h, w) = x.size4()?;
         let fits =
             |state: &Slot| state.past.size() == [s, fold, h, w] && state.past.kind() == x.kind();
         // First frame, or the stream count or resolution changed: start again from zeros.
@@ -97,20 +97,21 @@ impl ShiftCache {
             self.slots[slot] = None;
         }
         let zeros = || Tensor::zeros([s, fold, h, w], (x.kind(), x.device()));
-        self.slots[slot].get_or_insert_with(|| Slot {
+        Ok(self.slots[slot].get_or_insert_with(|| Slot {
             past: zeros(),
             stash: zeros(),
-        })
+        }))
     }
 
     /// Puts the cached past into channels `[0, fold)` of `x` in place and keeps this frame's
     /// channels `[0, fold)` as the new past. Only a fold of channels is copied, not the tensor.
-    fn swap_in(&mut self, slot: usize, x: &Tensor, fold: i64) {
-        let state = self.slot(slot, x, fold);
+    fn swap_in(&mut self, slot: usize, x: &Tensor, fold: i64) -> Result<(), TchError> {
+        let state = self.slot(slot, x, fold)?;
         let mut head = x.narrow(1, 0, fold);
         state.stash.copy_(&head);
         head.copy_(&state.past);
         std::mem::swap(&mut state.past, &mut state.stash);
+        Ok(())
     }
 
     /// Undoes `swap_in` on `x`: its channels `[0, fold)` become this frame's again.
@@ -122,7 +123,7 @@ impl ShiftCache {
 }
 
 /// One temporal shift, placed in a block. `slot` indexes the block's place in a [`ShiftCache`].
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TemporalShift {
     pub direction: ShiftDirection,
     pub shift_div: i64,
@@ -130,13 +131,26 @@ pub struct TemporalShift {
 }
 
 impl TemporalShift {
+    /// A shift using the next free slot of a cache (`slots` counts the slots taken so far), so
+    /// that the slots follow the forward order of the blocks.
+    pub fn take_slot(direction: ShiftDirection, shift_div: i64, slots: &mut usize) -> Self {
+        let shift = Self {
+            direction,
+            shift_div,
+            slot: *slots,
+        };
+        *slots += 1;
+        shift
+    }
+
+    /// Channels that move when `channels` are shifted.
     pub fn fold(&self, channels: i64) -> i64 {
         channels / self.shift_div
     }
 
     /// The shifted `x` as a new tensor (`x` is left as it is).
-    pub fn forward(&self, x: &Tensor, time: &mut TimeAxis) -> Tensor {
-        self.branch(x, time, |shifted| shifted.copy())
+    pub fn forward(&self, x: &Tensor, time: &mut TimeAxis) -> Result<Tensor, TchError> {
+        self.branch(x, time, |shifted| Ok(shifted.copy()))
     }
 
     /// Runs a residual `branch` on the shifted `x`, leaving `x` as it was for the identity path.
@@ -146,21 +160,22 @@ impl TemporalShift {
         &self,
         x: &Tensor,
         time: &mut TimeAxis,
-        branch: impl FnOnce(&Tensor) -> Tensor,
-    ) -> Tensor {
+        branch: impl FnOnce(&Tensor) -> Result<Tensor, TchError>,
+    ) -> Result<Tensor, TchError> {
         let fold = self.fold(x.size()[1]);
         if fold == 0 {
             return branch(x);
         }
         match time {
             TimeAxis::Clip { t } => match self.direction {
-                ShiftDirection::Bi => branch(&shift_bi(x, *t, fold)),
-                ShiftDirection::Uni => branch(&shift_uni(x, *t, fold)),
+                ShiftDirection::Bi => branch(&shift_bi(x, *t, fold)?),
+                ShiftDirection::Uni => branch(&shift_uni(x, *t, fold)?),
             },
             // Only causal networks run as streams (checked before), so the shift is uni-directional.
             TimeAxis::Stream(cache) => {
-                cache.swap_in(self.slot, x, fold);
+                cache.swap_in(self.slot, x, fold)?;
                 let y = branch(x);
+                // Restored even when the branch failed: `x` is the caller's activation.
                 cache.restore(self.slot, x, fold);
                 y
             }
@@ -169,8 +184,8 @@ impl TemporalShift {
 }
 
 /// Bidirectional shift of a `[N*T, C, H, W]` batch.
-pub fn shift_bi(x: &Tensor, t: i64, fold: i64) -> Tensor {
-    let (nt, c, h, w) = x.size4().unwrap_or_default();
+pub fn shift_bi(x: &Tensor, t: i64, fold: i64) -> Result<Tensor, TchError> {
+    let (nt, c, h, w) = x.size4()?;
     let x5 = x.view([nt / t, t, c, h, w]); // [N, T, C, H, W]
     // Padding spec runs from the last dim backwards: (w0, w1, h0, h1, c0, c1, t0, t1).
     let from_next = x5
@@ -182,30 +197,30 @@ pub fn shift_bi(x: &Tensor, t: i64, fold: i64) -> Tensor {
         .narrow(2, fold, fold)
         .constant_pad_nd([0, 0, 0, 0, 0, 0, 1, 0]);
     let rest = x5.narrow(2, 2 * fold, c - 2 * fold);
-    Tensor::cat(&[from_next, from_prev, rest], 2).view([nt, c, h, w])
+    Ok(Tensor::cat(&[from_next, from_prev, rest], 2).view([nt, c, h, w]))
 }
 
 /// Uni-directional (past to present) shift of a `[N*T, C, H, W]` batch.
-pub fn shift_uni(x: &Tensor, t: i64, fold: i64) -> Tensor {
-    let (nt, c, h, w) = x.size4().unwrap_or_default();
+pub fn shift_uni(x: &Tensor, t: i64, fold: i64) -> Result<Tensor, TchError> {
+    let (nt, c, h, w) = x.size4()?;
     let x5 = x.view([nt / t, t, c, h, w]); // [N, T, C, H, W]
     let from_prev = x5
         .narrow(1, 0, t - 1)
         .narrow(2, 0, fold)
         .constant_pad_nd([0, 0, 0, 0, 0, 0, 1, 0]);
     let rest = x5.narrow(2, fold, c - fold);
-    Tensor::cat(&[from_prev, rest], 2).view([nt, c, h, w])
+    Ok(Tensor::cat(&[from_prev, rest], 2).view([nt, c, h, w]))
 }
 
 /// TSM's temporal pool: max over time with kernel 3, stride 2, padding 1, halving T.
-pub fn temporal_pool(x: &Tensor, t: i64) -> Tensor {
-    let (nt, c, h, w) = x.size4().unwrap_or_default();
+pub fn temporal_pool(x: &Tensor, t: i64) -> Result<Tensor, TchError> {
+    let (nt, c, h, w) = x.size4()?;
     let n = nt / t;
     let x5 = x.view([n, t, c, h, w]).transpose(1, 2); // [N, C, T, H, W]
     let pooled = x5.max_pool3d([3, 1, 1], [2, 1, 1], [1, 0, 0], [1, 1, 1], false);
     let t_out = pooled.size()[2];
-    pooled
+    Ok(pooled
         .transpose(1, 2)
         .contiguous()
-        .view([n * t_out, c, h, w]) // [N*T/2, C, H, W]
+        .view([n * t_out, c, h, w])) // [N*T/2, C, H, W]
 }

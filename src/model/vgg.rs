@@ -11,9 +11,13 @@
 //! ImageNet `vgg16` state_dict maps onto the network key for key. Frames stay independent: there
 //! are no residual blocks to put a temporal module in.
 
-use tch::{Tensor, nn};
+use tch::{TchError, Tensor, nn};
 
-use super::layers::{CONV_INIT, ConvSpec, InferenceLayout, StageCost, linear_macs};
+use super::layers::{
+    CONV_INIT, ConvBn, ConvSpec, InferenceLayout, StageCost, linear_macs, path_name,
+};
+use super::shift::TimeAxis;
+use super::trunk::{Layer, LayerKind, Trunk};
 
 /// Side of the grid the adaptive pool makes before fc6 (torchvision's `avgpool`): 7, what a
 /// 224x224 frame gives after five pools, so fc6 sees `8 * base_width * 49` features at any size.
@@ -33,6 +37,8 @@ fn convs_per_stage(depth: u32) -> [usize; 5] {
 /// A convolution with bias (VGG has no BatchNorm).
 #[derive(Debug)]
 struct Conv {
+    /// Variable path (`features.0`).
+    name: String,
     weight: Tensor,
     bias: Tensor,
     spec: ConvSpec,
@@ -50,6 +56,7 @@ impl Conv {
         // torchvision initialises VGG's conv biases to zero.
         let bias = p.var("bias", &[spec.out_ch], nn::Init::Const(0.0));
         Self {
+            name: path_name(&p),
             weight,
             bias,
             spec,
@@ -81,6 +88,8 @@ impl Conv {
 /// A fully connected layer with its inference-only copy.
 #[derive(Debug)]
 struct Fc {
+    /// Variable path (`classifier.0`).
+    name: String,
     linear: nn::Linear,
     inference: Option<(Tensor, Tensor)>,
 }
@@ -97,6 +106,7 @@ impl Fc {
             bias: true,
         };
         Self {
+            name: path_name(&p),
             linear: nn::linear(p, in_features, out_features, config),
             inference: None,
         }
@@ -106,6 +116,16 @@ impl Fc {
         match &self.inference {
             Some((weight, bias)) => x.linear(weight, Some(bias)),
             None => x.apply(&self.linear),
+        }
+    }
+
+    fn layer(&self) -> Layer {
+        Layer {
+            name: self.name.clone(),
+            kind: LayerKind::Linear {
+                in_features: self.in_features(),
+                out_features: self.out_features(),
+            },
         }
     }
 
@@ -145,6 +165,9 @@ pub struct Vgg {
 }
 
 impl Vgg {
+    /// The action classifier, where torchvision keeps its 1000-way layer.
+    pub const CLASSIFIER: &'static str = "classifier.6";
+
     /// Builds the trunk under `p` (`features.N`, `classifier.0`, `classifier.3`).
     pub fn new(p: &nn::Path, depth: u32, base_width: i64, fc_width: i64, dropout: f64) -> Self {
         let features = p / "features";
@@ -176,14 +199,25 @@ impl Vgg {
             inference: false,
         }
     }
+}
+
+impl Trunk for Vgg {
+    fn classifier(&self) -> &'static str {
+        Self::CLASSIFIER
+    }
 
     /// Width of the features the head sees (fc7's units).
-    pub fn out_channels(&self) -> i64 {
+    fn out_channels(&self) -> i64 {
         self.fc7.out_features()
     }
 
+    /// VGG has no BatchNorm.
+    fn conv_bns_mut(&mut self) -> Vec<&mut ConvBn> {
+        Vec::new()
+    }
+
     /// Converts every weight to `layout` for inference (there is no BatchNorm to fold).
-    pub fn fold(&mut self, layout: InferenceLayout) {
+    fn fold(&mut self, layout: InferenceLayout) {
         tch::no_grad(|| {
             for conv in self.stages.iter_mut().flatten() {
                 conv.inference = Some((
@@ -197,8 +231,8 @@ impl Vgg {
         self.inference = true;
     }
 
-    /// `[N*T, 3, H, W]` -> `[N*T, fc_width]`.
-    pub fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
+    /// `[N*T, 3, H, W]` -> `[N*T, fc_width]`; frames stay independent (`time` is not used).
+    fn forward_t(&self, x: &Tensor, _time: &mut TimeAxis, train: bool) -> Result<Tensor, TchError> {
         let train = train && !self.inference;
         let mut x = x.shallow_clone();
         for stage in &self.stages {
@@ -209,11 +243,19 @@ impl Vgg {
         }
         let x = x.adaptive_avg_pool2d([POOLED, POOLED]).flatten(1, -1); // [N*T, C*7*7]
         let x = self.fc6.forward(&x).relu().dropout(self.dropout, train);
-        self.fc7.forward(&x).relu() // [N*T, fc_width]
+        Ok(self.fc7.forward(&x).relu()) // [N*T, fc_width]
+    }
+
+    fn layers(&self) -> Vec<Layer> {
+        let convs = self.stages.iter().flatten().map(|conv| Layer {
+            name: conv.name.clone(),
+            kind: LayerKind::Conv { spec: conv.spec },
+        });
+        convs.chain([self.fc6.layer(), self.fc7.layer()]).collect()
     }
 
     /// Cost per stage (`features` stages 1..5, fc6, fc7) for `nt` frames of `size` x `size`.
-    pub fn stage_costs(&self, nt: i64, size: i64) -> Vec<StageCost> {
+    fn stage_costs(&self, nt: i64, size: i64) -> Vec<StageCost> {
         let mut rows = Vec::with_capacity(7);
         let (mut h, mut w) = (size, size);
         let mut first = 0;

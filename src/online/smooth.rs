@@ -91,11 +91,12 @@ impl Smoother {
     pub fn push(&mut self, logits: &[f32]) -> Prediction {
         let classes = logits.len();
         // Reuse the oldest row once the window is full: no allocation per frame.
-        let mut row = if self.history.len() >= self.options.window {
-            self.history.pop_front().unwrap_or_default()
+        let oldest = if self.history.len() >= self.options.window {
+            self.history.pop_front()
         } else {
-            Vec::with_capacity(classes)
+            None
         };
+        let mut row = oldest.unwrap_or_else(|| Vec::with_capacity(classes));
         row.clear();
         row.extend_from_slice(logits);
         self.history.push_back(row);

@@ -19,11 +19,14 @@ use std::path::{Path, PathBuf};
 
 use tch::nn;
 
-use super::layouts::{Found, backbone_of, map_keys, settings_from_name};
-use super::pth::read_pth;
+use super::layouts::{
+    Found, UnknownBackbone, backbone_of, file_name, map_keys, settings_from_name,
+};
+use super::pth::{PthError, read_pth};
 use crate::model::ModelError;
+use crate::model::body::classifier_of;
 use crate::model::checkpoint;
-use crate::model::config::{Backbone, ModelConfig, ShiftDirection, ShiftPlacement, Temporal};
+use crate::model::config::{ModelConfig, ShiftDirection, ShiftPlacement, Temporal};
 use crate::model::net::ActionNet;
 
 /// The checkpoint layouts `import` knows.
@@ -76,11 +79,31 @@ pub struct ImportOptions {
 pub enum ImportError {
     #[error(transparent)]
     Model(#[from] ModelError),
+    #[error("checkpoint {path}")]
+    Pth {
+        path: PathBuf,
+        #[source]
+        source: PthError,
+    },
+    #[error("{path}: not a {format} checkpoint")]
+    Backbone {
+        path: PathBuf,
+        format: &'static str,
+        #[source]
+        source: UnknownBackbone,
+    },
     #[error("{path}: not a {format} checkpoint: {what}")]
     Layout {
         path: PathBuf,
         format: &'static str,
         what: String,
+    },
+    #[error("labels {labels} for {path}: cannot read")]
+    LabelsRead {
+        labels: PathBuf,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
     },
     #[error("labels {labels} do not fit {path}: {what}")]
     Labels {
@@ -102,7 +125,10 @@ pub fn import(
         format: format.name(),
         what,
     };
-    let file = read_pth(input)?;
+    let file = read_pth(input).map_err(|source| ImportError::Pth {
+        path: input.to_path_buf(),
+        source,
+    })?;
     let keys: Vec<String> = file
         .tensors
         .keys()
@@ -130,16 +156,15 @@ pub fn import(
             )));
         }
     }
-    let backbone = backbone_of(&tensors).map_err(layout)?;
-    let classifier = match backbone {
-        Backbone::Resnet { .. } => "fc.weight",
-        Backbone::MobileNetV2 { .. } => "classifier.1.weight",
-        Backbone::Vgg { .. } => "classifier.6.weight",
-        Backbone::Eco { .. } => "new_fc.weight",
-    };
+    let backbone = backbone_of(&tensors).map_err(|source| ImportError::Backbone {
+        path: input.to_path_buf(),
+        format: format.name(),
+        source,
+    })?;
+    let classifier = format!("{}.weight", classifier_of(&backbone));
     // Without a classifier the class count is unknown: 1 stands in, and the check of every
     // tensor against the network below reports the classifier missing with the rest.
-    let num_classes = tensors.get(classifier).map_or(1, |t| t.size()[0]);
+    let num_classes = tensors.get(&classifier).map_or(1, |t| t.size()[0]);
 
     let (name_segments, name_div, name_placement, name_tpool, non_local) = match format {
         ImportFormat::MitTsm => settings_from_name(input),
@@ -170,10 +195,7 @@ pub fn import(
             temporal_pool: options.temporal_pool.unwrap_or(name_tpool),
         },
     };
-    let stem = input
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let stem = file_name(input);
     let stem = stem
         .trim_end_matches(".tar")
         .trim_end_matches(".pth")
@@ -209,13 +231,7 @@ pub fn import(
     let mut extra = vec![
         ("preprocess", preprocess),
         ("import.format", format.name().to_string()),
-        (
-            "import.source",
-            input
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-        ),
+        ("import.source", file_name(input)),
     ];
     if let Some(labels) = labels {
         extra.push(("labels", serde_json::Value::from(labels).to_string()));
@@ -230,7 +246,11 @@ fn read_labels(path: &Path, input: &Path, classes: i64) -> Result<Vec<String>, I
         path: input.to_path_buf(),
         what,
     };
-    let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read: {e}")))?;
+    let text = std::fs::read_to_string(path).map_err(|source| ImportError::LabelsRead {
+        labels: path.to_path_buf(),
+        path: input.to_path_buf(),
+        source,
+    })?;
     let labels: Vec<String> = text
         .lines()
         .map(str::trim)

@@ -10,6 +10,20 @@ use super::convert::ImportFormat;
 use crate::model::config::{Backbone, ShiftPlacement};
 use crate::model::mobilenet_v2::make_divisible;
 
+/// Why the mapped tensors describe no network we build.
+#[derive(Debug, thiserror::Error)]
+pub enum UnknownBackbone {
+    #[error("ResNet with blocks {blocks:?} ({kind}) is not ResNet-18/34/50/101")]
+    ResnetDepth {
+        blocks: Vec<usize>,
+        kind: &'static str,
+    },
+    #[error("MobileNetV2 stem of {stem} channels and last conv of {last:?}: no known width")]
+    MobileNetV2Width { stem: i64, last: Option<i64> },
+    #[error("neither a ResNet (conv1.weight) nor a MobileNetV2 (features.0.0.weight)")]
+    Neither,
+}
+
 /// What the key map found out about the source network.
 #[derive(Debug, Default)]
 pub(super) struct Found {
@@ -242,7 +256,7 @@ pub(super) fn map_keys(
 }
 
 /// The backbone the mapped (our-named) tensors describe.
-pub(super) fn backbone_of(tensors: &BTreeMap<String, Tensor>) -> Result<Backbone, String> {
+pub(super) fn backbone_of(tensors: &BTreeMap<String, Tensor>) -> Result<Backbone, UnknownBackbone> {
     if let Some(stem) = tensors.get("conv1.weight") {
         let base_width = stem.size()[0];
         let bottleneck = tensors.contains_key("layer1.0.conv3.weight");
@@ -263,10 +277,8 @@ pub(super) fn backbone_of(tensors: &BTreeMap<String, Tensor>) -> Result<Backbone
             (true, [3, 4, 6, 3]) => 50,
             (true, [3, 4, 23, 3]) => 101,
             _ => {
-                return Err(format!(
-                    "ResNet with blocks {blocks:?} ({}) is not ResNet-18/34/50/101",
-                    if bottleneck { "bottleneck" } else { "basic" }
-                ));
+                let kind = if bottleneck { "bottleneck" } else { "basic" };
+                return Err(UnknownBackbone::ResnetDepth { blocks, kind });
             }
         };
         return Ok(Backbone::resnet(depth, base_width));
@@ -281,11 +293,20 @@ pub(super) fn backbone_of(tensors: &BTreeMap<String, Tensor>) -> Result<Backbone
                 return Ok(Backbone::MobileNetV2 { width_mult });
             }
         }
-        return Err(format!(
-            "MobileNetV2 stem of {stem_ch} channels and last conv of {last:?}: no known width"
-        ));
+        return Err(UnknownBackbone::MobileNetV2Width {
+            stem: stem_ch,
+            last,
+        });
     }
-    Err("neither a ResNet (conv1.weight) nor a MobileNetV2 (features.0.0.weight)".into())
+    Err(UnknownBackbone::Neither)
+}
+
+/// The file name of `path` (the whole path if it has none, such as `..`).
+pub(super) fn file_name(path: &Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
 }
 
 /// Settings the TSM authors put in their file names:
@@ -293,10 +314,7 @@ pub(super) fn backbone_of(tensors: &BTreeMap<String, Tensor>) -> Result<Backbone
 pub(super) fn settings_from_name(
     path: &Path,
 ) -> (Option<i64>, Option<i64>, Option<ShiftPlacement>, bool, bool) {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = file_name(path);
     let (mut segments, mut shift_div, mut placement, mut tpool, mut nl) =
         (None, None, None, false, false);
     for token in name.split(['_', '.']) {
@@ -316,3 +334,7 @@ pub(super) fn settings_from_name(
     }
     (segments, shift_div, placement, tpool, nl)
 }
+
+#[cfg(test)]
+#[path = "layouts_tests.rs"]
+mod tests;

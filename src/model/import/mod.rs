@@ -4,6 +4,7 @@
 mod convert;
 mod layouts;
 mod pickle;
+mod pickle_value;
 mod pth;
 
 pub use convert::{ImportError, ImportFormat, ImportOptions, import};

@@ -1,72 +1,10 @@
 //! A pickle machine for the pickles `torch.save` writes (protocol 2; the protocol 4 framing opcodes
-//! too). It knows `OrderedDict` and the tensor rebuilders (`torch._utils._rebuild_tensor_v2`,
-//! `_rebuild_parameter`); storages come from persistent ids `('storage', type, key, ...)`. Any
-//! other class becomes an opaque object, so training metadata (numpy scalars, configs, optimiser
-//! state) never stops an import; only tensors are used.
+//! too). It builds plain values (`pickle_value.rs`) and calls nothing: the few callables it
+//! knows (`OrderedDict`, the tensor rebuilders) it interprets itself.
 
 use std::collections::HashMap;
 
-use tch::Kind;
-
-/// A tensor before its storage is read: storage key, element kind, offset, size, stride.
-#[derive(Debug, Clone)]
-pub(super) struct TensorRef {
-    pub key: String,
-    pub kind: Kind,
-    pub offset: i64,
-    pub size: Vec<i64>,
-    pub stride: Vec<i64>,
-}
-
-// Payloads of opaque values are only shown through `Debug` in error messages.
-#[allow(dead_code)]
-#[derive(Debug, Clone)]
-pub(super) enum Value {
-    None,
-    Bool(bool),
-    Int(i64),
-    Float(f64),
-    Str(String),
-    Bytes(Vec<u8>),
-    List(Vec<Value>),
-    Tuple(Vec<Value>),
-    Dict(Vec<(Value, Value)>),
-    Global(String, String),
-    Storage(String, Kind),
-    Tensor(TensorRef),
-    /// Any other object: its class name.
-    Object(String),
-    Mark,
-}
-
-fn storage_kind(name: &str) -> Option<Kind> {
-    Some(match name {
-        "FloatStorage" => Kind::Float,
-        "DoubleStorage" => Kind::Double,
-        "HalfStorage" => Kind::Half,
-        "BFloat16Storage" => Kind::BFloat16,
-        "LongStorage" => Kind::Int64,
-        "IntStorage" => Kind::Int,
-        "ShortStorage" => Kind::Int16,
-        "CharStorage" => Kind::Int8,
-        "ByteStorage" => Kind::Uint8,
-        "BoolStorage" => Kind::Bool,
-        _ => return None,
-    })
-}
-
-fn ints(v: &Value) -> Option<Vec<i64>> {
-    match v {
-        Value::Tuple(items) | Value::List(items) => items
-            .iter()
-            .map(|i| match i {
-                Value::Int(n) => Some(*n),
-                _ => None,
-            })
-            .collect(),
-        _ => None,
-    }
-}
+use super::pickle_value::{PickleError, Value, global, persistent, reduce};
 
 /// A pickle machine over `data`, starting at `pos`.
 pub(super) struct Unpickler<'a> {
@@ -86,25 +24,25 @@ impl<'a> Unpickler<'a> {
         }
     }
 
-    pub fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+    pub fn take(&mut self, n: usize) -> Result<&'a [u8], PickleError> {
         let end = self.pos.checked_add(n).filter(|&e| e <= self.data.len());
         let Some(end) = end else {
-            return Err(format!(
-                "truncated pickle: {n} bytes wanted at byte {} of {}",
-                self.pos,
-                self.data.len()
-            ));
+            return Err(PickleError::Truncated {
+                wanted: n,
+                at: self.pos,
+                len: self.data.len(),
+            });
         };
         let out = &self.data[self.pos..end];
         self.pos = end;
         Ok(out)
     }
 
-    fn u8(&mut self) -> Result<u8, String> {
+    fn u8(&mut self) -> Result<u8, PickleError> {
         Ok(self.take(1)?[0])
     }
 
-    pub fn le(&mut self, n: usize) -> Result<u64, String> {
+    pub fn le(&mut self, n: usize) -> Result<u64, PickleError> {
         let bytes = self.take(n)?;
         Ok(bytes
             .iter()
@@ -112,112 +50,57 @@ impl<'a> Unpickler<'a> {
             .fold(0u64, |acc, &b| (acc << 8) | u64::from(b)))
     }
 
-    fn line(&mut self) -> Result<String, String> {
+    fn line(&mut self) -> Result<String, PickleError> {
         let rest = &self.data[self.pos.min(self.data.len())..];
         let Some(n) = rest.iter().position(|&b| b == b'\n') else {
-            return Err("truncated pickle: unterminated line".into());
+            return Err(PickleError::UnterminatedLine { at: self.pos });
         };
         let text = String::from_utf8_lossy(&rest[..n]).into_owned();
         self.pos += n + 1;
         Ok(text)
     }
 
-    fn pop(&mut self) -> Result<Value, String> {
-        self.stack
-            .pop()
-            .ok_or_else(|| "malformed pickle: stack underflow".to_string())
+    fn pop(&mut self) -> Result<Value, PickleError> {
+        self.stack.pop().ok_or(PickleError::StackUnderflow)
     }
 
     /// Pops everything down to the last mark.
-    fn pop_mark(&mut self) -> Result<Vec<Value>, String> {
+    fn pop_mark(&mut self) -> Result<Vec<Value>, PickleError> {
         let Some(mark) = self.stack.iter().rposition(|v| matches!(v, Value::Mark)) else {
-            return Err("malformed pickle: no mark".into());
+            return Err(PickleError::NoMark);
         };
         let items = self.stack.split_off(mark + 1);
         self.stack.pop();
         Ok(items)
     }
 
-    fn top(&mut self) -> Result<&mut Value, String> {
-        self.stack
-            .last_mut()
-            .ok_or_else(|| "malformed pickle: stack underflow".to_string())
+    fn top(&mut self) -> Result<&mut Value, PickleError> {
+        self.stack.last_mut().ok_or(PickleError::StackUnderflow)
     }
 
-    fn string(&mut self, n: usize) -> Result<Value, String> {
+    fn string(&mut self, n: usize) -> Result<Value, PickleError> {
         let bytes = self.take(n)?;
         Ok(Value::Str(String::from_utf8_lossy(bytes).into_owned()))
     }
 
-    fn memoise(&mut self, index: u32) -> Result<(), String> {
+    fn memoise(&mut self, index: u32) -> Result<(), PickleError> {
         let top = self.top()?.clone();
         self.memo.insert(index, top);
         Ok(())
     }
 
-    fn get(&mut self, index: u32) -> Result<(), String> {
+    fn get(&mut self, index: u32) -> Result<(), PickleError> {
         let value = self
             .memo
             .get(&index)
             .cloned()
-            .ok_or_else(|| format!("malformed pickle: memo {index} unset"))?;
+            .ok_or(PickleError::MemoUnset(index))?;
         self.stack.push(value);
         Ok(())
     }
 
-    fn reduce(callable: Value, args: Value) -> Result<Value, String> {
-        let Value::Global(module, name) = callable else {
-            return Ok(Value::Object("<reduce>".into()));
-        };
-        let items = match args {
-            Value::Tuple(items) => items,
-            _ => Vec::new(),
-        };
-        Ok(match (module.as_str(), name.as_str()) {
-            ("collections", "OrderedDict") => Value::Dict(Vec::new()),
-            ("torch._utils", "_rebuild_tensor_v2" | "_rebuild_tensor") => {
-                let (Some(Value::Storage(key, kind)), Some(Value::Int(offset))) =
-                    (items.first(), items.get(1))
-                else {
-                    return Err(format!("malformed {name} arguments"));
-                };
-                let (Some(size), Some(stride)) =
-                    (items.get(2).and_then(ints), items.get(3).and_then(ints))
-                else {
-                    return Err(format!("malformed {name} size/stride"));
-                };
-                Value::Tensor(TensorRef {
-                    key: key.clone(),
-                    kind: *kind,
-                    offset: *offset,
-                    size,
-                    stride,
-                })
-            }
-            ("torch._utils", "_rebuild_parameter" | "_rebuild_parameter_with_state") => {
-                items.into_iter().next().unwrap_or(Value::None)
-            }
-            _ => Value::Object(format!("{module}.{name}")),
-        })
-    }
-
-    fn persistent(pid: Value) -> Result<Value, String> {
-        let Value::Tuple(items) = pid else {
-            return Err("malformed persistent id".into());
-        };
-        match (items.first(), items.get(1), items.get(2)) {
-            (Some(Value::Str(tag)), Some(Value::Global(_, ty)), Some(Value::Str(key)))
-                if tag == "storage" =>
-            {
-                let kind = storage_kind(ty).ok_or_else(|| format!("unsupported storage {ty}"))?;
-                Ok(Value::Storage(key.clone(), kind))
-            }
-            _ => Err("unsupported persistent id (not a tensor storage)".into()),
-        }
-    }
-
     /// Runs to STOP and returns the object.
-    pub fn run(&mut self) -> Result<Value, String> {
+    pub fn run(&mut self) -> Result<Value, PickleError> {
         loop {
             let at = self.pos;
             let op = self.u8()?;
@@ -275,15 +158,15 @@ impl<'a> Unpickler<'a> {
                 b'c' => {
                     let module = self.line()?;
                     let name = self.line()?;
-                    self.stack.push(Value::Global(module, name));
+                    self.stack.push(global(module, name)?);
                 }
                 0x93 => {
                     let name = self.pop()?;
                     let module = self.pop()?;
                     let (Value::Str(module), Value::Str(name)) = (module, name) else {
-                        return Err("malformed STACK_GLOBAL".into());
+                        return Err(PickleError::StackGlobal);
                     };
-                    self.stack.push(Value::Global(module, name));
+                    self.stack.push(global(module, name)?);
                 }
                 b'J' => {
                     let v = self.le(4)? as u32 as i32;
@@ -332,20 +215,20 @@ impl<'a> Unpickler<'a> {
                 0x85..=0x87 => {
                     let n = usize::from(op - 0x84);
                     if self.stack.len() < n {
-                        return Err("malformed pickle: stack underflow".into());
+                        return Err(PickleError::StackUnderflow);
                     }
                     let items = self.stack.split_off(self.stack.len() - n);
                     self.stack.push(Value::Tuple(items));
                 }
                 b'Q' => {
                     let pid = self.pop()?;
-                    let storage = Self::persistent(pid)?;
+                    let storage = persistent(pid)?;
                     self.stack.push(storage);
                 }
                 b'R' => {
                     let args = self.pop()?;
                     let callable = self.pop()?;
-                    let value = Self::reduce(callable, args)?;
+                    let value = reduce(callable, args)?;
                     self.stack.push(value);
                 }
                 0x81 => {
@@ -404,9 +287,13 @@ impl<'a> Unpickler<'a> {
                     self.stack.push(top);
                 }
                 _ => {
-                    return Err(format!("unsupported pickle opcode 0x{op:02x} at byte {at}"));
+                    return Err(PickleError::Opcode { op, at });
                 }
             }
         }
     }
 }
+
+#[cfg(test)]
+#[path = "pickle_tests.rs"]
+mod tests;
