@@ -266,6 +266,20 @@ impl TrainConfig {
 mod tests {
     use super::*;
 
+    type Row = (
+        &'static str,
+        u32,
+        usize,
+        f64,
+        Option<f64>,
+        f64,
+        i64,
+        Option<usize>,
+        bool,
+        usize,
+        f64,
+    );
+
     /// A few fields of every preset's resolved config, as the recipes gave them before they were
     /// written out one by one (`mvf_r18_tiny` excepted: its test protocol is now the motion
     /// benchmark's one clip, centre crop, no longer PaddleMVF's 10 clips x three).
@@ -274,7 +288,7 @@ mod tests {
         // (preset, epochs, batch, base lr, clip, dropout, frames, interval, partial BN, test
         // clips, classifier lr x)
         #[rustfmt::skip]
-        let want: &[(&str, u32, usize, f64, Option<f64>, f64, i64, Option<usize>, bool, usize, f64)] = &[
+        let want: &[Row] = &[
             ("tsn_r50", 25, 64, 0.001, Some(20.0), 0.8, 8, None, true, 1, 5.0),
             ("tsm_r50", 25, 64, 0.001, Some(20.0), 0.8, 8, None, true, 1, 5.0),
             ("tsm_r50_online", 25, 64, 0.001, Some(20.0), 0.8, 8, None, true, 1, 5.0),
