@@ -113,13 +113,15 @@ pub fn train_step_with(
     };
     let loss_value = loss.double_value(&[]);
     let detached = logits.detach();
+    // Nothing updated: a non-finite loss (before backward) or an fp16 overflow.
+    let skipped = |logits| StepOutput {
+        loss: loss_value,
+        logits,
+        grad_norm: None,
+        stepped: false,
+    };
     if !loss_value.is_finite() {
-        return Ok(StepOutput {
-            loss: loss_value,
-            logits: detached,
-            grad_norm: None,
-            stepped: false,
-        });
+        return Ok(skipped(detached));
     }
     sgd.zero_grad();
     match s.loss_scale {
@@ -130,12 +132,7 @@ pub fn train_step_with(
     if let Some(scale) = s.loss_scale {
         sgd.scale_grads(1.0 / scale);
         if !sgd.grads_finite() {
-            return Ok(StepOutput {
-                loss: loss_value,
-                logits: detached,
-                grad_norm: None,
-                stepped: false,
-            });
+            return Ok(skipped(detached));
         }
     }
     let grad_norm = s.clip_grad.map(|max| sgd.clip_grad_norm(max));
