@@ -245,11 +245,9 @@ fn resumed_config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
     let applied = config.apply_on_resume(&args.overrides())?;
     if !applied.is_empty() {
         tracing::info!(
-            "--resume: applied {} (now {} epochs, {} workers, checkpoint every {:?} steps)",
+            "--resume: applied {} to the run (now {} epochs)",
             applied.join(", "),
-            config.epochs,
-            config.workers,
-            config.checkpoint_every
+            config.epochs
         );
     }
     Ok(config)

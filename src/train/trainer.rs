@@ -27,7 +27,7 @@ use super::eval::{EvalOptions, evaluate};
 use super::metrics::Scores;
 use super::optim::Sgd;
 use super::report::{EpochRecord, MetricsLog, TrainOutcome};
-use super::step::{NoHook, SoftTargets, StepSettings, Teacher, train_step_with};
+use super::step::{NoHook, SoftTargets, StepOutput, StepSettings, Teacher, train_step_with};
 use crate::data::{Batch, Dataset, DecodeCache, Flip, Loader, Mode, TestCrop};
 use crate::model::ActionNet;
 
@@ -261,7 +261,7 @@ impl Trainer {
         Ok(progress)
     }
 
-    /// One step on `batch`, its figures added to the epoch's; a checkpoint every N steps if asked.
+    /// One step on `batch` (a data-parallel run passes its gradient hook where `NoHook` is).
     fn train_batch(
         &self,
         run: &mut Run,
@@ -308,6 +308,17 @@ impl Trainer {
             }
             return Ok(());
         }
+        self.tally(run, batch, &out, p)
+    }
+
+    /// Adds a step's loss and hits to the epoch's figures; a checkpoint every N steps if asked.
+    fn tally(
+        &self,
+        run: &mut Run,
+        batch: &Batch,
+        out: &StepOutput,
+        p: &mut EpochProgress,
+    ) -> Result<(), TrainError> {
         let n = batch.labels.size()[0] as u64;
         let predicted = out.logits.argmax(1, false).to_device(Device::Cpu);
         let hits = predicted
