@@ -493,26 +493,27 @@ fn online_vgg_tsn_equals_the_offline_model() {
 
 #[test]
 fn training_presets_of_the_new_backbones_follow_their_recipes() {
-    use shiftlive::train::{DataSpec, TRAIN_PRESETS, TrainConfig};
+    use shiftlive::model::Preset;
+    use shiftlive::train::{DataSpec, TrainConfig};
     let data = || DataSpec::Ucf101 {
         root: "UCF-101".into(),
         splits: None,
         split: 1,
         frames: false,
     };
-    for (name, model) in TRAIN_PRESETS {
-        let config = TrainConfig::preset(name, data()).unwrap();
+    for &preset in Preset::all() {
+        let config = TrainConfig::preset(preset, data());
         config.validate().unwrap();
-        assert_eq!(config.model.name, *model);
+        assert_eq!(config.model.name, preset.name());
     }
     // GluonCV's vgg16_ucf101: 3 segments, dropout 0.9, lr 0.001 for 80 epochs, no clipping.
-    let vgg = TrainConfig::preset("tsn_vgg16", data()).unwrap();
+    let vgg = TrainConfig::preset("tsn_vgg16".parse().unwrap(), data());
     assert_eq!(vgg.model.num_segments, 3);
     assert_eq!(vgg.model.dropout, 0.9);
     assert_eq!((vgg.epochs, vgg.clip_grad), (80, None));
     // The ResNet-D presets take the ResNet-50 recipes.
-    let tsm = TrainConfig::preset("tsm", data()).unwrap();
-    let vd = TrainConfig::preset("tsm_r50_vd", data()).unwrap();
+    let tsm = TrainConfig::preset("tsm".parse().unwrap(), data());
+    let vd = TrainConfig::preset("tsm_r50_vd".parse().unwrap(), data());
     assert_eq!(
         (vd.epochs, vd.model.dropout),
         (tsm.epochs, tsm.model.dropout)

@@ -12,33 +12,32 @@ use serde_json::{Value, json};
 use shiftlive::bench::{
     OnlineCase, Stats, WindowCase, measure, measure_interleaved, plain_2d, synchronize,
 };
-use shiftlive::device::{DeviceArg, device_name};
-use shiftlive::model::{ActionNet, ModelConfig, checkpoint};
+use shiftlive::device::device_name;
+use shiftlive::model::{ActionNet, Preset, checkpoint};
 use shiftlive::online::{
     EcoOptions, EcoRunner, Precision, Recognizer, RecognizerOptions, cpu_has_native_bf16,
 };
 use shiftlive::preprocess::{FrameRef, Preprocessor, Transform};
 use tch::nn;
 
+use super::args::{self, ComputeArgs};
+
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Online model to time (a preset with a uni-directional shift)
-    #[arg(long, default_value = "tsm_mobilenet_v2_online")]
-    preset: String,
+    #[arg(long, default_value = "tsm_mobilenet_v2_online", value_parser = args::preset)]
+    preset: Preset,
     /// The ResNet model timed for `fps_r50`
-    #[arg(long, default_value = "tsm_r50_online")]
-    r50_preset: String,
+    #[arg(long, default_value = "tsm_r50_online", value_parser = args::preset)]
+    r50_preset: Preset,
     /// Timed iterations per measurement
     #[arg(long, default_value_t = 100)]
     iters: usize,
     /// Untimed iterations before each measurement
     #[arg(long, default_value_t = 10)]
     warmup: usize,
-    /// Intra-op threads (default: all cores)
-    #[arg(long)]
-    threads: Option<i32>,
-    #[arg(long, default_value = "auto")]
-    device: DeviceArg,
+    #[command(flatten)]
+    compute: ComputeArgs,
     /// Compute precision of the timed online step
     #[arg(long, value_enum, default_value_t = Precision::F32)]
     precision: Precision,
@@ -52,8 +51,8 @@ pub struct Args {
     #[arg(long)]
     skip_r50: bool,
     /// The ECO model timed in its online mode (`eco_*` in the JSON)
-    #[arg(long, default_value = "eco_lite")]
-    eco_preset: String,
+    #[arg(long, default_value = "eco_lite", value_parser = args::preset)]
+    eco_preset: Preset,
     /// Memory refreshes timed for ECO (each covers N = num_segments frames), after one untimed
     #[arg(long, default_value_t = 2)]
     eco_periods: usize,
@@ -124,12 +123,9 @@ fn pytorch_reference(
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    if let Some(threads) = args.threads {
-        tch::set_num_threads(threads);
-    }
+    let device = args.compute.init()?;
     let threads = tch::get_num_threads();
-    let device = args.device.resolve().map_err(anyhow::Error::msg)?;
-    let config = ModelConfig::from_preset(&args.preset)?;
+    let config = args.preset.model();
     let options = RecognizerOptions {
         device,
         precision: args.precision,
@@ -257,7 +253,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let r50 = if args.skip_r50 {
         None
     } else {
-        let r50_config = ModelConfig::from_preset(&args.r50_preset)?;
+        let r50_config = args.r50_preset.model();
         let mut case = OnlineCase::new(&r50_config, options)?;
         let iters = (args.iters / 2).max(5);
         let s = measure(args.warmup.min(5), iters, || {
@@ -273,7 +269,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let eco = if args.skip_eco {
         None
     } else {
-        let eco_config = ModelConfig::from_preset(&args.eco_preset)?;
+        let eco_config = args.eco_preset.model();
         let mut runner = EcoRunner::random(&eco_config, options, EcoOptions::default())?;
         let n = eco_config.num_segments as usize;
         let side = eco_config.input_size;
@@ -321,7 +317,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "fps_r50": r50.map(|s| 1e3 / s.p50),
         "r50_ms_p50": r50.map(|s| s.p50),
         "preprocess_640x480_ms_p50": preprocess.p50,
-        "eco_model": eco.map(|_| args.eco_preset.clone()),
+        "eco_model": eco.map(|_| args.eco_preset.name()),
         "eco_memory_frames": eco.map(|(_, n)| n),
         "eco_ms_mean_per_frame": eco.map(|(s, _)| s.mean),
         "eco_ms_p50": eco.map(|(s, _)| s.p50),

@@ -7,16 +7,20 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 use shiftlive::bench::{Stats, measure, synchronize};
-use shiftlive::device::{DeviceArg, device_name};
-use shiftlive::model::{ActionNet, ModelConfig, TensorFile, checkpoint};
+use shiftlive::device::device_name;
+use shiftlive::model::{ActionNet, Preset, TensorFile, checkpoint};
 use shiftlive::train::{Sgd, SgdOptions, StepSettings, train_step};
 use tch::{Kind, Tensor, nn};
 
+use super::args::{self, ComputeArgs};
+
 #[derive(Debug, clap::Args)]
+// The step is compared with PyTorch on the CPU unless asked otherwise.
+#[command(mut_arg("device", |a| a.default_value("cpu")))]
 pub struct Args {
     /// Model preset (see `shiftlive presets`)
-    #[arg(long, default_value = "tsm_r18_tiny_online")]
-    preset: String,
+    #[arg(long, default_value = "tsm_r18_tiny_online", value_parser = args::preset)]
+    preset: Preset,
     /// Clips per batch
     #[arg(long, default_value_t = 8)]
     batch_size: i64,
@@ -33,11 +37,8 @@ pub struct Args {
     iters: usize,
     #[arg(long, default_value_t = 3)]
     warmup: usize,
-    /// Intra-op threads (default: all cores)
-    #[arg(long)]
-    threads: Option<i32>,
-    #[arg(long, default_value = "cpu")]
-    device: DeviceArg,
+    #[command(flatten)]
+    compute: ComputeArgs,
     /// Skip PyTorch even when .venv-ref exists
     #[arg(long)]
     skip_pytorch: bool,
@@ -47,12 +48,9 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    if let Some(t) = args.threads {
-        tch::set_num_threads(t);
-    }
+    let device = args.compute.init()?;
     let threads = tch::get_num_threads();
-    let device = args.device.resolve().map_err(anyhow::Error::msg)?;
-    let mut config = ModelConfig::from_preset(&args.preset)?;
+    let mut config = args.preset.model();
     config.num_classes = args.classes;
     // Dropout draws random masks that two programs cannot share; without it both compute the
     // same losses.
@@ -180,7 +178,7 @@ fn pytorch(
     let Some(python) = super::bench::reference_python() else {
         return Ok(None);
     };
-    if args.skip_pytorch || args.device.resolve().is_ok_and(|d| d.is_cuda()) {
+    if args.skip_pytorch || args.compute.device.resolve().is_ok_and(|d| d.is_cuda()) {
         return Ok(None);
     }
     let script_args = [

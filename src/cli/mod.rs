@@ -1,7 +1,9 @@
-//! The command line: one file per subcommand.
+//! The command line: one file per subcommand, and the arguments they share (`args.rs`).
 
+mod args;
 mod bench;
 mod bench_train;
+mod eval;
 mod import;
 #[cfg(feature = "capture")]
 mod live;
@@ -40,7 +42,7 @@ pub enum Command {
     /// Train TSN, TSM (bi- or uni-directional) or MVF on UCF-101 or a list of labelled videos
     Train(Box<train::TrainArgs>),
     /// Evaluate trained models: top-1, top-5, mean class accuracy; centre, three or ten crops
-    Eval(train::EvalArgs),
+    Eval(eval::Args),
     /// Classify whole videos (or frame folders) with a model's own test protocol: top-k classes
     Predict(predict::Args),
     /// Time the online step per frame and compare it with plain 2D, an 8-frame window and PyTorch
@@ -59,9 +61,9 @@ impl Cli {
             Command::Bench(args) => bench::run(args),
             Command::Synth(args) => synth::run(args),
             Command::Import(args) => import::run(args),
-            Command::Train(args) => train::train(*args),
+            Command::Train(args) => train::run(*args),
             Command::BenchTrain(args) => bench_train::run(args),
-            Command::Eval(args) => train::eval(args),
+            Command::Eval(args) => eval::run(args),
             Command::Predict(args) => predict::run(args),
             #[cfg(feature = "capture")]
             Command::Live(args) => live::live(args),

@@ -4,11 +4,10 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use serde_json::json;
-use shiftlive::device::DeviceArg;
 use shiftlive::model::{ActionNet, TensorFile, checkpoint};
 use shiftlive::train::{EvalOptions, ProtocolOverrides, TestProtocol, predict};
 
-use super::train::CropArg;
+use super::args::{ComputeArgs, CropArg};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -42,20 +41,15 @@ pub struct Args {
     /// Decoding threads
     #[arg(long, default_value_t = 2)]
     workers: usize,
-    #[arg(long, default_value = "auto")]
-    device: DeviceArg,
-    #[arg(long)]
-    threads: Option<i32>,
+    #[command(flatten)]
+    compute: ComputeArgs,
     /// No progress bar
     #[arg(long)]
     quiet: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    if let Some(threads) = args.threads {
-        tch::set_num_threads(threads);
-    }
-    let device = args.device.resolve().map_err(anyhow::Error::msg)?;
+    let device = args.compute.init()?;
     let path = &args.model;
     let (_vs, net) = ActionNet::load(path, device)
         .with_context(|| format!("loading model {}", path.display()))?;

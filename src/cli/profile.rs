@@ -4,8 +4,10 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
-use shiftlive::model::{ModelConfig, TensorFile, checkpoint};
+use shiftlive::model::{Preset, TensorFile, checkpoint};
 use shiftlive::profile::Profile;
+
+use super::args;
 
 /// The default online model until a trained one ships in assets/.
 pub const DEFAULT_PRESET: &str = "tsm_mobilenet_v2_online";
@@ -13,8 +15,8 @@ pub const DEFAULT_PRESET: &str = "tsm_mobilenet_v2_online";
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Preset to profile (see `shiftlive presets`)
-    #[arg(long, default_value = DEFAULT_PRESET, conflicts_with = "model")]
-    preset: String,
+    #[arg(long, default_value = DEFAULT_PRESET, conflicts_with = "model", value_parser = args::preset)]
+    preset: Preset,
     /// Profile the model of this checkpoint instead of a preset
     #[arg(long)]
     model: Option<PathBuf>,
@@ -38,7 +40,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let file = TensorFile::read(path)?;
             checkpoint::config_of(&file, path)?
         }
-        None => ModelConfig::from_preset(&args.preset)?,
+        None => args.preset.model(),
     };
     if let Some(classes) = args.classes {
         config.num_classes = classes;

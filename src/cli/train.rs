@@ -1,46 +1,24 @@
-//! `shiftlive train` and `shiftlive eval`: offline training and evaluation on UCF-101 or any list
-//! of labelled videos.
+//! `shiftlive train`: a preset (or a config file) on UCF-101 or lists of labelled videos, the
+//! flags turned into one `train::Overrides`; `--resume` continues a run as it was configured.
 
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
-use serde_json::json;
-use shiftlive::data::{Dataset, Layout, Subset, TestCrop};
-use shiftlive::device::{DeviceArg, device_name};
-use shiftlive::model::{ActionNet, TensorFile};
-use shiftlive::online::{Recognizer, RecognizerOptions};
-use shiftlive::train::{
-    DataSpec, Decay, Distill, EvalOptions, FlipSpec, ProtocolOverrides, Scores, TestProtocol,
-    TrainConfig, Trainer, evaluate, evaluate_online,
-};
+use anyhow::{Context, ensure};
+use shiftlive::device::device_name;
+use shiftlive::model::Preset;
+use shiftlive::train::{DataSpec, Decay, Distill, FlipSpec, Overrides, TrainConfig, Trainer};
 
-/// Where the data is: UCF-101 (`--data`) or lists (`--train-list`/`--val-list`).
-#[derive(Debug, clap::Args)]
-pub struct DataArgs {
-    /// UCF-101 root: <Class>/<video>.avi, or rawframes/<Class>/<video>/img_*.jpg with --frames
-    #[arg(long)]
-    data: Option<PathBuf>,
-    /// Directory of classInd.txt, trainlist0N.txt, testlist0N.txt (default: DATA/ucfTrainTestlist)
-    #[arg(long)]
-    splits: Option<PathBuf>,
-    /// Read pre-extracted frames (DATA/rawframes/...) instead of videos
-    #[arg(long)]
-    frames: bool,
-    /// Root of the paths in --train-list / --val-list / --list
-    #[arg(long)]
-    root: Option<PathBuf>,
-    /// Class names, one per line, for list files
-    #[arg(long)]
-    classes: Option<PathBuf>,
-}
+use super::args::{self, ComputeArgs, CropArg, DataArgs};
+
+/// The preset `train` takes when none is given.
+const DEFAULT_PRESET: Preset = Preset::TsmR18TinyOnline;
 
 #[derive(Debug, clap::Args)]
 pub struct TrainArgs {
-    /// Training preset: tsn, tsm, tsm_online, mvf (UCF-101 recipes, R50) or their *_tiny
-    /// versions (64 px, from scratch, for the synthetic motion set)
-    #[arg(long, default_value = "tsm_online_tiny")]
-    preset: String,
+    /// Preset: a model with its training recipe (see `shiftlive presets`; default
+    /// tsm_r18_tiny_online, alias tsm_online_tiny)
+    #[arg(long, value_parser = args::preset)]
+    preset: Option<Preset>,
     /// A training config (JSON, as written to OUT/config.json); flags override its fields
     #[arg(long)]
     config: Option<PathBuf>,
@@ -58,7 +36,8 @@ pub struct TrainArgs {
     /// Output directory: checkpoint, best model, metrics, curves
     #[arg(long)]
     out: PathBuf,
-    /// Continue from OUT/checkpoint.safetensors
+    /// Continue from OUT/checkpoint.safetensors as OUT/config.json says; flags that would change
+    /// the run are refused, --epochs extends it
     #[arg(long)]
     resume: bool,
     #[arg(long)]
@@ -150,85 +129,137 @@ pub struct TrainArgs {
     /// Weight of the teacher's soft targets in the loss (the labels get 1 - weight)
     #[arg(long, default_value_t = 0.5, requires = "teacher")]
     distill_weight: f64,
-    /// auto, cpu, cuda or cuda:N
-    #[arg(long, default_value = "auto")]
-    device: DeviceArg,
-    /// Intra-op threads (default: all cores)
-    #[arg(long)]
-    threads: Option<i32>,
+    #[command(flatten)]
+    compute: ComputeArgs,
     /// No progress bars
     #[arg(long)]
     quiet: bool,
 }
 
-fn data_spec(
-    data: &DataArgs,
-    split: u8,
-    train: Option<&PathBuf>,
-    val: Option<&PathBuf>,
-) -> anyhow::Result<DataSpec> {
-    match (&data.data, train, val) {
-        (Some(root), None, None) => Ok(DataSpec::Ucf101 {
-            root: root.clone(),
-            splits: data.splits.clone(),
-            split,
-            frames: data.frames,
-        }),
-        (None, Some(train), Some(val)) => Ok(DataSpec::List {
-            root: data.root.clone().unwrap_or_else(|| PathBuf::from(".")),
-            train: train.clone(),
-            val: val.clone(),
-            classes: data.classes.clone(),
-        }),
-        _ => bail!("give either --data (UCF-101 layout) or --train-list and --val-list"),
+impl TrainArgs {
+    /// The settings the flags change.
+    fn overrides(&self) -> Overrides {
+        Overrides {
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            lr: self.lr,
+            warmup: self.warmup,
+            decay: match (&self.milestones, self.cosine) {
+                (Some(milestones), _) => Some(Decay::Step {
+                    milestones: milestones.clone(),
+                    gamma: self.gamma,
+                }),
+                (None, true) => Some(Decay::Cosine),
+                (None, false) => None,
+            },
+            momentum: self.momentum,
+            nesterov: self.nesterov,
+            weight_decay: self.weight_decay,
+            clip_grad: self.clip_grad,
+            dropout: self.dropout,
+            partial_bn: self.partial_bn,
+            label_smoothing: self.label_smoothing,
+            segments: self.segments,
+            interval: self.interval,
+            input_size: self.input_size,
+            scales: self.scales.clone(),
+            flip: self.flip,
+            seed: self.seed,
+            workers: self.workers,
+            eval_every: self.eval_every,
+            init: self.init.clone(),
+            amp: self.amp,
+            strict: self.strict.then_some(true),
+            checkpoint_every: self.checkpoint_every,
+            cache_decoded: self.cache_decoded,
+            live_stride: self.live_stride,
+            test_clips: self.test_clips,
+            test_crop: self.test_crop.map(CropArg::test_crop),
+            distill: self.teacher.as_ref().map(|teacher| Distill {
+                teacher: teacher.clone(),
+                temperature: self.distill_temperature,
+                weight: self.distill_weight,
+            }),
+        }
+    }
+
+    fn has_data_flags(&self) -> bool {
+        self.data.data.is_some() || self.train_list.is_some()
+    }
+
+    fn data_spec(&self) -> anyhow::Result<DataSpec> {
+        self.data
+            .spec(self.split, self.train_list.as_ref(), self.val_list.as_ref())
     }
 }
 
-fn set_threads(threads: Option<i32>) {
-    if let Some(t) = threads {
-        tch::set_num_threads(t);
-    }
+fn read_config(path: &Path) -> anyhow::Result<TrainConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading training config {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("training config {}", path.display()))
 }
 
-pub fn train(args: TrainArgs) -> anyhow::Result<()> {
-    set_threads(args.threads);
-    let device = args.device.resolve().map_err(anyhow::Error::msg)?;
-    let has_data_flags = args.data.data.is_some() || args.train_list.is_some();
+/// A new run: the preset's (or `--config`'s) settings with the flags applied.
+fn new_config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
     let mut config = match &args.config {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading training config {}", path.display()))?;
-            serde_json::from_str::<TrainConfig>(&text)
-                .with_context(|| format!("training config {}", path.display()))?
+            let mut config = read_config(path)?;
+            if args.has_data_flags() {
+                config.data = args.data_spec()?;
+            }
+            config
         }
-        None => {
-            let spec = data_spec(
-                &args.data,
-                args.split,
-                args.train_list.as_ref(),
-                args.val_list.as_ref(),
-            )?;
-            TrainConfig::preset(&args.preset, spec)?
-        }
+        None => TrainConfig::preset(args.preset.unwrap_or(DEFAULT_PRESET), args.data_spec()?),
     };
-    if args.config.is_some() && has_data_flags {
-        config.data = data_spec(
-            &args.data,
-            args.split,
-            args.train_list.as_ref(),
-            args.val_list.as_ref(),
-        )?;
+    config.apply(&args.overrides());
+    Ok(config)
+}
+
+/// A resumed run: OUT/config.json, which a preset, config or data flags may repeat but not
+/// change; flags that do not change what the run computes are applied and logged.
+fn resumed_config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
+    let saved = args.out.join("config.json");
+    let mut config = read_config(&saved).context("--resume")?;
+    if let Some(preset) = args.preset {
+        ensure!(
+            preset.name() == config.model.name,
+            "--resume: --preset {preset} differs from the run's model {}",
+            config.model.name
+        );
     }
-    if args.resume {
-        // The run continues as it was configured.
-        let saved = args.out.join("config.json");
-        let text = std::fs::read_to_string(&saved)
-            .with_context(|| format!("--resume: reading {}", saved.display()))?;
-        config = serde_json::from_str(&text)
-            .with_context(|| format!("--resume: training config {}", saved.display()))?;
+    if let Some(path) = &args.config {
+        ensure!(
+            read_config(path)? == config,
+            "--resume: --config {} differs from the run's {}",
+            path.display(),
+            saved.display()
+        );
+    }
+    if args.has_data_flags() {
+        ensure!(
+            args.data_spec()? == config.data,
+            "--resume: the data flags differ from the run's data ({:?})",
+            config.data
+        );
+    }
+    let applied = config.apply_on_resume(&args.overrides())?;
+    if !applied.is_empty() {
+        tracing::info!(
+            "--resume: applied {} to the run (now {} epochs)",
+            applied.join(", "),
+            config.epochs
+        );
+    }
+    Ok(config)
+}
+
+pub fn run(args: TrainArgs) -> anyhow::Result<()> {
+    let device = args.compute.init()?;
+    let config = if args.resume {
+        resumed_config(&args)?
     } else {
-        apply_overrides(&mut config, &args);
-    }
+        new_config(&args)?
+    };
     tracing::info!(
         "training {} on {} ({} epochs, batch {}, lr {}), device {}, output {}",
         config.model.name,
@@ -246,341 +277,5 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
         .progress(!args.quiet)
         .run(args.resume)?;
     println!("{}", serde_json::to_string(&outcome)?);
-    Ok(())
-}
-
-fn apply_overrides(config: &mut TrainConfig, a: &TrainArgs) {
-    if let Some(v) = a.epochs {
-        // A preset's step milestones keep their place relative to the run's length.
-        if let Decay::Step { milestones, .. } = &mut config.schedule.decay {
-            let old = config.epochs.max(1);
-            for m in milestones.iter_mut() {
-                *m = ((u64::from(*m) * u64::from(v)).div_ceil(u64::from(old))) as u32;
-            }
-        }
-        config.epochs = v;
-        config.schedule.epochs = v;
-    }
-    if let Some(v) = a.batch_size {
-        config.batch_size = v;
-    }
-    if let Some(v) = a.lr {
-        config.schedule.base_lr = v;
-    }
-    if let Some(v) = a.warmup {
-        config.schedule.warmup_epochs = v;
-    }
-    if let Some(m) = &a.milestones {
-        config.schedule.decay = Decay::Step {
-            milestones: m.clone(),
-            gamma: a.gamma,
-        };
-    }
-    if a.cosine {
-        config.schedule.decay = Decay::Cosine;
-    }
-    if let Some(v) = a.momentum {
-        config.sgd.momentum = v;
-    }
-    if let Some(v) = a.nesterov {
-        config.sgd.nesterov = v;
-    }
-    if let Some(v) = a.weight_decay {
-        config.sgd.weight_decay = v;
-    }
-    if let Some(v) = a.clip_grad {
-        config.clip_grad = (v > 0.0).then_some(v);
-    }
-    if let Some(v) = a.dropout {
-        config.model.dropout = v;
-    }
-    if let Some(v) = a.partial_bn {
-        config.partial_bn = v;
-    }
-    if let Some(v) = a.label_smoothing {
-        config.label_smoothing = v;
-    }
-    if let Some(v) = a.segments {
-        config.model.num_segments = v;
-    }
-    if let Some(v) = a.interval {
-        config.interval = (v > 0).then_some(v);
-    }
-    if let Some(v) = a.input_size {
-        config.model.input_size = v;
-    }
-    if let Some(v) = &a.scales {
-        config.scales = v.clone();
-    }
-    if let Some(v) = a.flip {
-        config.flip = v;
-    }
-    if let Some(v) = a.seed {
-        config.seed = v;
-    }
-    if let Some(v) = a.workers {
-        config.workers = v;
-    }
-    if let Some(v) = a.eval_every {
-        config.eval_every = v;
-    }
-    if let Some(v) = &a.init {
-        config.init = Some(v.clone());
-    }
-    if let Some(v) = a.amp {
-        config.amp = v;
-    }
-    if a.strict {
-        config.strict = true;
-    }
-    if let Some(v) = a.checkpoint_every {
-        config.checkpoint_every = (v > 0).then_some(v);
-    }
-    if let Some(v) = a.cache_decoded {
-        config.cache_decoded = v;
-    }
-    if let Some(v) = a.live_stride {
-        config.live_stride = Some(v);
-    }
-    if let Some(v) = a.test_clips {
-        config.test.clips = v;
-    }
-    if let Some(v) = a.test_crop {
-        config.test.crop = v.test_crop();
-    }
-    if let Some(teacher) = &a.teacher {
-        config.distill = Some(Distill {
-            teacher: teacher.clone(),
-            temperature: a.distill_temperature,
-            weight: a.distill_weight,
-        });
-    }
-}
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub(crate) enum CropArg {
-    #[value(alias = "center")]
-    Centre,
-    Three,
-    Ten,
-}
-
-impl CropArg {
-    pub(crate) fn test_crop(self) -> TestCrop {
-        match self {
-            CropArg::Centre => TestCrop::Centre,
-            CropArg::Three => TestCrop::Three,
-            CropArg::Ten => TestCrop::Ten,
-        }
-    }
-}
-
-#[derive(Debug, clap::Args)]
-pub struct EvalArgs {
-    /// Trained model(s); with several --split, one per split in the same order
-    #[arg(long, required = true)]
-    model: Vec<PathBuf>,
-    #[command(flatten)]
-    data: DataArgs,
-    /// UCF-101 split(s): 1, 2, 3 or a list such as 1,2,3 (the mean over them is printed too)
-    #[arg(long, value_delimiter = ',', default_value = "1")]
-    split: Vec<u8>,
-    /// Evaluate a list file (`relative/path label` lines) instead of a UCF-101 split
-    #[arg(long)]
-    list: Option<PathBuf>,
-    /// Crops per clip (default: the model's test protocol, else centre)
-    #[arg(long, value_enum)]
-    crop: Option<CropArg>,
-    /// Clips per video (default: the model's test protocol, else 1)
-    #[arg(long)]
-    clips: Option<usize>,
-    /// Frames per clip (default: the model's)
-    #[arg(long)]
-    segments: Option<usize>,
-    /// Dense clips with this frame interval, 0 for TSN segments (default: as the model was
-    /// trained; for models that do not say, 4 for MVF and TSN segments otherwise)
-    #[arg(long)]
-    interval: Option<usize>,
-    #[arg(long, default_value_t = 8)]
-    batch_size: usize,
-    #[arg(long, default_value_t = 2)]
-    workers: usize,
-    /// Also run uni-directional models frame by frame through the online recogniser
-    #[arg(long)]
-    online: bool,
-    /// Write the confusion matrix of each split here (PNG)
-    #[arg(long)]
-    out: Option<PathBuf>,
-    #[arg(long)]
-    strict: bool,
-    #[arg(long, default_value = "auto")]
-    device: DeviceArg,
-    #[arg(long)]
-    threads: Option<i32>,
-    #[arg(long)]
-    quiet: bool,
-}
-
-fn scores_json(s: &Scores) -> serde_json::Value {
-    json!({"top1": s.top1, "top5": s.top5, "mean_class_acc": s.mean_class_acc, "videos": s.count})
-}
-
-pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
-    set_threads(args.threads);
-    let device = args.device.resolve().map_err(anyhow::Error::msg)?;
-    let sets: Vec<(String, Dataset)> = if let Some(list) = &args.list {
-        let root = args.data.root.clone().unwrap_or_else(|| PathBuf::from("."));
-        vec![(
-            list.display().to_string(),
-            Dataset::from_list(list, &root, args.data.classes.as_deref())?,
-        )]
-    } else {
-        let Some(root) = &args.data.data else {
-            bail!("give --data (UCF-101 layout) or --list");
-        };
-        let splits_dir = args
-            .data
-            .splits
-            .clone()
-            .unwrap_or_else(|| root.join("ucfTrainTestlist"));
-        let layout = if args.data.frames {
-            Layout::Frames
-        } else {
-            Layout::Video
-        };
-        let mut sets = Vec::new();
-        for &split in &args.split {
-            if !(1..=3).contains(&split) {
-                bail!("--split {split}: UCF-101 has splits 1, 2 and 3");
-            }
-            sets.push((
-                format!("split {split}"),
-                Dataset::ucf101(root, &splits_dir, split, Subset::Test, layout)?,
-            ));
-        }
-        sets
-    };
-    if args.model.len() != 1 && args.model.len() != sets.len() {
-        bail!(
-            "{} models for {} evaluation sets: give one model, or one per split",
-            args.model.len(),
-            sets.len()
-        );
-    }
-    if args.model.len() == 1 && sets.len() > 1 {
-        tracing::warn!(
-            "one model evaluated on {} splits: the protocol trains one model per split",
-            sets.len()
-        );
-    }
-    let mut all = Vec::new();
-    for (i, (name, set)) in sets.into_iter().enumerate() {
-        let path = &args.model[i.min(args.model.len() - 1)];
-        let (_vs, net) = ActionNet::load(path, device)
-            .with_context(|| format!("loading model {}", path.display()))?;
-        let config = net.config().clone();
-        if set.classes.len() as i64 != config.num_classes {
-            bail!(
-                "{}: the model has {} classes, {name} has {}",
-                path.display(),
-                config.num_classes,
-                set.classes.len()
-            );
-        }
-        let protocol =
-            TestProtocol::of_checkpoint(&TensorFile::read_metadata(path)?, &config, path)?.with(
-                ProtocolOverrides {
-                    frames: args.segments,
-                    interval: args.interval,
-                    clips: args.clips,
-                    crop: args.crop.map(CropArg::test_crop),
-                },
-            );
-        let options = EvalOptions {
-            crop: protocol.crop,
-            clips: protocol.clips,
-            batch_size: args.batch_size,
-            workers: args.workers,
-            sampling: protocol.sampling(),
-            strict: args.strict,
-            cache: None,
-            progress: !args.quiet,
-        };
-        let set = Arc::new(set);
-        let report = evaluate(&net, set.clone(), &options, device)?;
-        if !report.skipped.is_empty() {
-            tracing::warn!(
-                "{} unreadable videos left out of {name}: {}",
-                report.skipped.len(),
-                report
-                    .skipped
-                    .iter()
-                    .map(|(p, why)| format!("{} ({why})", p.display()))
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            );
-        }
-        let mut line = json!({
-            "set": name,
-            "model": path.display().to_string(),
-            "arch": config.name,
-            "crop": protocol.crop,
-            "clips": protocol.clips,
-            "frames": protocol.frames,
-            "interval": protocol.interval,
-            "views": report.views,
-            "skipped": report.skipped.len(),
-            "seconds": report.seconds,
-        });
-        if let (Some(obj), serde_json::Value::Object(s)) =
-            (line.as_object_mut(), scores_json(&report.scores))
-        {
-            obj.extend(s);
-        }
-        if args.online {
-            if !config.is_causal() {
-                bail!(
-                    "--online: {} is not uni-directional ({}), it cannot run frame by frame",
-                    path.display(),
-                    config.name
-                );
-            }
-            let mut recognizer = Recognizer::from_checkpoint(
-                path,
-                RecognizerOptions {
-                    device,
-                    ..RecognizerOptions::default()
-                },
-            )?;
-            let online = evaluate_online(&mut recognizer, &net, set.clone(), &options, 0)?;
-            if let Some(obj) = line.as_object_mut() {
-                obj.insert("online".into(), serde_json::to_value(&online)?);
-            }
-        }
-        if let Some(out) = &args.out {
-            std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-            let file = out.join(format!("confusion-{}.png", name.replace([' ', '/'], "_")));
-            shiftlive::train::confusion(
-                &file,
-                &report.confusion,
-                &set.classes,
-                &format!("{} on {name}", config.name),
-            )?;
-        }
-        println!("{line}");
-        all.push(report.scores);
-    }
-    if all.len() > 1 {
-        let n = all.len() as f64;
-        println!(
-            "{}",
-            json!({"mean": {
-                "sets": all.len(),
-                "top1": all.iter().map(|s| s.top1).sum::<f64>() / n,
-                "top5": all.iter().map(|s| s.top5).sum::<f64>() / n,
-                "mean_class_acc": all.iter().map(|s| s.mean_class_acc).sum::<f64>() / n,
-            }})
-        );
-    }
     Ok(())
 }

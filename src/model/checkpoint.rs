@@ -312,13 +312,13 @@ pub fn config_of(file: &TensorFile, path: &Path) -> Result<ModelConfig, ModelErr
     })
 }
 
-/// Saves the weights of `vs` with the config in the metadata.
-pub fn save(
-    vs: &nn::VarStore,
-    config: &ModelConfig,
-    extra: &[(&str, String)],
-    path: &Path,
-) -> Result<(), ModelError> {
+/// Metadata key and value of the format tag every shiftlive checkpoint carries.
+const FORMAT_KEY: &str = "format";
+const FORMAT: &str = "shiftlive/1";
+
+/// The weights of `vs` with the config, the format tag and `extra` in the metadata: a model
+/// checkpoint, to write as it is or with more (a training checkpoint adds its optimiser state).
+pub fn model_file(vs: &nn::VarStore, config: &ModelConfig, extra: &[(&str, String)]) -> TensorFile {
     let mut file = TensorFile::default();
     for (name, tensor) in vs.variables() {
         file.tensors.insert(name, tensor.detach());
@@ -326,9 +326,19 @@ pub fn save(
     file.metadata
         .insert(CONFIG_KEY.to_string(), config.to_json());
     file.metadata
-        .insert("format".to_string(), "shiftlive/1".to_string());
+        .insert(FORMAT_KEY.to_string(), FORMAT.to_string());
     for (key, value) in extra {
         file.metadata.insert((*key).to_string(), value.clone());
     }
-    file.write(path)
+    file
+}
+
+/// Saves the weights of `vs` with the config in the metadata.
+pub fn save(
+    vs: &nn::VarStore,
+    config: &ModelConfig,
+    extra: &[(&str, String)],
+    path: &Path,
+) -> Result<(), ModelError> {
+    model_file(vs, config, extra).write(path)
 }

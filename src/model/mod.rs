@@ -13,6 +13,7 @@ pub mod layers;
 pub mod mobilenet_v2;
 pub mod mvf;
 pub mod net;
+pub mod preset;
 pub mod resnet;
 mod resnet_block;
 pub mod shift;
@@ -21,12 +22,13 @@ pub mod vgg;
 
 pub use checkpoint::TensorFile;
 pub use config::{
-    Backbone, EcoVariant, ModelConfig, MvfMode, PRESET_NAMES, ResnetVariant, ShiftDirection,
-    ShiftPlacement, Temporal,
+    Backbone, EcoVariant, ModelConfig, MvfMode, ResnetVariant, ShiftDirection, ShiftPlacement,
+    Temporal,
 };
 pub use eco::EcoFrames;
 pub use error::ModelError;
 pub use layers::{InferenceLayout, StageCost};
 pub use net::{ActionNet, ClipOutput};
+pub use preset::{Preset, RecipeName};
 pub use shift::{ShiftCache, TimeAxis};
 pub use trunk::{Layer, LayerKind, ShiftPoint, Trunk};

@@ -54,6 +54,19 @@ pub struct Sgd {
 /// Prefix of the momentum buffers in a checkpoint.
 pub const MOMENTUM_PREFIX: &str = "optimizer.momentum.";
 
+/// Momentum buffers of a checkpoint that do not fit the parameters.
+#[derive(Debug, thiserror::Error)]
+pub enum OptimError {
+    #[error("momentum of '{name}' has shape {saved:?}, the parameter {param:?}")]
+    Shape {
+        name: String,
+        saved: Vec<i64>,
+        param: Vec<i64>,
+    },
+    #[error("momentum '{key}' belongs to no trained parameter")]
+    Orphan { key: String },
+}
+
 impl Sgd {
     /// Takes every variable of `vs` that requires a gradient; names starting with
     /// `classifier_prefix` get `classifier_lr_mult`.
@@ -190,17 +203,16 @@ impl Sgd {
 
     /// Restores the momentum buffers from a checkpoint's tensors; buffers of unknown parameters
     /// or of the wrong shape are an error naming them.
-    pub fn load_state(&mut self, tensors: &BTreeMap<String, Tensor>) -> Result<usize, String> {
+    pub fn load_state(&mut self, tensors: &BTreeMap<String, Tensor>) -> Result<usize, OptimError> {
         let mut loaded = 0;
         for p in &mut self.params {
             if let Some(t) = tensors.get(&format!("{MOMENTUM_PREFIX}{}", p.name)) {
                 if t.size() != p.tensor.size() {
-                    return Err(format!(
-                        "momentum of '{}' has shape {:?}, the parameter {:?}",
-                        p.name,
-                        t.size(),
-                        p.tensor.size()
-                    ));
+                    return Err(OptimError::Shape {
+                        name: p.name.clone(),
+                        saved: t.size(),
+                        param: p.tensor.size(),
+                    });
                 }
                 p.momentum = Some(t.to_device(p.tensor.device()).to_kind(p.tensor.kind()));
                 loaded += 1;
@@ -215,9 +227,7 @@ impl Sgd {
             .keys()
             .find(|k| k.starts_with(MOMENTUM_PREFIX) && !known.contains(*k))
         {
-            return Err(format!(
-                "momentum '{extra}' belongs to no trained parameter"
-            ));
+            return Err(OptimError::Orphan { key: extra.clone() });
         }
         Ok(loaded)
     }

@@ -22,22 +22,25 @@ fn register_font() {
     });
 }
 
+/// A drawing failure of plotters, kept as the source of [`TrainError::Plot`].
+type PlotError = Box<dyn std::error::Error + Send + Sync>;
+
 fn draw_atomically(
     path: &Path,
     size: (u32, u32),
-    draw: impl FnOnce(&DrawingArea<BitMapBackend, plotters::coord::Shift>) -> Result<(), String>,
+    draw: impl FnOnce(&DrawingArea<BitMapBackend, plotters::coord::Shift>) -> Result<(), PlotError>,
 ) -> Result<(), TrainError> {
     register_font();
-    let err = |what: String| TrainError::Io {
+    let err = |source: PlotError| TrainError::Plot {
         path: path.to_path_buf(),
-        what,
+        source,
     };
     let file = crate::fsio::AtomicFile::create(path, &[])?;
     {
         let root = BitMapBackend::new(file.temp_path(), size).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+        root.fill(&WHITE).map_err(|e| err(e.into()))?;
         draw(&root).map_err(err)?;
-        root.present().map_err(|e| err(e.to_string()))?;
+        root.present().map_err(|e| err(e.into()))?;
     }
     file.commit()?;
     Ok(())
@@ -55,7 +58,7 @@ pub struct CurvePoint {
 /// Loss (left) and accuracy (right) against the epoch.
 pub fn curves(path: &Path, points: &[CurvePoint], title: &str) -> Result<(), TrainError> {
     draw_atomically(path, (960, 400), |root| {
-        let e = |x: DrawingAreaErrorKind<_>| x.to_string();
+        let e = |x: DrawingAreaErrorKind<_>| PlotError::from(x);
         let (left, right) = root.split_horizontally(480);
         let max_epoch = points.iter().map(|p| p.epoch).fold(1.0, f64::max);
         let max_loss = points
@@ -137,7 +140,7 @@ pub fn confusion(
     let side = cell * n as u32;
     let size = (side + label_w + 30, side + label_w + 40);
     draw_atomically(path, size, |root| {
-        let e = |x: DrawingAreaErrorKind<_>| x.to_string();
+        let e = |x: DrawingAreaErrorKind<_>| PlotError::from(x);
         root.draw(&Text::new(
             title.to_string(),
             (10, 8),

@@ -74,12 +74,11 @@ pub fn predict(
         let batch = batch?;
         let out = video_logits(net, &batch, device)?;
         for (row, &item) in batch.items.iter().enumerate() {
-            let values: Vec<f32> = Vec::try_from(out.get(row as i64)).map_err(|e| {
-                TrainError::Config(format!(
-                    "reading the logits of {}: {e}",
-                    inputs[item].display()
-                ))
-            })?;
+            let values: Vec<f32> =
+                Vec::try_from(out.get(row as i64)).map_err(|source| TrainError::Logits {
+                    path: inputs[item].clone(),
+                    source,
+                })?;
             logits[item] = Some(values);
         }
         bar.inc(1);

@@ -42,6 +42,23 @@ pub struct TestProtocol {
     pub crop: TestCrop,
 }
 
+/// Why a checkpoint's recorded protocol is unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum ProtocolError {
+    #[error("metadata '{TEST_PROTOCOL_KEY}' is not a test protocol: {text}")]
+    Json {
+        text: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("frames {frames}, clips {clips} and interval {interval:?} must all be at least 1")]
+    Invalid {
+        frames: usize,
+        clips: usize,
+        interval: Option<usize>,
+    },
+}
+
 /// Settings given on the command line, each overriding the protocol's own.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ProtocolOverrides {
@@ -76,23 +93,27 @@ impl TestProtocol {
         let Some(text) = metadata.get(TEST_PROTOCOL_KEY) else {
             return Ok(Self::default_for(config));
         };
-        let protocol: Self = serde_json::from_str(text).map_err(|e| TrainError::Io {
+        let fail = |source| TrainError::Protocol {
             path: path.to_path_buf(),
-            what: format!("metadata '{TEST_PROTOCOL_KEY}' is not a test protocol ({e}): {text}"),
+            source,
+        };
+        let protocol: Self = serde_json::from_str(text).map_err(|source| {
+            fail(ProtocolError::Json {
+                text: text.clone(),
+                source,
+            })
         })?;
-        protocol.validate().map_err(|what| TrainError::Io {
-            path: path.to_path_buf(),
-            what: format!("metadata '{TEST_PROTOCOL_KEY}': {what}"),
-        })?;
+        protocol.validate().map_err(fail)?;
         Ok(protocol)
     }
 
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ProtocolError> {
         if self.frames == 0 || self.clips == 0 || self.interval == Some(0) {
-            return Err(format!(
-                "frames {}, clips {} and interval {:?} must all be at least 1",
-                self.frames, self.clips, self.interval
-            ));
+            return Err(ProtocolError::Invalid {
+                frames: self.frames,
+                clips: self.clips,
+                interval: self.interval,
+            });
         }
         Ok(())
     }

@@ -1,0 +1,117 @@
+//! What can stop training, evaluation or prediction: one variant per failure, each keeping the
+//! error that caused it as its source, so `main`'s `{:#}` prints the whole chain.
+
+use std::path::PathBuf;
+
+use super::optim::OptimError;
+use super::protocol::ProtocolError;
+use crate::data::DataError;
+use crate::model::ModelError;
+use crate::online::OnlineError;
+
+/// What can stop training or evaluation.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error(transparent)]
+    Online(#[from] OnlineError),
+    #[error("{}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A setting or a data set that cannot make a run (no source error: the message says why).
+    #[error("training config: {0}")]
+    Config(String),
+    #[error("writing {what} as JSON")]
+    Json {
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error(
+        "loss is {loss} at epoch {epoch}, step {step} (batch of {items}); stopped, the last good checkpoint is {}",
+        checkpoint.as_ref().map_or("none (no epoch finished)".to_string(), |p| p.display().to_string())
+    )]
+    NonFiniteLoss {
+        loss: f64,
+        epoch: u32,
+        step: usize,
+        items: String,
+        checkpoint: Option<PathBuf>,
+    },
+    #[error(transparent)]
+    Tensor(#[from] tch::TchError),
+    #[error(transparent)]
+    Write(#[from] crate::fsio::WriteError),
+    #[error("resume from {}", path.display())]
+    Resume {
+        path: PathBuf,
+        #[source]
+        source: ResumeError,
+    },
+    #[error(
+        "--resume continues the run as OUT/config.json says; {flags} would change it (leave them \
+         out, or start a new run in another folder)"
+    )]
+    ResumeChanges { flags: String },
+    #[error(
+        "{}: cannot teach {student}: the teacher has {teacher} classes, the data set {data}",
+        path.display()
+    )]
+    TeacherClasses {
+        path: PathBuf,
+        student: String,
+        teacher: i64,
+        data: i64,
+    },
+    #[error(
+        "{}: cannot teach {student}: the teacher takes {teacher} px input, the student {data} px",
+        path.display()
+    )]
+    TeacherInput {
+        path: PathBuf,
+        student: String,
+        teacher: i64,
+        data: i64,
+    },
+    #[error("{}: test protocol", path.display())]
+    Protocol {
+        path: PathBuf,
+        #[source]
+        source: ProtocolError,
+    },
+    #[error("drawing {}", path.display())]
+    Plot {
+        path: PathBuf,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("reading the logits of {}", path.display())]
+    Logits {
+        path: PathBuf,
+        #[source]
+        source: tch::TchError,
+    },
+}
+
+/// Why a training checkpoint cannot be resumed.
+#[derive(Debug, thiserror::Error)]
+pub enum ResumeError {
+    #[error("the checkpoint's model ({saved}) differs from this run's ({run})")]
+    ModelDiffers { saved: String, run: String },
+    #[error("no '{key}' metadata: not a training checkpoint")]
+    NotTraining { key: &'static str },
+    #[error("metadata '{key}' is not a run state")]
+    State {
+        key: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("the optimiser state")]
+    Momentum(#[from] OptimError),
+}
