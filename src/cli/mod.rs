@@ -2,12 +2,15 @@
 
 mod bench;
 mod bench_train;
+pub mod exit;
 mod import;
 #[cfg(feature = "capture")]
 mod live;
+pub mod out;
 mod predict;
 mod presets;
 mod profile;
+pub mod ranges;
 #[cfg(feature = "capture")]
 mod run;
 mod synth;

@@ -13,14 +13,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     for name in PRESET_NAMES {
         let config = ModelConfig::from_preset(name)?;
         if args.json {
-            println!("{}", serde_json::to_string(&config)?);
+            super::out::outln!("{}", serde_json::to_string(&config)?);
         } else {
             let online = if config.is_causal() {
                 "online"
             } else {
                 "offline"
             };
-            println!(
+            super::out::outln!(
                 "{:<30} {:<8} {:>3} frames {:>4} px {:>4} classes  {:?} / {:?}",
                 name,
                 online,

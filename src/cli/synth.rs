@@ -100,7 +100,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(clip) = &args.demo {
         let truth = demo_clip(clip, &options.classes, args.segment_frames, &options)
             .with_context(|| format!("demo clip {}", clip.display()))?;
-        println!(
+        super::out::outln!(
             "wrote {} ({} frames of {width}x{height} at {} fps: {}) and {}",
             clip.display(),
             truth.frames,
@@ -117,7 +117,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let out = args.out.clone().unwrap_or_default();
     let report = generate(&options).with_context(|| format!("synth into {}", out.display()))?;
-    println!(
+    super::out::outln!(
         "wrote {} videos ({} classes x {} frames of {width}x{height}) to {} in {:.1} s",
         report.videos,
         report.classes.len(),
@@ -126,7 +126,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         report.seconds
     );
     for (k, (train, test)) in report.splits.iter().enumerate() {
-        println!("split {}: {train} train, {test} test", k + 1);
+        super::out::outln!("split {}: {train} train, {test} test", k + 1);
     }
     Ok(())
 }

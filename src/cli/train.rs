@@ -245,7 +245,7 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
     let outcome = Trainer::new(config, &args.out, device)?
         .progress(!args.quiet)
         .run(args.resume)?;
-    println!("{}", serde_json::to_string(&outcome)?);
+    super::out::outln!("{}", serde_json::to_string(&outcome)?);
     Ok(())
 }
 
@@ -567,12 +567,12 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
                 &format!("{} on {name}", config.name),
             )?;
         }
-        println!("{line}");
+        super::out::outln!("{line}");
         all.push(report.scores);
     }
     if all.len() > 1 {
         let n = all.len() as f64;
-        println!(
+        super::out::outln!(
             "{}",
             json!({"mean": {
                 "sets": all.len(),
