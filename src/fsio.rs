@@ -151,6 +151,15 @@ fn parent_dir(path: &Path) -> &Path {
     }
 }
 
+/// tempfile's error names the temporary file ("at path .../.shiftlive-XXXX.part"): messages name
+/// the target instead, so keep the OS error only.
+fn without_temp_path(err: io::Error) -> io::Error {
+    match err.raw_os_error() {
+        Some(code) => io::Error::from_raw_os_error(code),
+        None => err,
+    }
+}
+
 /// A file being written: a temporary file in the target's folder, renamed onto the target by
 /// [`AtomicFile::commit`]; dropped without a commit, it is removed.
 pub struct AtomicFile {
@@ -175,7 +184,7 @@ impl AtomicFile {
             .suffix(&suffix)
             .permissions(Permissions::from_mode(0o666))
             .tempfile_in(dir)
-            .map_err(|e| WriteError::io(target, e))?;
+            .map_err(|e| WriteError::io(target, without_temp_path(e)))?;
         Ok(Self {
             tmp,
             target: target.to_path_buf(),
@@ -211,7 +220,7 @@ impl AtomicFile {
         file.sync_all().map_err(|e| WriteError::io(&target, e))?;
         self.tmp
             .persist(&target)
-            .map_err(|e| WriteError::io(&target, e.error))?;
+            .map_err(|e| WriteError::io(&target, without_temp_path(e.error)))?;
         Ok(())
     }
 }

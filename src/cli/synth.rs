@@ -16,19 +16,19 @@ pub struct Args {
     #[arg(long, conflicts_with = "out")]
     demo: Option<PathBuf>,
     /// Frames of each class in a --demo clip
-    #[arg(long, default_value_t = 80)]
+    #[arg(long, default_value_t = 80, value_parser = super::ranges::positive())]
     segment_frames: usize,
     /// Videos per class
-    #[arg(long, default_value_t = 40)]
+    #[arg(long, default_value_t = 40, value_parser = super::ranges::positive())]
     per_class: usize,
     /// Frames per video
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 32, value_parser = super::ranges::positive())]
     frames: usize,
     /// Frame size: a side (64) or WIDTHxHEIGHT (80x60)
     #[arg(long, default_value = "64")]
     size: String,
     /// Frames per second written in the container
-    #[arg(long, default_value_t = 25)]
+    #[arg(long, default_value_t = 25, value_parser = clap::value_parser!(u32).range(1..=1000))]
     fps: u32,
     /// Seed: the same seed gives the same frames
     #[arg(long, default_value_t = 0)]
@@ -40,10 +40,10 @@ pub struct Args {
     #[arg(long, value_delimiter = ',')]
     classes: Vec<String>,
     /// JPEG quality of the MJPEG frames (1-100)
-    #[arg(long, default_value_t = 95)]
+    #[arg(long, default_value_t = 95, value_parser = clap::value_parser!(u8).range(1..=100))]
     quality: u8,
     /// Threads (0: one per core)
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=1024))]
     threads: usize,
     /// Write into a folder that is not empty, replacing files of the same names
     #[arg(long)]

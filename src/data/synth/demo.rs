@@ -86,12 +86,7 @@ pub fn demo_clip(
         });
         frames.extend(video);
     }
-    let part = out.with_extension("avi.part");
-    encode(options, &frames, &part, None)?;
-    std::fs::rename(&part, out).map_err(|e| DataError::Io {
-        path: out.to_path_buf(),
-        why: e.to_string(),
-    })?;
+    encode(options, &frames, out, None)?;
     let truth = DemoTruth {
         fps: options.fps,
         width: options.width,
