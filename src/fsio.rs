@@ -18,7 +18,8 @@ use std::sync::Arc;
 /// cloneable errors can carry it.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum WriteError {
-    #[error("cannot write {}: {source}", path.display())]
+    // The cause is the source, not part of the message: `{:#}` prints it once.
+    #[error("cannot write {}", path.display())]
     Io {
         path: PathBuf,
         #[source]
@@ -151,13 +152,10 @@ fn parent_dir(path: &Path) -> &Path {
     }
 }
 
-/// tempfile's error names the temporary file ("at path .../.shiftlive-XXXX.part"): messages name
-/// the target instead, so keep the OS error only.
+/// tempfile's error names the temporary file ("... at path .../.shiftlive-XXXX.part"), and
+/// messages name the target: keep the kind of error only (the folder was checked before).
 fn without_temp_path(err: io::Error) -> io::Error {
-    match err.raw_os_error() {
-        Some(code) => io::Error::from_raw_os_error(code),
-        None => err,
-    }
+    io::Error::from(err.kind())
 }
 
 /// A file being written: a temporary file in the target's folder, renamed onto the target by
@@ -173,6 +171,8 @@ impl AtomicFile {
     pub fn create(target: &Path, inputs: &[&Path]) -> Result<Self, WriteError> {
         let keep = check_target(target, inputs)?;
         let dir = parent_dir(target);
+        // A missing folder is said as such, before tempfile's error could name its own file.
+        fs::metadata(dir).map_err(|e| WriteError::io(target, e))?;
         // Created with 0666: the kernel applies the umask, as for any new file.
         // The target's extension stays last: image encoders choose the format by it.
         let suffix = match target.extension().and_then(|e| e.to_str()) {
