@@ -81,3 +81,24 @@ pub fn install_panic_hook() {
         eprintln!("error: internal error in thread '{name}'{place}: {what}");
     }));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("loading the model")]
+    struct Load(#[source] std::io::Error);
+
+    #[test]
+    fn each_cause_shows_its_first_line_only() {
+        let cpp = std::io::Error::other(
+            "shape '[2, 3]' is invalid for input of size 5\nException raised from ... (frame 0)\nframe #1",
+        );
+        let err = anyhow::Error::new(Load(cpp));
+        assert_eq!(
+            one_line(&err),
+            "loading the model: shape '[2, 3]' is invalid for input of size 5"
+        );
+    }
+}
