@@ -68,14 +68,14 @@ pub fn kind_of(meta: &fs::Metadata) -> &'static str {
     }
 }
 
-/// Why a small text input (labels, lists) could not be read.
-#[derive(Debug, thiserror::Error)]
+/// Why a small text input (labels, lists) could not be read. Cloneable, as [`WriteError`].
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ReadError {
     #[error("cannot read {}", path.display())]
     Io {
         path: PathBuf,
         #[source]
-        source: io::Error,
+        source: Arc<io::Error>,
     },
     #[error("refusing to read {}: it is {what}, not a regular file", path.display())]
     NotRegular { path: PathBuf, what: &'static str },
@@ -91,7 +91,7 @@ pub fn read_text_file(path: &Path, max_bytes: u64) -> Result<String, ReadError> 
     use std::io::Read;
     let io = |source| ReadError::Io {
         path: path.to_path_buf(),
-        source,
+        source: Arc::new(source),
     };
     let meta = fs::metadata(path).map_err(io)?;
     if !meta.is_file() {

@@ -10,6 +10,8 @@ pub mod out;
 mod predict;
 mod presets;
 mod profile;
+// Used by live/play (feature `capture`) and synth; train's flags can use it too.
+#[cfg_attr(not(feature = "capture"), allow(dead_code))]
 pub mod ranges;
 #[cfg(feature = "capture")]
 mod run;

@@ -43,10 +43,8 @@ impl DemoTruth {
     }
 
     pub fn read(path: &Path) -> Result<Self, DataError> {
-        let text = std::fs::read_to_string(path).map_err(|e| DataError::Io {
-            path: path.to_path_buf(),
-            why: e.to_string(),
-        })?;
+        // A truth file holds a few lines per class.
+        let text = crate::fsio::read_text_file(path, 16 << 20)?;
         serde_json::from_str(&text).map_err(|e| DataError::Io {
             path: path.to_path_buf(),
             why: format!("not a demo truth file: {e}"),
