@@ -28,6 +28,15 @@ fn run_str(args: &[&str]) -> Output {
     shiftlive().args(args).output().expect("run shiftlive")
 }
 
+/// `synth --demo TARGET` with two frames per class.
+fn demo(target: &Path) -> Output {
+    let mut cmd = shiftlive();
+    cmd.args(["synth", "--demo"]).arg(target);
+    cmd.args(["--segment-frames", "2"])
+        .output()
+        .expect("run shiftlive")
+}
+
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into()
 }
@@ -307,13 +316,7 @@ fn fifos_devices_audio_only_files_and_missing_folders_are_named_as_such() {
     // A demo clip into a folder that does not exist: the folder's absence, said once, naming the
     // target and no temporary file; nothing is created.
     let target = dir.path().join("missing").join("demo.avi");
-    let out = run(&[
-        "synth".as_ref(),
-        "--demo".as_ref(),
-        target.as_os_str(),
-        "--segment-frames".as_ref(),
-        "2".as_ref(),
-    ]);
+    let out = demo(&target);
     failed_with(&out, 1, "cannot write");
     let err = stderr(&out);
     assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
@@ -339,25 +342,13 @@ fn a_demo_clip_is_written_whole_or_not_at_all() {
     // The target is a folder: refused, and the folder keeps nothing new.
     let target = dir.path().join("taken.avi");
     std::fs::create_dir(&target).unwrap();
-    let out = run(&[
-        "synth".as_ref(),
-        "--demo".as_ref(),
-        target.as_os_str(),
-        "--segment-frames".as_ref(),
-        "2".as_ref(),
-    ]);
+    let out = demo(&target);
     failed_with(&out, 1, "it is a directory");
     let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
     assert_eq!(left.len(), 1, "{left:?}");
     // A good one leaves the clip and its truth, no temporary file.
     let clip = dir.path().join("demo.avi");
-    let out = run(&[
-        "synth".as_ref(),
-        "--demo".as_ref(),
-        clip.as_os_str(),
-        "--segment-frames".as_ref(),
-        "2".as_ref(),
-    ]);
+    let out = demo(&clip);
     assert!(out.status.success(), "{}", stderr(&out));
     let mut names: Vec<String> = std::fs::read_dir(dir.path())
         .unwrap()

@@ -33,8 +33,9 @@ pub enum CaptureError {
     Damaged {
         name: String,
         frames: u64,
+        /// Boxed: it keeps the error type (and the capture thread's result) small.
         #[source]
-        source: MediaError,
+        source: Box<MediaError>,
     },
     /// The source ended well before the duration its container states.
     #[error(

@@ -133,7 +133,7 @@ impl Capture {
             return CaptureError::Damaged {
                 name,
                 frames: self.next_index,
-                source,
+                source: Box::new(source),
             };
         }
         if self.next_index == 0 && self.video_unlinked(&source) {
@@ -160,7 +160,7 @@ impl Capture {
     /// its frame rate; None when unknown (live sources, streams without a duration).
     fn expected_frames(&self) -> Option<u64> {
         match &self.source {
-            Source::Frames { dir, .. } => super::frame_sequence(dir).ok().map(|s| s.count as u64),
+            Source::Frames { dir, .. } => super::frame_sequence(dir).ok().map(|s| s.count),
             Source::File(path) if !self.live => {
                 super::stated::avi_total_frames(path).or_else(|| self.frames_by_duration())
             }
