@@ -326,7 +326,7 @@ fn fifos_devices_audio_only_files_and_missing_folders_are_named_as_such() {
 }
 
 #[test]
-fn a_file_name_that_is_not_utf8_plays() {
+fn a_file_name_that_is_not_utf8_plays_and_such_a_frame_folder_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let name = std::ffi::OsStr::from_bytes(b"clip-\xff.avi");
     let path = dir.path().join(name);
@@ -334,6 +334,16 @@ fn a_file_name_that_is_not_utf8_plays() {
     let out = run(&["play".as_ref(), path.as_os_str(), "--headless".as_ref()]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(summary(&out)["frames_processed"], 50);
+    // A frame folder so named cannot be handed to multifilesrc: refused by name, not "not found".
+    let frames = dir.path().join(std::ffi::OsStr::from_bytes(b"frames-\xff"));
+    std::fs::create_dir(&frames).unwrap();
+    std::fs::copy(
+        corpus().path("frames").join("img_00001.png"),
+        frames.join("img_00001.png"),
+    )
+    .unwrap();
+    let out = run(&["play".as_ref(), frames.as_os_str(), "--headless".as_ref()]);
+    failed_with(&out, 1, "its path is not UTF-8");
 }
 
 #[test]

@@ -124,4 +124,6 @@ pub enum FrameSequenceError {
     MixedNames(String, String),
     #[error("a gap in the frames: {0} is followed by {1}")]
     Gap(String, String),
+    #[error("its path is not UTF-8, which GStreamer's multifilesrc cannot read (rename it)")]
+    NotUtf8,
 }

@@ -240,7 +240,10 @@ pub fn run(
             match window(source.clone(), realtime, model, args, max_retries, &hook) {
                 Ok(summary) => return summary.map_or(Ok(()), |s| outcome_of(&s, args)),
                 Err(e) if e.downcast_ref::<OutputError>().is_some() => return Err(e),
-                Err(e) => tracing::warn!("{e:#}: printing JSON lines instead (as --headless)"),
+                Err(e) => tracing::warn!(
+                    "{}: printing JSON lines instead (as --headless)",
+                    super::exit::one_line(&e)
+                ),
             }
         } else {
             tracing::info!(
