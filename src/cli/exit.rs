@@ -9,7 +9,8 @@
 //! | 70   | a bug: a panic, printed as one `error: internal error ...` line |
 //!
 //! libtorch's exceptions carry the C++ backtrace after their first line: each error of the chain
-//! is shown by its first line only; the full text goes to the debug log (`SHIFTLIVE_LOG=debug`).
+//! is shown by its first line only (`shiftlive::errors::chain`); the full text goes to the debug
+//! log (`SHIFTLIVE_LOG=debug`).
 
 use std::process::ExitCode;
 
@@ -30,23 +31,7 @@ pub struct Damaged {
 
 /// The error as one line: each cause's first line, `: `-separated (as `{:#}` of anyhow).
 pub fn one_line(err: &anyhow::Error) -> String {
-    let full = format!("{err:#}");
-    let parts: Vec<String> = err
-        .chain()
-        .map(|e| {
-            e.to_string()
-                .lines()
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_string()
-        })
-        .collect();
-    let short = parts.join(": ");
-    if short != full {
-        tracing::debug!("full error: {full}");
-    }
-    short
+    shiftlive::errors::chain(err.as_ref())
 }
 
 /// Prints `err` (unless it is a closed stdout) and gives its exit code.
