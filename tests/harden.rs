@@ -275,6 +275,10 @@ fn numeric_flags_out_of_range_are_usage_errors_stating_the_range() {
             vec!["synth", "--demo", "x.avi", "--quality", "0"],
             "0 is not in 1..=100",
         ),
+        (
+            vec!["synth", "--demo", "x.avi", "--size", "99999x99999"],
+            "each side must be in 8..=4096",
+        ),
     ] {
         let out = run_str(&args);
         failed_with(&out, 2, needle);

@@ -25,8 +25,8 @@ pub struct Args {
     #[arg(long, default_value_t = 32, value_parser = super::ranges::positive())]
     frames: usize,
     /// Frame size: a side (64) or WIDTHxHEIGHT (80x60)
-    #[arg(long, default_value = "64")]
-    size: String,
+    #[arg(long, default_value = "64", value_parser = parse_size)]
+    size: (usize, usize),
     /// Frames per second written in the container
     #[arg(long, default_value_t = 25, value_parser = clap::value_parser!(u32).range(1..=1000))]
     fps: u32,
@@ -50,23 +50,43 @@ pub struct Args {
     force: bool,
 }
 
-fn parse_size(text: &str) -> anyhow::Result<(usize, usize)> {
+/// The sides a synthetic frame may have (as `SynthOptions` checks for a data set).
+const SIDES: std::ops::RangeInclusive<usize> = 8..=4096;
+
+/// A `--size` that is not a side or WIDTHxHEIGHT within [`SIDES`].
+#[derive(Debug, thiserror::Error)]
+enum SizeError {
+    #[error("'{0}': expected a side (64) or WIDTHxHEIGHT (80x60)")]
+    Format(String),
+    #[error("{text}: each side must be in {}..={}", SIDES.start(), SIDES.end())]
+    Range { text: String },
+}
+
+/// Parses `--size`: a side (64) or WIDTHxHEIGHT (80x60), each side in [`SIDES`].
+fn parse_size(text: &str) -> Result<(usize, usize), SizeError> {
     let parse = |s: &str| {
-        s.trim().parse::<usize>().with_context(|| {
-            format!("--size '{text}': expected a side (64) or WIDTHxHEIGHT (80x60)")
-        })
+        s.trim()
+            .parse::<usize>()
+            .map_err(|_| SizeError::Format(text.to_string()))
     };
-    match text.split_once(['x', 'X']) {
-        Some((w, h)) => Ok((parse(w)?, parse(h)?)),
+    let (width, height) = match text.split_once(['x', 'X']) {
+        Some((w, h)) => (parse(w)?, parse(h)?),
         None => {
             let side = parse(text)?;
-            Ok((side, side))
+            (side, side)
         }
+    };
+    if SIDES.contains(&width) && SIDES.contains(&height) {
+        Ok((width, height))
+    } else {
+        Err(SizeError::Range {
+            text: text.to_string(),
+        })
     }
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let (width, height) = parse_size(&args.size)?;
+    let (width, height) = args.size;
     let classes = if args.classes.is_empty() {
         SynthClass::ALL.to_vec()
     } else {
@@ -98,8 +118,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ..SynthOptions::new(args.out.clone().unwrap_or_default())
     };
     if let Some(clip) = &args.demo {
-        let truth = demo_clip(clip, &options.classes, args.segment_frames, &options)
-            .with_context(|| format!("demo clip {}", clip.display()))?;
+        // Its errors name the clip.
+        let truth = demo_clip(clip, &options.classes, args.segment_frames, &options)?;
         super::out::outln!(
             "wrote {} ({} frames of {width}x{height} at {} fps: {}) and {}",
             clip.display(),

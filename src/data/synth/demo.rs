@@ -52,6 +52,9 @@ impl DemoTruth {
     }
 }
 
+/// The most memory the rendered frames of a demo clip may take.
+const MAX_DEMO_BYTES: usize = 2 << 30;
+
 /// Renders `sequence` (each class for `segment_frames` frames) into `out` (MJPEG in AVI) and
 /// writes the truth beside it. Video index `1000 + i` keeps the textures apart from any data set
 /// made with fewer than 1000 videos per class.
@@ -65,6 +68,19 @@ pub fn demo_clip(
         return Err(DataError::Options(
             "a demo clip needs at least one class and one frame per segment".into(),
         ));
+    }
+    // Every frame is rendered before encoding: refuse what would not fit in memory.
+    let bytes =
+        (sequence.len() * segment_frames).saturating_mul(options.width * options.height * 3);
+    if bytes > MAX_DEMO_BYTES {
+        return Err(DataError::Options(format!(
+            "a demo clip of {} frames of {}x{} takes {} MiB in memory; at most {} MiB",
+            sequence.len() * segment_frames,
+            options.width,
+            options.height,
+            bytes >> 20,
+            MAX_DEMO_BYTES >> 20
+        )));
     }
     let mut frames = Vec::with_capacity(sequence.len() * segment_frames);
     let mut segments = Vec::new();
