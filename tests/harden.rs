@@ -316,6 +316,10 @@ fn fifos_devices_audio_only_files_and_missing_folders_are_named_as_such() {
     let audio = corpus().path("audio.ogg");
     let out = run(&["play".as_ref(), audio.as_os_str(), "--headless".as_ref()]);
     failed_with(&out, 1, "no video stream");
+    let text = dir.path().join("notes.mp4");
+    std::fs::write(&text, "not a video\n").unwrap();
+    let out = run(&["play".as_ref(), text.as_os_str(), "--headless".as_ref()]);
+    failed_with(&out, 1, "notes.mp4: not a media file GStreamer can read");
 
     // A demo clip into a folder that does not exist: the folder's absence, said once, naming the
     // target and no temporary file; nothing is created.

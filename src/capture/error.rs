@@ -22,6 +22,8 @@ pub enum CaptureError {
     NotRegular { name: String, what: &'static str },
     #[error("{name}: no video stream in it (audio only?)")]
     NoVideo { name: String },
+    #[error("{name}: not a media file GStreamer can read (its format is not recognised)")]
+    NotMedia { name: String },
     #[error("{name}: unknown test pattern '{pattern}' (known: {known})")]
     Pattern {
         name: String,

@@ -125,7 +125,7 @@ impl Capture {
     }
 
     /// The error of a failed pipeline: damage after frames came from a file, a missing video
-    /// stream before any frame, else GStreamer's error.
+    /// stream or an unknown format before any frame, else GStreamer's error.
     fn fail(&self, err: impl Into<MediaError>) -> CaptureError {
         let name = self.source.describe();
         let source = err.into();
@@ -138,6 +138,11 @@ impl Capture {
         }
         if self.next_index == 0 && self.video_unlinked(&source) {
             return CaptureError::NoVideo { name };
+        }
+        if let MediaError::Bus(bus) = &source
+            && bus.error.matches(gst::StreamError::TypeNotFound)
+        {
+            return CaptureError::NotMedia { name };
         }
         CaptureError::Media { name, source }
     }
