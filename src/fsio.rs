@@ -18,7 +18,8 @@ use std::sync::Arc;
 /// cloneable errors can carry it.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum WriteError {
-    #[error("cannot write {}: {source}", path.display())]
+    // The cause is the source, not part of the message: `{:#}` prints it once.
+    #[error("cannot write {}", path.display())]
     Io {
         path: PathBuf,
         #[source]
@@ -49,7 +50,7 @@ impl WriteError {
 }
 
 /// What a path that is not a regular file is, for messages.
-fn kind_of(meta: &fs::Metadata) -> &'static str {
+pub fn kind_of(meta: &fs::Metadata) -> &'static str {
     use std::os::unix::fs::FileTypeExt;
     let t = meta.file_type();
     if t.is_symlink() {
@@ -65,6 +66,55 @@ fn kind_of(meta: &fs::Metadata) -> &'static str {
     } else {
         "not a regular file"
     }
+}
+
+/// Why a small text input (labels, lists) could not be read. Cloneable, as [`WriteError`].
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ReadError {
+    #[error("cannot read {}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: Arc<io::Error>,
+    },
+    #[error("refusing to read {}: it is {what}, not a regular file", path.display())]
+    NotRegular { path: PathBuf, what: &'static str },
+    #[error("refusing to read {}: larger than {max_bytes} bytes", path.display())]
+    TooLarge { path: PathBuf, max_bytes: u64 },
+    #[error("{}: not UTF-8 text", path.display())]
+    NotText { path: PathBuf },
+}
+
+/// Reads a small text file: a regular file (a fifo or `/dev/zero` would block or never end) of at
+/// most `max_bytes`, in UTF-8.
+pub fn read_text_file(path: &Path, max_bytes: u64) -> Result<String, ReadError> {
+    use std::io::Read;
+    let io = |source| ReadError::Io {
+        path: path.to_path_buf(),
+        source: Arc::new(source),
+    };
+    let meta = fs::metadata(path).map_err(io)?;
+    if !meta.is_file() {
+        return Err(ReadError::NotRegular {
+            path: path.to_path_buf(),
+            what: kind_of(&meta),
+        });
+    }
+    let mut bytes = Vec::new();
+    File::open(path)
+        .map_err(io)?
+        .take(max_bytes + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(ReadError::TooLarge {
+            path: path.to_path_buf(),
+            max_bytes,
+        });
+    }
+    String::from_utf8(bytes).map_err(|_| ReadError::NotText {
+        path: path.to_path_buf(),
+    })
 }
 
 /// Checks that `path` may be written: a new path, or an existing regular file that is none of
@@ -102,6 +152,12 @@ fn parent_dir(path: &Path) -> &Path {
     }
 }
 
+/// tempfile's error names the temporary file ("... at path .../.shiftlive-XXXX.part"), and
+/// messages name the target: keep the kind of error only (the folder was checked before).
+fn without_temp_path(err: io::Error) -> io::Error {
+    io::Error::from(err.kind())
+}
+
 /// A file being written: a temporary file in the target's folder, renamed onto the target by
 /// [`AtomicFile::commit`]; dropped without a commit, it is removed.
 pub struct AtomicFile {
@@ -115,6 +171,8 @@ impl AtomicFile {
     pub fn create(target: &Path, inputs: &[&Path]) -> Result<Self, WriteError> {
         let keep = check_target(target, inputs)?;
         let dir = parent_dir(target);
+        // A missing folder is said as such, before tempfile's error could name its own file.
+        fs::metadata(dir).map_err(|e| WriteError::io(target, e))?;
         // Created with 0666: the kernel applies the umask, as for any new file.
         // The target's extension stays last: image encoders choose the format by it.
         let suffix = match target.extension().and_then(|e| e.to_str()) {
@@ -126,7 +184,7 @@ impl AtomicFile {
             .suffix(&suffix)
             .permissions(Permissions::from_mode(0o666))
             .tempfile_in(dir)
-            .map_err(|e| WriteError::io(target, e))?;
+            .map_err(|e| WriteError::io(target, without_temp_path(e)))?;
         Ok(Self {
             tmp,
             target: target.to_path_buf(),
@@ -162,7 +220,7 @@ impl AtomicFile {
         file.sync_all().map_err(|e| WriteError::io(&target, e))?;
         self.tmp
             .persist(&target)
-            .map_err(|e| WriteError::io(&target, e.error))?;
+            .map_err(|e| WriteError::io(&target, without_temp_path(e.error)))?;
         Ok(())
     }
 }
@@ -249,6 +307,20 @@ mod tests {
         let err = write_atomic_checked(&real, b"x", &[&link]).expect_err("input refused");
         assert!(matches!(err, WriteError::IsInput { .. }), "{err}");
         assert_eq!(fs::read(&real).expect("read"), b"keep");
+    }
+
+    #[test]
+    fn a_text_read_refuses_devices_dirs_and_files_over_its_cap() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let small = dir.path().join("labels.txt");
+        fs::write(&small, "a\nb\n").expect("write");
+        assert_eq!(read_text_file(&small, 4).expect("read"), "a\nb\n");
+        let err = read_text_file(&small, 3).expect_err("over the cap");
+        assert!(matches!(err, ReadError::TooLarge { .. }), "{err}");
+        let err = read_text_file(Path::new("/dev/zero"), 16).expect_err("device");
+        assert!(err.to_string().contains("a device"), "{err}");
+        let err = read_text_file(dir.path(), 16).expect_err("dir");
+        assert!(err.to_string().contains("a directory"), "{err}");
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The `shiftlive` command: parse, dispatch, print the error chain, exit non-zero on failure.
+//! The `shiftlive` command: parse, dispatch, print the error as one line, exit with its code
+//! (`cli::exit` lists them).
 
 mod cli;
 
@@ -8,6 +9,7 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> std::process::ExitCode {
+    cli::exit::install_panic_hook();
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_env("SHIFTLIVE_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
@@ -16,11 +18,10 @@ fn main() -> std::process::ExitCode {
         .with_ansi(std::io::stderr().is_terminal())
         .init();
     let cli = cli::Cli::parse();
-    match cli.run() {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            std::process::ExitCode::FAILURE
-        }
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cli.run())) {
+        Ok(Ok(())) => std::process::ExitCode::SUCCESS,
+        Ok(Err(err)) => cli::exit::report(&err),
+        // The hook has printed the one line.
+        Err(_) => std::process::ExitCode::from(cli::exit::BUG),
     }
 }

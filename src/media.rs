@@ -60,6 +60,8 @@ pub enum MediaError {
     NotWritable,
     #[error("no end of stream within {} s", STALL.as_secs())]
     NoEnd,
+    #[error("cannot make a file URI of the path")]
+    Uri(#[source] gst::glib::Error),
 }
 
 /// Initialises GStreamer (once) and builds the pipeline of a `gst-launch` line.

@@ -18,6 +18,36 @@ pub enum CaptureError {
     Directory { name: String },
     #[error("{name}: is empty (0 bytes)")]
     EmptyFile { name: String },
+    #[error("{name}: is {what}, not a regular file (a stream is read with --uri)")]
+    NotRegular { name: String, what: &'static str },
+    #[error("{name}: no video stream in it (audio only?)")]
+    NoVideo { name: String },
+    #[error("{name}: not a media file GStreamer can read (its format is not recognised)")]
+    NotMedia { name: String },
+    #[error("{name}: unknown test pattern '{pattern}' (known: {known})")]
+    Pattern {
+        name: String,
+        pattern: String,
+        known: String,
+    },
+    /// A decode error after frames had come: those frames were processed.
+    #[error("{name}: damaged: decoding failed after {frames} frames")]
+    Damaged {
+        name: String,
+        frames: u64,
+        /// Boxed: it keeps the error type (and the capture thread's result) small.
+        #[source]
+        source: Box<MediaError>,
+    },
+    /// The source ended well before the duration its container states.
+    #[error(
+        "{name}: damaged or truncated: ended after {frames} of the {expected} frames it states"
+    )]
+    Truncated {
+        name: String,
+        frames: u64,
+        expected: u64,
+    },
     #[error(
         "{name}: unsupported URI scheme '{scheme}' (supported: rtsp, rtsps, http, https, file)"
     )]
@@ -65,6 +95,13 @@ pub enum CaptureError {
     Devices(#[source] std::io::Error),
 }
 
+impl CaptureError {
+    /// Damaged input: frames came, then a decode error or an early end.
+    pub fn is_damage(&self) -> bool {
+        matches!(self, Self::Damaged { .. } | Self::Truncated { .. })
+    }
+}
+
 /// The devices there are, for an error message.
 fn listing(devices: &[PathBuf]) -> String {
     if devices.is_empty() {
@@ -89,4 +126,6 @@ pub enum FrameSequenceError {
     MixedNames(String, String),
     #[error("a gap in the frames: {0} is followed by {1}")]
     Gap(String, String),
+    #[error("its path is not UTF-8, which GStreamer's multifilesrc cannot read (rename it)")]
+    NotUtf8,
 }

@@ -7,6 +7,10 @@
 //!
 //! At the appsink's end the bus is read until the pipeline's EOS: a demuxer that fails may send
 //! EOS downstream before its error reaches the bus, and an error before the EOS fails the source.
+//!
+//! Damage is reported, never taken for the end: an error after frames came from a file is
+//! `CaptureError::Damaged`, and a file that ends before 90% of the frames its container states
+//! (duration x frame rate; a frame directory's numbering) is `CaptureError::Truncated`.
 
 use std::time::{Duration, Instant};
 
@@ -63,7 +67,15 @@ pub struct Capture {
     first_size: Option<(usize, usize)>,
     /// The pipeline's EOS message has been read from the bus.
     bus_eos: bool,
+    /// Frames per second of the decoded stream, from the first frame's caps.
+    fps: Option<f64>,
+    /// The duration the container stated at the first frame (a demuxer may shorten it to what it
+    /// found by the end).
+    stated: Option<gst::ClockTime>,
 }
+
+/// A file that delivers fewer than this share of the frames its container states is damaged.
+const COMPLETE_SHARE: f64 = 0.9;
 
 impl Capture {
     /// Builds the pipeline and starts it. `realtime` paces a file to its clock.
@@ -89,6 +101,8 @@ impl Capture {
             last_progress: Instant::now(),
             first_size: None,
             bus_eos: false,
+            fps: None,
+            stated: None,
         };
         // A live pipeline (camera, test pattern, RTSP) cannot preroll: PAUSED answers NoPreroll.
         let paused = media::set_state(&capture.pipeline, gst::State::Paused).map_err(fail)?;
@@ -110,10 +124,77 @@ impl Capture {
         &self.source
     }
 
+    /// The error of a failed pipeline: damage after frames came from a file, a missing video
+    /// stream or an unknown format before any frame, else GStreamer's error.
     fn fail(&self, err: impl Into<MediaError>) -> CaptureError {
-        CaptureError::Media {
-            name: self.source.describe(),
-            source: err.into(),
+        let name = self.source.describe();
+        let source = err.into();
+        if !self.live && self.next_index > 0 {
+            return CaptureError::Damaged {
+                name,
+                frames: self.next_index,
+                source: Box::new(source),
+            };
+        }
+        if self.next_index == 0 && self.video_unlinked(&source) {
+            return CaptureError::NoVideo { name };
+        }
+        if let MediaError::Bus(bus) = &source
+            && bus.error.matches(gst::StreamError::TypeNotFound)
+        {
+            return CaptureError::NotMedia { name };
+        }
+        CaptureError::Media { name, source }
+    }
+
+    /// A stream error ("Internal data stream error") while nothing reached the converter: the
+    /// demuxer found no video stream to link (an audio-only file).
+    fn video_unlinked(&self, err: &MediaError) -> bool {
+        let MediaError::Bus(bus) = err else {
+            return false;
+        };
+        let linked = self
+            .pipeline
+            .by_name("convert")
+            .and_then(|c| c.static_pad("sink"))
+            .is_some_and(|pad| pad.is_linked());
+        bus.error.matches(gst::StreamError::Failed) && !linked
+    }
+
+    /// The frames the source states it holds: a frame directory's count, a file's duration times
+    /// its frame rate; None when unknown (live sources, streams without a duration).
+    fn expected_frames(&self) -> Option<u64> {
+        match &self.source {
+            Source::Frames { dir, .. } => super::frame_sequence(dir).ok().map(|s| s.count),
+            Source::File(path) if !self.live => {
+                super::stated::avi_total_frames(path).or_else(|| self.frames_by_duration())
+            }
+            Source::Uri(_) if !self.live => self.frames_by_duration(),
+            _ => None,
+        }
+    }
+
+    /// The container's duration (as stated at the first frame, or now if longer) times the
+    /// frame rate.
+    fn frames_by_duration(&self) -> Option<u64> {
+        let duration = self
+            .stated
+            .max(self.pipeline.query_duration::<gst::ClockTime>())?;
+        let fps = self.fps.filter(|f| *f > 0.0)?;
+        Some((duration.nseconds() as f64 / 1e9 * fps).round() as u64)
+    }
+
+    /// At the end: fewer frames than the container states is damage.
+    fn check_complete(&self) -> Result<(), CaptureError> {
+        match self.expected_frames() {
+            Some(expected) if (self.next_index as f64) < COMPLETE_SHARE * expected as f64 => {
+                Err(CaptureError::Truncated {
+                    name: self.source.describe(),
+                    frames: self.next_index,
+                    expected,
+                })
+            }
+            _ => Ok(()),
         }
     }
 
@@ -126,6 +207,10 @@ impl Capture {
         let captured = Instant::now();
         self.last_progress = captured;
         let rgb = media::rgb_sample(&sample).map_err(|e| self.fail(e))?;
+        if self.next_index == 0 {
+            self.fps = frame_rate(&sample);
+            self.stated = self.pipeline.query_duration::<gst::ClockTime>();
+        }
         if let Source::Frames { .. } = &self.source {
             let size = (rgb.width, rgb.height);
             match self.first_size {
@@ -177,8 +262,17 @@ impl Capture {
                 name: self.source.describe(),
             });
         }
+        self.check_complete()?;
         Ok(CaptureEvent::Eos)
     }
+}
+
+/// The frame rate in a sample's caps (None for 0/1, a variable rate).
+fn frame_rate(sample: &gst::Sample) -> Option<f64> {
+    let caps = sample.caps()?;
+    let rate = caps.structure(0)?.get::<gst::Fraction>("framerate").ok()?;
+    (rate.numer() > 0 && rate.denom() > 0)
+        .then(|| f64::from(rate.numer()) / f64::from(rate.denom()))
 }
 
 impl Drop for Capture {

@@ -63,7 +63,12 @@ pub fn frame_sequence(dir: &Path) -> Result<FrameSequence, FrameSequenceError> {
     let mut frames = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(FrameSequenceError::Read)? {
         let entry = entry.map_err(FrameSequenceError::Read)?;
-        if let Some(frame) = Numbered::parse(&entry.file_name().to_string_lossy())? {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else {
+            // Not a frame name this layout makes (frames are ASCII): left out, as other files.
+            continue;
+        };
+        if let Some(frame) = Numbered::parse(name)? {
             frames.push(frame);
         }
     }
@@ -91,11 +96,13 @@ fn sequence_of(dir: &Path, mut frames: Vec<Numbered>) -> Result<FrameSequence, F
         }
     }
     let start = &frames[0];
+    // multifilesrc takes its pattern as UTF-8 text: another name would point elsewhere.
+    let pattern = dir.join(format!("{}%0{}d.{}", start.prefix, start.digits, start.ext));
+    let Some(pattern) = pattern.to_str() else {
+        return Err(FrameSequenceError::NotUtf8);
+    };
     Ok(FrameSequence {
-        pattern: dir
-            .join(format!("{}%0{}d.{}", start.prefix, start.digits, start.ext))
-            .to_string_lossy()
-            .to_string(),
+        pattern: pattern.to_string(),
         first: start.number,
         count: frames.len() as u64,
         png: start.ext.eq_ignore_ascii_case("png"),

@@ -17,6 +17,7 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 
 use super::{CaptureError, frame_sequence};
+use crate::media::MediaError;
 
 /// Where frames come from.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,6 +73,13 @@ impl Source {
                 if meta.is_dir() {
                     return Err(CaptureError::Directory { name });
                 }
+                if !meta.is_file() {
+                    // A fifo or a device has no length to check and may never end.
+                    return Err(CaptureError::NotRegular {
+                        name,
+                        what: crate::fsio::kind_of(&meta),
+                    });
+                }
                 if meta.len() == 0 {
                     return Err(CaptureError::EmptyFile { name });
                 }
@@ -96,13 +104,14 @@ impl Source {
                     .map(|_| ())
                     .map_err(|source| CaptureError::Frames { name, source })
             }
-            Source::Camera(_) | Source::TestPattern { .. } => Ok(()),
+            Source::TestPattern { pattern, .. } => check_pattern(pattern, name),
+            Source::Camera(_) => Ok(()),
         }
     }
 
     /// The `gst-launch` line: the source element is called `src`, the appsink `sink`.
     pub(super) fn launch_line(&self) -> String {
-        let tail = "videoconvert ! video/x-raw,format=RGB ! appsink name=sink";
+        let tail = "videoconvert name=convert ! video/x-raw,format=RGB ! appsink name=sink";
         match self {
             Source::File(_) => format!("filesrc name=src ! decodebin ! {tail}"),
             Source::Uri(_) => format!("uridecodebin name=src ! {tail}"),
@@ -137,13 +146,20 @@ impl Source {
     /// Points the source element at this source: the file, URI, device, pattern or frames.
     pub(super) fn configure(&self, src: &gst::Element) -> Result<(), CaptureError> {
         match self {
-            Source::File(path) => src.set_property("location", path.to_string_lossy().as_ref()),
+            Source::File(path) => set_file(src, path).map_err(|err| CaptureError::Media {
+                name: self.describe(),
+                source: err,
+            })?,
             Source::Uri(uri) => src.set_property("uri", uri.as_str()),
             Source::Camera(device) => {
                 let device = super::resolve_camera(device)?;
                 src.set_property("device", device.to_string_lossy().as_ref());
             }
-            Source::TestPattern { pattern, .. } => src.set_property_from_str("pattern", pattern),
+            Source::TestPattern { pattern, .. } => {
+                // check() refused unknown names: set_property_from_str panics on them.
+                check_pattern(pattern, self.describe())?;
+                src.set_property_from_str("pattern", pattern);
+            }
             Source::Frames { dir, .. } => {
                 let seq = frame_sequence(dir).map_err(|source| CaptureError::Frames {
                     name: self.describe(),
@@ -156,4 +172,54 @@ impl Source {
         }
         Ok(())
     }
+}
+
+/// Points a filesrc at `path` through a file URI built from the path's bytes, so a name that is
+/// not UTF-8 is read as it is (the `location` property takes UTF-8 text only).
+fn set_file(src: &gst::Element, path: &std::path::Path) -> Result<(), MediaError> {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let uri = gst::glib::filename_to_uri(&absolute, None).map_err(MediaError::Uri)?;
+    let handler = src
+        .dynamic_cast_ref::<gst::URIHandler>()
+        .ok_or(MediaError::NoElement("src"))?;
+    handler.set_uri(&uri).map_err(MediaError::Uri)
+}
+
+/// The names videotestsrc knows for its `pattern` property.
+fn pattern_names() -> Vec<String> {
+    let Some(factory) = gst::ElementFactory::find("videotestsrc") else {
+        return Vec::new();
+    };
+    let Ok(element) = factory.create().build() else {
+        return Vec::new();
+    };
+    let Some(pspec) = element.find_property("pattern") else {
+        return Vec::new();
+    };
+    let Some(class) = gst::glib::EnumClass::with_type(pspec.value_type()) else {
+        return Vec::new();
+    };
+    class
+        .values()
+        .iter()
+        .map(|v| v.nick().to_string())
+        .collect()
+}
+
+/// Checks a test pattern's name (or number) against videotestsrc's list.
+fn check_pattern(pattern: &str, name: String) -> Result<(), CaptureError> {
+    gst::init().map_err(|e| CaptureError::Media {
+        name: name.clone(),
+        source: MediaError::Init(e),
+    })?;
+    let known = pattern_names();
+    let by_number = pattern.parse::<usize>().is_ok_and(|n| n < known.len());
+    if known.iter().any(|k| k == pattern) || by_number {
+        return Ok(());
+    }
+    Err(CaptureError::Pattern {
+        name,
+        pattern: pattern.to_string(),
+        known: known.join(", "),
+    })
 }

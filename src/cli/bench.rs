@@ -332,9 +332,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "variants": variants,
     });
     if args.json {
-        println!("{result}");
+        super::out::outln!("{result}");
     } else {
-        println!("{}", serde_json::to_string_pretty(&result)?);
+        super::out::outln!("{}", serde_json::to_string_pretty(&result)?);
     }
     Ok(())
 }

@@ -163,7 +163,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         eprintln!("  PyTorch: skipped (no .venv-ref; `make reference` creates it)");
     }
     if args.json {
-        println!("{result}");
+        super::out::outln!("{result}");
     }
     Ok(())
 }

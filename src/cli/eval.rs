@@ -206,12 +206,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 &format!("{} on {name}", config.name),
             )?;
         }
-        println!("{line}");
+        super::out::outln!("{line}");
         all.push(report.scores);
     }
     if all.len() > 1 {
         let n = all.len() as f64;
-        println!(
+        super::out::outln!(
             "{}",
             json!({"mean": {
                 "sets": all.len(),

@@ -85,7 +85,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let config = import(format, &args.input, &args.output, &options)
         // The error names the input file; say that the output was left alone.
         .with_context(|| format!("import failed, {} not written", args.output.display()))?;
-    println!(
+    super::out::outln!(
         "{} -> {}: {:?}, {:?}, {} classes, {} segments",
         args.input.display(),
         args.output.display(),

@@ -19,15 +19,15 @@ pub struct LiveArgs {
     #[arg(long, num_args = 0..=1, default_missing_value = "ball")]
     test_pattern: Option<String>,
     /// Test pattern frame rate
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=1000))]
     fps: u32,
     /// Test pattern size
-    #[arg(long, default_value_t = 640)]
+    #[arg(long, default_value_t = 640, value_parser = clap::value_parser!(u32).range(16..=8192))]
     width: u32,
-    #[arg(long, default_value_t = 480)]
+    #[arg(long, default_value_t = 480, value_parser = clap::value_parser!(u32).range(16..=8192))]
     height: u32,
     /// End the test pattern after N frames, as an unplugged camera (the source is then reopened)
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pattern_frames: Option<u32>,
     /// Reopenings of a source that fails, over the run (default: forever)
     #[arg(long)]
@@ -65,7 +65,7 @@ pub struct PlayArgs {
     #[arg(long)]
     realtime: bool,
     /// Frame rate of a frame directory
-    #[arg(long, default_value_t = 25)]
+    #[arg(long, default_value_t = 25, value_parser = clap::value_parser!(u32).range(1..=1000))]
     fps: u32,
     #[command(flatten)]
     model: ModelArgs,

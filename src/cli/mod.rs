@@ -4,12 +4,17 @@ mod args;
 mod bench;
 mod bench_train;
 mod eval;
+pub mod exit;
 mod import;
 #[cfg(feature = "capture")]
 mod live;
+pub mod out;
 mod predict;
 mod presets;
 mod profile;
+// Used by live/play (feature `capture`) and synth; train's flags can use it too.
+#[cfg_attr(not(feature = "capture"), allow(dead_code))]
+pub mod ranges;
 #[cfg(feature = "capture")]
 mod run;
 mod synth;

@@ -99,15 +99,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                         })
                         .collect();
                     let logits = result.logits.as_ref().ok();
-                    println!(
+                    super::out::outln!(
                         "{}",
                         json!({"input": name, "label": labels[top[0].0], "top": ranked,
                                "logits": logits})
                     );
                 } else {
-                    println!("{name}");
+                    super::out::outln!("{name}");
                     for (rank, &(class, score)) in top.iter().enumerate() {
-                        println!("  {:>2}. {:<32} {score:.4}", rank + 1, labels[class]);
+                        super::out::outln!("  {:>2}. {:<32} {score:.4}", rank + 1, labels[class]);
                     }
                 }
             }
@@ -119,7 +119,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     .err()
                     .map_or("no scores", String::as_str);
                 if args.json {
-                    println!("{}", json!({"input": name, "error": why}));
+                    super::out::outln!("{}", json!({"input": name, "error": why}));
                 }
                 eprintln!("error: {name}: {why}");
             }
@@ -133,7 +133,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "failed": failed,
     }});
     if args.json {
-        println!("{summary}");
+        super::out::outln!("{summary}");
     }
     if failed > 0 {
         bail!(

@@ -23,7 +23,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 obj.insert("aliases".into(), serde_json::to_value(aliases)?);
                 obj.insert("recipe".into(), serde_json::to_value(&recipe)?);
             }
-            println!("{line}");
+            super::out::outln!("{line}");
             continue;
         }
         let online = if config.is_causal() {
@@ -31,7 +31,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         } else {
             "offline"
         };
-        println!(
+        super::out::outln!(
             "{:<30} {:<8} {:>3} frames {:>4} px {:>4} classes  {:?} / {:?}",
             preset.name(),
             online,
@@ -46,7 +46,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         } else {
             format!(" (also: {})", aliases.join(", "))
         };
-        println!("{:<30} trains: {}{also}", "", recipe.describe(&config));
+        super::out::outln!("{:<30} trains: {}{also}", "", recipe.describe(&config));
     }
     Ok(())
 }

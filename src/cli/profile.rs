@@ -53,7 +53,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let profile =
         Profile::of(&config, frames).with_context(|| format!("profiling '{}'", config.name))?;
     if args.json {
-        println!("{}", serde_json::to_string(&profile)?);
+        super::out::outln!("{}", serde_json::to_string(&profile)?);
     } else {
         print!("{}", profile.table());
     }

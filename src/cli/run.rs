@@ -2,7 +2,6 @@
 //! built with `ui` and a display is there) or, with `--headless`, as one JSON line per processed
 //! frame on stdout, then `{"summary": {...}}`; logs on stderr.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -11,9 +10,13 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use shiftlive::capture::Source;
 use shiftlive::device::{DeviceArg, device_name};
+use shiftlive::fsio::read_text_file;
 use shiftlive::model::{ModelConfig, TensorFile, checkpoint};
 use shiftlive::online::{Precision, Recognizer, RecognizerOptions, SmoothingOptions};
-use shiftlive::pipeline::{Event, Pipeline, PipelineOptions};
+use shiftlive::pipeline::{Event, Pipeline, PipelineOptions, Summary};
+
+use super::exit::Damaged;
+use super::out::{OutputError, outln};
 
 /// Which model runs, and where.
 #[derive(Debug, Clone, clap::Args)]
@@ -34,7 +37,7 @@ pub struct ModelArgs {
     #[arg(long, alias = "dtype", value_enum, default_value_t = Precision::F32)]
     pub precision: Precision,
     /// Intra-op threads of the model (default: all cores)
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(i32).range(1..=1024))]
     pub threads: Option<i32>,
 }
 
@@ -43,23 +46,27 @@ pub struct ModelArgs {
 pub struct RunArgs {
     /// Feed every k-th frame to the model (match the frame spacing it was trained with; default:
     /// the checkpoint's `stride`, written by `train --live-stride`, else 1)
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub stride: Option<u32>,
     /// Sum the logits of the last K processed frames (1: no smoothing)
-    #[arg(long, default_value_t = 12)]
+    #[arg(long, default_value_t = 12, value_parser = super::ranges::positive())]
     pub smooth: usize,
     /// Change the label only when two consecutive decisions agree
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub hysteresis: bool,
     /// Minimum score for a label (below it the label is null)
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = super::ranges::finite(0.0..=1.0))]
     pub threshold: f32,
     /// Classes listed per frame
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = super::ranges::positive())]
     pub top_k: usize,
     /// Stop after N processed frames
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_frames: Option<u64>,
+    /// Report damaged input (a decode error, a file shorter than its container states) as a
+    /// warning with exit 0 instead of exit 3
+    #[arg(long)]
+    pub allow_damaged: bool,
     /// Add each frame's raw logits (before smoothing) to its JSON line
     #[arg(long)]
     pub emit_logits: bool,
@@ -71,7 +78,7 @@ pub struct RunArgs {
     #[arg(long, value_enum, default_value_t = shiftlive::ui::Renderer::Glow)]
     pub renderer: shiftlive::ui::Renderer,
     /// Add this many milliseconds to every model step (to study drops and latency)
-    #[arg(long, hide = true)]
+    #[arg(long, hide = true, value_parser = clap::value_parser!(u64).range(0..=60_000))]
     pub throttle_ms: Option<u64>,
     /// Measure the window's latency up to the end of the buffer swap (one extra pass per frame)
     #[cfg(feature = "ui")]
@@ -79,11 +86,13 @@ pub struct RunArgs {
     pub measure_window: bool,
 }
 
+/// The most a labels file may hold (ImageNet-21k's names take about 400 KiB).
+const MAX_LABELS_BYTES: u64 = 16 << 20;
+
 /// Class names: --labels, else the checkpoint's `labels` metadata, else none (class_N).
 fn labels(model: &ModelArgs, classes: i64) -> anyhow::Result<Vec<String>> {
     let labels: Vec<String> = if let Some(path) = &model.labels {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading labels {}", path.display()))?;
+        let text = read_text_file(path, MAX_LABELS_BYTES).context("reading labels")?;
         text.lines()
             .map(str::trim)
             .filter(|l| !l.is_empty())
@@ -229,8 +238,12 @@ pub fn run(
     if !args.headless {
         if shiftlive::ui::display_available() {
             match window(source.clone(), realtime, model, args, max_retries, &hook) {
-                Ok(()) => return Ok(()),
-                Err(e) => tracing::warn!("{e:#}: printing JSON lines instead (as --headless)"),
+                Ok(summary) => return summary.map_or(Ok(()), |s| outcome_of(&s, args)),
+                Err(e) if e.downcast_ref::<OutputError>().is_some() => return Err(e),
+                Err(e) => tracing::warn!(
+                    "{}: printing JSON lines instead (as --headless)",
+                    super::exit::one_line(&e)
+                ),
             }
         } else {
             tracing::info!(
@@ -248,7 +261,8 @@ pub fn run(
 }
 
 /// The window: the model loads on the session thread, so one that fails opens the window with an
-/// error banner instead of ending the run. Prints `{"window": {...}}` (and the last summary) at exit.
+/// error banner instead of ending the run. Prints `{"window": {...}}` (and the last summary) at exit
+/// and returns the last summary.
 #[cfg(feature = "ui")]
 fn window(
     source: Source,
@@ -257,7 +271,7 @@ fn window(
     args: &RunArgs,
     max_retries: Option<u32>,
     hook: &InterruptHook,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<Summary>> {
     use shiftlive::ui::{LoadedModel, WindowOptions, run_window};
 
     let live_retries = match source {
@@ -303,12 +317,33 @@ fn window(
             );
         }),
     })?;
-    let mut out = std::io::stdout().lock();
     if let Some(summary) = &outcome.summary {
-        writeln!(out, "{}", serde_json::json!({ "summary": summary }))?;
+        outln!("{}", serde_json::json!({ "summary": summary }));
     }
-    writeln!(out, "{}", serde_json::json!({ "window": outcome.report }))?;
-    Ok(())
+    outln!("{}", serde_json::json!({ "window": outcome.report }));
+    Ok(outcome.summary)
+}
+
+/// How a run whose summary is `summary` ends: damaged input is exit 3 (a warning with
+/// `--allow-damaged`), another failure of the source an error.
+fn outcome_of(summary: &Summary, args: &RunArgs) -> anyhow::Result<()> {
+    let Some(message) = &summary.error else {
+        return Ok(());
+    };
+    if !summary.damaged {
+        bail!("{message}");
+    }
+    if args.allow_damaged {
+        tracing::warn!(
+            "{message} ({} frames processed; accepted by --allow-damaged)",
+            summary.frames_processed
+        );
+        return Ok(());
+    }
+    Err(Damaged {
+        message: format!("{message} ({} frames processed)", summary.frames_processed),
+    }
+    .into())
 }
 
 /// JSON lines on stdout.
@@ -326,9 +361,7 @@ fn headless(
     let pipeline = Pipeline::start(recognizer, options).context("starting the pipeline threads")?;
     let stop = pipeline.stop_handle();
     set_hook(hook, Box::new(move || stop.store(true, Ordering::Relaxed)));
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    let mut failure = None;
+    let mut last = None;
     for event in pipeline.events().iter() {
         let line = match event {
             Event::Frame(result) => serde_json::to_string(&result)?,
@@ -337,19 +370,21 @@ fn headless(
                 continue;
             }
             Event::Summary(summary) => {
-                failure = summary.error.clone();
-                serde_json::to_string(&serde_json::json!({ "summary": summary }))?
+                let line = serde_json::to_string(&serde_json::json!({ "summary": summary }))?;
+                last = Some(summary);
+                line
             }
         };
-        if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
-            // stdout closed (a pipe to `head`): stop quietly.
+        if let Err(err) = super::out::line(format_args!("{line}")) {
+            // A closed stdout (a pipe to `head`) ends the run quietly (`main` exits 0); any other
+            // write error is the run's error.
             pipeline.stop();
-            break;
+            return Err(err.into());
         }
     }
     drop(pipeline);
-    match failure {
-        Some(message) => bail!("{message}"),
+    match last {
+        Some(summary) => outcome_of(&summary, args),
         None => Ok(()),
     }
 }

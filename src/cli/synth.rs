@@ -16,19 +16,19 @@ pub struct Args {
     #[arg(long, conflicts_with = "out")]
     demo: Option<PathBuf>,
     /// Frames of each class in a --demo clip
-    #[arg(long, default_value_t = 80)]
+    #[arg(long, default_value_t = 80, value_parser = super::ranges::positive())]
     segment_frames: usize,
     /// Videos per class
-    #[arg(long, default_value_t = 40)]
+    #[arg(long, default_value_t = 40, value_parser = super::ranges::positive())]
     per_class: usize,
     /// Frames per video
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 32, value_parser = super::ranges::positive())]
     frames: usize,
     /// Frame size: a side (64) or WIDTHxHEIGHT (80x60)
-    #[arg(long, default_value = "64")]
-    size: String,
+    #[arg(long, default_value = "64", value_parser = parse_size)]
+    size: (usize, usize),
     /// Frames per second written in the container
-    #[arg(long, default_value_t = 25)]
+    #[arg(long, default_value_t = 25, value_parser = clap::value_parser!(u32).range(1..=1000))]
     fps: u32,
     /// Seed: the same seed gives the same frames
     #[arg(long, default_value_t = 0)]
@@ -40,33 +40,53 @@ pub struct Args {
     #[arg(long, value_delimiter = ',')]
     classes: Vec<String>,
     /// JPEG quality of the MJPEG frames (1-100)
-    #[arg(long, default_value_t = 95)]
+    #[arg(long, default_value_t = 95, value_parser = clap::value_parser!(u8).range(1..=100))]
     quality: u8,
     /// Threads (0: one per core)
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=1024))]
     threads: usize,
     /// Write into a folder that is not empty, replacing files of the same names
     #[arg(long)]
     force: bool,
 }
 
-fn parse_size(text: &str) -> anyhow::Result<(usize, usize)> {
+/// The sides a synthetic frame may have (as `SynthOptions` checks for a data set).
+const SIDES: std::ops::RangeInclusive<usize> = 8..=4096;
+
+/// A `--size` that is not a side or WIDTHxHEIGHT within [`SIDES`].
+#[derive(Debug, thiserror::Error)]
+enum SizeError {
+    #[error("'{0}': expected a side (64) or WIDTHxHEIGHT (80x60)")]
+    Format(String),
+    #[error("{text}: each side must be in {}..={}", SIDES.start(), SIDES.end())]
+    Range { text: String },
+}
+
+/// Parses `--size`: a side (64) or WIDTHxHEIGHT (80x60), each side in [`SIDES`].
+fn parse_size(text: &str) -> Result<(usize, usize), SizeError> {
     let parse = |s: &str| {
-        s.trim().parse::<usize>().with_context(|| {
-            format!("--size '{text}': expected a side (64) or WIDTHxHEIGHT (80x60)")
-        })
+        s.trim()
+            .parse::<usize>()
+            .map_err(|_| SizeError::Format(text.to_string()))
     };
-    match text.split_once(['x', 'X']) {
-        Some((w, h)) => Ok((parse(w)?, parse(h)?)),
+    let (width, height) = match text.split_once(['x', 'X']) {
+        Some((w, h)) => (parse(w)?, parse(h)?),
         None => {
             let side = parse(text)?;
-            Ok((side, side))
+            (side, side)
         }
+    };
+    if SIDES.contains(&width) && SIDES.contains(&height) {
+        Ok((width, height))
+    } else {
+        Err(SizeError::Range {
+            text: text.to_string(),
+        })
     }
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let (width, height) = parse_size(&args.size)?;
+    let (width, height) = args.size;
     let classes = if args.classes.is_empty() {
         SynthClass::ALL.to_vec()
     } else {
@@ -98,9 +118,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ..SynthOptions::new(args.out.clone().unwrap_or_default())
     };
     if let Some(clip) = &args.demo {
-        let truth = demo_clip(clip, &options.classes, args.segment_frames, &options)
-            .with_context(|| format!("demo clip {}", clip.display()))?;
-        println!(
+        // Its errors name the clip.
+        let truth = demo_clip(clip, &options.classes, args.segment_frames, &options)?;
+        super::out::outln!(
             "wrote {} ({} frames of {width}x{height} at {} fps: {}) and {}",
             clip.display(),
             truth.frames,
@@ -117,7 +137,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let out = args.out.clone().unwrap_or_default();
     let report = generate(&options).with_context(|| format!("synth into {}", out.display()))?;
-    println!(
+    super::out::outln!(
         "wrote {} videos ({} classes x {} frames of {width}x{height}) to {} in {:.1} s",
         report.videos,
         report.classes.len(),
@@ -126,7 +146,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         report.seconds
     );
     for (k, (train, test)) in report.splits.iter().enumerate() {
-        println!("split {}: {train} train, {test} test", k + 1);
+        super::out::outln!("split {}: {train} train, {test} test", k + 1);
     }
     Ok(())
 }

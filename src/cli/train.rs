@@ -276,6 +276,6 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let outcome = Trainer::new(config, &args.out, device)?
         .progress(!args.quiet)
         .run(args.resume)?;
-    println!("{}", serde_json::to_string(&outcome)?);
+    super::out::outln!("{}", serde_json::to_string(&outcome)?);
     Ok(())
 }

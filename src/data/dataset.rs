@@ -50,8 +50,11 @@ fn read_text(path: &Path, what: &str) -> Result<String, DataError> {
             what: what.to_string(),
         });
     }
-    std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))
+    Ok(crate::fsio::read_text_file(path, MAX_LIST_BYTES)?)
 }
+
+/// The most a list or split file may hold (UCF-101's largest list is about 400 KiB).
+const MAX_LIST_BYTES: u64 = 64 << 20;
 
 /// Non-empty, trimmed lines with their 1-based numbers (CRLF and a UTF-8 BOM tolerated).
 fn lines(text: &str) -> impl Iterator<Item = (usize, &str)> {

@@ -56,6 +56,9 @@ pub enum DataError {
     /// A file could not be written (see [`crate::fsio`]).
     #[error(transparent)]
     Write(#[from] crate::fsio::WriteError),
+    /// A small text input (a list, a truth file) could not be read (see [`crate::fsio`]).
+    #[error(transparent)]
+    Read(#[from] crate::fsio::ReadError),
     /// A tensor operation failed while building a batch.
     #[error("building a batch: {0}")]
     Tensor(String),

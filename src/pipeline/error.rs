@@ -30,6 +30,13 @@ pub enum SourceError {
     Panicked,
 }
 
+impl SourceError {
+    /// Damaged input: the source delivered frames, then a decode error or an early end.
+    pub fn is_damage(&self) -> bool {
+        matches!(self, Self::Capture(e) if e.is_damage())
+    }
+}
+
 /// Why a live source that was running went away (it is reopened).
 #[derive(Debug, thiserror::Error)]
 pub enum SourceLost {

@@ -20,7 +20,6 @@ use crossbeam_channel::{Receiver, Sender};
 use super::inference::Inference;
 use super::stream::SourceStream;
 use super::{Control, Event, Summary};
-use crate::errors::chain;
 use crate::online::Recognizer;
 use crate::ring::Popped;
 
@@ -54,10 +53,13 @@ impl InferLoop {
         // Stop the capture thread of a source still running, then join it through the stream.
         self.stop.store(true, Ordering::Relaxed);
         let end = self.stream.close();
-        let error = end.error.as_ref().map(|e| chain(e));
-        let summary = self
-            .inference
-            .summary(name, end.frames_captured, dropped, started, error);
+        let summary = self.inference.summary(
+            name,
+            end.frames_captured,
+            dropped,
+            started,
+            end.error.as_ref(),
+        );
         let _ = self.events.send(Event::Summary(Box::new(summary.clone())));
         Inferred {
             recognizer: self.inference.into_recognizer(),

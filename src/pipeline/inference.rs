@@ -5,9 +5,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::gate::FrameGate;
-use super::{Control, FrameResult, Latency, LatencySummary, PipelineOptions, Scored, Summary};
+use super::{
+    Control, FrameResult, Latency, LatencySummary, PipelineOptions, Scored, SourceError, Summary,
+};
 use crate::bench::Stats;
 use crate::capture::Frame;
+use crate::errors::chain;
 use crate::online::{Recognizer, Smoother};
 
 /// The recogniser and what it needs per frame, and the counters of a run.
@@ -154,7 +157,7 @@ impl Inference {
         captured: u64,
         dropped: u64,
         started: Instant,
-        error: Option<String>,
+        error: Option<&SourceError>,
     ) -> Summary {
         let span = match (self.first_result, self.last_result) {
             (Some(a), Some(b)) if self.processed > 1 => {
@@ -181,7 +184,8 @@ impl Inference {
                 preprocess: Stats::of(preprocess),
                 model: Stats::of(model),
             },
-            error,
+            error: error.map(|e| chain(e)),
+            damaged: error.is_some_and(SourceError::is_damage),
         }
     }
 }

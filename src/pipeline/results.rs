@@ -59,6 +59,10 @@ pub struct Summary {
     pub latency_ms: LatencySummary,
     /// Set when the source failed: the error with its causes.
     pub error: Option<String>,
+    /// The error is damaged input (a decode error or a file shorter than its container states,
+    /// after frames had come): the frames before it were processed.
+    #[serde(skip)]
+    pub damaged: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]

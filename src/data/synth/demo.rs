@@ -43,16 +43,17 @@ impl DemoTruth {
     }
 
     pub fn read(path: &Path) -> Result<Self, DataError> {
-        let text = std::fs::read_to_string(path).map_err(|e| DataError::Io {
-            path: path.to_path_buf(),
-            why: e.to_string(),
-        })?;
+        // A truth file holds a few lines per class.
+        let text = crate::fsio::read_text_file(path, 16 << 20)?;
         serde_json::from_str(&text).map_err(|e| DataError::Io {
             path: path.to_path_buf(),
             why: format!("not a demo truth file: {e}"),
         })
     }
 }
+
+/// The most memory the rendered frames of a demo clip may take.
+const MAX_DEMO_BYTES: usize = 2 << 30;
 
 /// Renders `sequence` (each class for `segment_frames` frames) into `out` (MJPEG in AVI) and
 /// writes the truth beside it. Video index `1000 + i` keeps the textures apart from any data set
@@ -67,6 +68,19 @@ pub fn demo_clip(
         return Err(DataError::Options(
             "a demo clip needs at least one class and one frame per segment".into(),
         ));
+    }
+    // Every frame is rendered before encoding: refuse what would not fit in memory.
+    let bytes =
+        (sequence.len() * segment_frames).saturating_mul(options.width * options.height * 3);
+    if bytes > MAX_DEMO_BYTES {
+        return Err(DataError::Options(format!(
+            "a demo clip of {} frames of {}x{} takes {} MiB in memory; at most {} MiB",
+            sequence.len() * segment_frames,
+            options.width,
+            options.height,
+            bytes >> 20,
+            MAX_DEMO_BYTES >> 20
+        )));
     }
     let mut frames = Vec::with_capacity(sequence.len() * segment_frames);
     let mut segments = Vec::new();
@@ -86,12 +100,7 @@ pub fn demo_clip(
         });
         frames.extend(video);
     }
-    let part = out.with_extension("avi.part");
-    encode(options, &frames, &part, None)?;
-    std::fs::rename(&part, out).map_err(|e| DataError::Io {
-        path: out.to_path_buf(),
-        why: e.to_string(),
-    })?;
+    encode(options, &frames, out, None)?;
     let truth = DemoTruth {
         fps: options.fps,
         width: options.width,

@@ -5,7 +5,9 @@
 //!                                              \-> tee ! multifilesink img_%05d.jpg (index 1)
 //! ```
 //!
-//! The end of the stream is awaited with `crate::media`'s bus reader and stall timeout.
+//! The end of the stream is awaited with `crate::media`'s bus reader and stall timeout. The video
+//! is written to an `AtomicFile`'s temporary file and committed once the stream has ended: a
+//! failure (a full disk, a missing folder, checked before GStreamer starts) leaves nothing behind.
 
 use std::path::Path;
 
@@ -40,6 +42,7 @@ pub(super) fn encode(
         path: path.to_path_buf(),
         source,
     };
+    let file = crate::fsio::AtomicFile::create(path, &[])?;
     let head = format!(
         "appsrc name=src format=time block=true ! jpegenc quality={}",
         options.quality
@@ -52,9 +55,10 @@ pub(super) fn encode(
         format!("{head} ! avimux ! filesink name=sink")
     };
     let pipeline = media::launch(&line).map_err(fail)?;
-    let result = push_frames(&pipeline, options, frames, path, rawframes);
+    let result = push_frames(&pipeline, options, frames, file.temp_path(), rawframes);
     let _ = pipeline.set_state(gst::State::Null);
-    result.map_err(fail)
+    result.map_err(fail)?;
+    Ok(file.commit()?)
 }
 
 /// Points the sinks at their files, pushes every frame and waits for the end of the stream.

@@ -340,8 +340,6 @@ fn make_video(options: &SynthOptions, job: &Job) -> Result<VideoParams, DataErro
     } else {
         None
     };
-    let part = path.with_extension("avi.part");
-    encode(options, &frames, &part, rawframes.as_deref())?;
-    std::fs::rename(&part, &path).map_err(|e| DataError::io(&path, e))?;
+    encode(options, &frames, &path, rawframes.as_deref())?;
     Ok(params)
 }
