@@ -35,6 +35,11 @@ pub enum PickleError {
     #[error("unsupported pickle opcode 0x{op:02x} at byte {at}")]
     Opcode { op: u8, at: usize },
     #[error(
+        "malformed pickle: more than {limit} values nested or on the stack (a checkpoint holds \
+         a few levels)"
+    )]
+    TooDeep { limit: usize },
+    #[error(
         "refused global {module}.{name}: loading this file in Python would run code, it is not \
          a checkpoint"
     )]
@@ -70,6 +75,31 @@ pub(super) enum Value {
     /// Any other object: its class name.
     Object(String),
     Mark,
+}
+
+impl Value {
+    /// How deeply containers nest in the value (0 for a scalar), walked without recursion so
+    /// that a hostile pickle cannot overflow the stack here.
+    pub fn depth(&self) -> usize {
+        let mut deepest = 0;
+        let mut todo = vec![(self, 0usize)];
+        while let Some((value, depth)) = todo.pop() {
+            deepest = deepest.max(depth);
+            match value {
+                Self::List(items) | Self::Tuple(items) => {
+                    todo.extend(items.iter().map(|v| (v, depth + 1)));
+                }
+                Self::Dict(pairs) => {
+                    for (k, v) in pairs {
+                        todo.push((k, depth + 1));
+                        todo.push((v, depth + 1));
+                    }
+                }
+                _ => {}
+            }
+        }
+        deepest
+    }
 }
 
 /// Modules whose globals run code or touch the system when a pickle calls them.
