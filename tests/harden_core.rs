@@ -19,7 +19,7 @@ fn shiftlive(args: &[&str], paths: &[&Path]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_shiftlive"))
         .args(args)
         .args(paths)
-        .env("RUST_LOG", "error")
+        .env("SHIFTLIVE_LOG", "error")
         .output()
         .expect("run shiftlive")
 }
@@ -159,7 +159,7 @@ fn configs_and_flags_beyond_their_bounds_are_refused_before_allocating() {
     let video = dir.path().join("video.avi");
     for (field, value, edit) in [
         ("input_size", "64000", "\"input_size\": 64"),
-        ("base_width", "100000", "\"base_width\": 64"),
+        ("base_width", "100000", "\"base_width\": 16"),
     ] {
         let mut file = TensorFile::read(&good).expect("read");
         let config = file.metadata.get(CONFIG_KEY).expect("config").clone();
