@@ -11,9 +11,10 @@ use super::pickle_value::{PickleError, Value, global, persistent, reduce};
 /// overflowing the call stack when its values are cloned or dropped, which recurses per level.
 pub(super) const MAX_VALUES: usize = 10_000;
 
-/// The deepest nesting a value copied by the memo or DUP may have (copies are what could deepen
-/// a value without growing the stack).
+/// The deepest nesting and the most values a value copied by the memo or DUP may have (copies
+/// are what could deepen a value without growing the stack, or double its size each time).
 const MAX_DEPTH: usize = 1_000;
+const MAX_COPY: usize = 1_000_000;
 
 /// A pickle machine over `data`, starting at `pos`.
 pub(super) struct Unpickler<'a> {
@@ -101,8 +102,10 @@ impl<'a> Unpickler<'a> {
     /// A copy of the top of the stack, refused if it nests deeper than [`MAX_DEPTH`].
     fn copy_top(&mut self) -> Result<Value, PickleError> {
         let top = self.top()?;
-        if top.depth() > MAX_DEPTH {
-            return Err(PickleError::TooDeep { limit: MAX_DEPTH });
+        if top.exceeds(MAX_DEPTH, MAX_COPY) {
+            return Err(PickleError::TooDeep {
+                limit: "a copy of at most 1,000 levels and 1,000,000 values",
+            });
         }
         Ok(top.clone())
     }
@@ -121,7 +124,9 @@ impl<'a> Unpickler<'a> {
     pub fn run(&mut self) -> Result<Value, PickleError> {
         loop {
             if self.stack.len() > MAX_VALUES {
-                return Err(PickleError::TooDeep { limit: MAX_VALUES });
+                return Err(PickleError::TooDeep {
+                    limit: "at most 10,000 values on the stack",
+                });
             }
             let at = self.pos;
             let op = self.u8()?;
