@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use serde_json::json;
-use shiftlive::model::{ActionNet, TensorFile, checkpoint};
+use shiftlive::model::{ActionNet, TensorFile, checkpoint, limit};
 use shiftlive::train::{EvalOptions, ProtocolOverrides, TestProtocol, predict};
 
 use super::args::{ComputeArgs, CropArg};
@@ -48,7 +48,24 @@ pub struct Args {
     quiet: bool,
 }
 
+/// The most clips a video may give (the published protocols take 1 to 10).
+const MAX_CLIPS: usize = 100;
+
 pub fn run(args: Args) -> anyhow::Result<()> {
+    // Flags checked before the model loads: views are allocated per clip and frame.
+    if let Some(clips) = args.clips {
+        anyhow::ensure!(
+            (1..=MAX_CLIPS).contains(&clips),
+            "--clips must be in 1..={MAX_CLIPS}, got {clips}"
+        );
+    }
+    if let Some(segments) = args.segments {
+        let max = limit("num_segments") as usize;
+        anyhow::ensure!(
+            (1..=max).contains(&segments),
+            "--segments must be in 1..={max}, got {segments}"
+        );
+    }
     let device = args.compute.init()?;
     let path = &args.model;
     let (_vs, net) = ActionNet::load(path, device)
@@ -62,7 +79,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     });
     if labels.len() as i64 != config.num_classes {
         bail!(
-            "{}: {} labels for a model of {} classes",
+            "{}: its metadata 'labels' lists {} names for a model of {} classes",
             path.display(),
             labels.len(),
             config.num_classes
@@ -121,7 +138,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 if args.json {
                     super::out::outln!("{}", json!({"input": name, "error": why}));
                 }
-                eprintln!("error: {name}: {why}");
+                // The reason names the input already when it comes from the loader.
+                if why.contains(&name) {
+                    eprintln!("error: {why}");
+                } else {
+                    eprintln!("error: {name}: {why}");
+                }
             }
         }
     }

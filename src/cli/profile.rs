@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
-use shiftlive::model::{Preset, TensorFile, checkpoint};
+use shiftlive::model::{Preset, TensorFile, checkpoint, limit};
 use shiftlive::profile::Profile;
 
 use super::args;
@@ -48,8 +48,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(size) = args.size {
         config.input_size = size;
     }
+    // The flags go through the config's own bounds, before anything is allocated.
+    config.validate()?;
     let frames = args.frames.unwrap_or(config.num_segments);
-    anyhow::ensure!(frames >= 1, "--frames must be at least 1, got {frames}");
+    let max = limit("num_segments");
+    anyhow::ensure!(
+        (1..=max).contains(&frames),
+        "--frames must be in 1..={max}, got {frames}"
+    );
     let profile =
         Profile::of(&config, frames).with_context(|| format!("profiling '{}'", config.name))?;
     if args.json {

@@ -55,13 +55,18 @@ fn dtype_of(kind: Kind) -> Option<Dtype> {
 }
 
 impl TensorFile {
-    /// Reads a safetensors file into CPU tensors.
+    /// Reads a safetensors file into CPU tensors, refusing a path that is not a regular file, a
+    /// header larger than [`MAX_HEADER`] and any tensor holding NaN or an infinity (named).
     pub fn read(path: &Path) -> Result<Self, ModelError> {
         let fail = |what: String| ModelError::Checkpoint {
             path: path.to_path_buf(),
             what,
         };
-        let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+        let (mut file, len) = open_checked(path)?;
+        // The length read by the check, then the rest of the file.
+        let mut bytes = len.to_le_bytes().to_vec();
+        std::io::Read::read_to_end(&mut file, &mut bytes)
+            .map_err(|e| fail(format!("cannot read: {e}")))?;
         let (_, header) = SafeTensors::read_metadata(&bytes)
             .map_err(|e| fail(format!("not a safetensors file ({e})")))?;
         let metadata = header
@@ -83,6 +88,12 @@ impl TensorFile {
             let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
             let tensor = Tensor::f_from_data_size(view.data(), &shape, kind)
                 .map_err(|e| fail(format!("tensor '{name}': {e}")))?;
+            let bad = non_finite(&tensor)?;
+            if bad > 0 {
+                return Err(fail(format!(
+                    "tensor '{name}' holds {bad} non-finite value(s) (NaN or infinity)"
+                )));
+            }
             tensors.insert(name, tensor);
         }
         Ok(Self { tensors, metadata })
@@ -95,17 +106,7 @@ impl TensorFile {
             path: path.to_path_buf(),
             what,
         };
-        let mut file = std::fs::File::open(path).map_err(|e| fail(format!("cannot read: {e}")))?;
-        let mut len = [0u8; 8];
-        file.read_exact(&mut len)
-            .map_err(|e| fail(format!("not a safetensors file (no header: {e})")))?;
-        let len = u64::from_le_bytes(len);
-        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-        if len > 100_000_000 || len + 8 > size {
-            return Err(fail(format!(
-                "not a safetensors file (header of {len} bytes in a file of {size})"
-            )));
-        }
+        let (mut file, len) = open_checked(path)?;
         let mut header = vec![0u8; len as usize];
         file.read_exact(&mut header)
             .map_err(|e| fail(format!("cannot read the header: {e}")))?;
@@ -125,6 +126,11 @@ impl TensorFile {
 
     /// Writes the file atomically: a temporary file in the same directory, then a rename.
     pub fn write(&self, path: &Path) -> Result<(), ModelError> {
+        self.write_checked(path, &[])
+    }
+
+    /// [`TensorFile::write`], refusing to replace any of `inputs` (the files the command read).
+    pub fn write_checked(&self, path: &Path, inputs: &[&Path]) -> Result<(), ModelError> {
         let mut views = Vec::with_capacity(self.tensors.len());
         for (name, tensor) in &self.tensors {
             views.push((name.as_str(), OwnedView::new(name, tensor, path)?));
@@ -135,9 +141,48 @@ impl TensorFile {
                 path: path.to_path_buf(),
                 what: format!("cannot serialise: {e}"),
             })?;
-        crate::fsio::write_atomic(path, &bytes)?;
+        crate::fsio::write_atomic_checked(path, &bytes, inputs)?;
         Ok(())
     }
+}
+
+/// The largest safetensors header (JSON of names, shapes and metadata) a checkpoint may have.
+pub const MAX_HEADER: u64 = 100_000_000;
+
+/// Opens a checkpoint for reading: a regular file (not a device, fifo or directory, which could
+/// be read forever or block) whose header length fits [`MAX_HEADER`] and the file. Returns the
+/// file, positioned after the length, and the header length.
+fn open_checked(path: &Path) -> Result<(std::fs::File, u64), ModelError> {
+    use std::io::Read;
+    let fail = |what: String| ModelError::Checkpoint {
+        path: path.to_path_buf(),
+        what,
+    };
+    let meta = std::fs::metadata(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+    if !meta.is_file() {
+        return Err(fail("not a regular file".into()));
+    }
+    let mut file = std::fs::File::open(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+    let mut len = [0u8; 8];
+    file.read_exact(&mut len)
+        .map_err(|e| fail(format!("not a safetensors file (no header: {e})")))?;
+    let len = u64::from_le_bytes(len);
+    let size = meta.len();
+    if len > MAX_HEADER || len.saturating_add(8) > size {
+        return Err(fail(format!(
+            "not a safetensors file (header of {len} bytes in a file of {size})"
+        )));
+    }
+    Ok((file, len))
+}
+
+/// How many values of a floating-point tensor are NaN or infinite (0 for other kinds).
+fn non_finite(tensor: &Tensor) -> Result<i64, ModelError> {
+    if !tensor.is_floating_point() {
+        return Ok(0);
+    }
+    let finite = tensor.f_isfinite()?.f_sum(Kind::Int64)?;
+    Ok(tensor.numel() as i64 - i64::try_from(&finite)?)
 }
 
 /// A tensor copied to host bytes for serialisation.
@@ -340,5 +385,16 @@ pub fn save(
     extra: &[(&str, String)],
     path: &Path,
 ) -> Result<(), ModelError> {
-    model_file(vs, config, extra).write(path)
+    save_checked(vs, config, extra, path, &[])
+}
+
+/// [`save`], refusing to replace any of `inputs` (the files the command read).
+pub fn save_checked(
+    vs: &nn::VarStore,
+    config: &ModelConfig,
+    extra: &[(&str, String)],
+    path: &Path,
+    inputs: &[&Path],
+) -> Result<(), ModelError> {
+    model_file(vs, config, extra).write_checked(path, inputs)
 }

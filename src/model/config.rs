@@ -8,6 +8,26 @@ use serde::{Deserialize, Serialize};
 
 use super::ModelError;
 
+/// The largest value each size of a config may take: several times the published networks
+/// (224 px, 8 to 32 segments, 400 classes, base width 64, fc width 4096), far below what would
+/// exhaust memory.
+pub const LIMITS: &[(&str, i64)] = &[
+    ("input_size", 1024),
+    ("num_segments", 256),
+    ("num_classes", 100_000),
+    ("base_width", 256),
+    ("fc_width", 16_384),
+    ("shift_div", 1024),
+];
+
+/// The largest value `LIMITS` allows for `field` (`i64::MAX` for a field without a limit).
+pub fn limit(field: &str) -> i64 {
+    LIMITS
+        .iter()
+        .find(|(name, _)| *name == field)
+        .map_or(i64::MAX, |(_, max)| *max)
+}
+
 /// The 2D backbone.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -319,6 +339,41 @@ impl ModelConfig {
                 "input_size {} is below the 32 px the backbones downsample by",
                 self.input_size
             ));
+        }
+        self.check_bounds()
+    }
+
+    /// Checks every size against its upper bound ([`LIMITS`]), so that a config never asks for
+    /// more memory than a real network needs (`input_size` 64000 would allocate 49 GB).
+    fn check_bounds(&self) -> Result<(), ModelError> {
+        let widths = match &self.backbone {
+            Backbone::Resnet { base_width, .. } | Backbone::Eco { base_width, .. } => {
+                vec![("base_width", *base_width)]
+            }
+            Backbone::Vgg {
+                base_width,
+                fc_width,
+                ..
+            } => vec![("base_width", *base_width), ("fc_width", *fc_width)],
+            Backbone::MobileNetV2 { .. } => Vec::new(),
+        };
+        let shift_div = match &self.temporal {
+            Temporal::Shift { shift_div, .. } => vec![("shift_div", *shift_div)],
+            _ => Vec::new(),
+        };
+        let values = [
+            ("input_size", self.input_size),
+            ("num_segments", self.num_segments),
+            ("num_classes", self.num_classes),
+        ];
+        for (field, value) in values.into_iter().chain(widths).chain(shift_div) {
+            let max = limit(field);
+            if value > max {
+                return Err(ModelError::InvalidConfig {
+                    name: self.name.clone(),
+                    what: format!("{field} {value} is above the allowed maximum {max}"),
+                });
+            }
         }
         Ok(())
     }

@@ -23,7 +23,7 @@ pub mod vgg;
 pub use checkpoint::TensorFile;
 pub use config::{
     Backbone, EcoVariant, ModelConfig, MvfMode, ResnetVariant, ShiftDirection, ShiftPlacement,
-    Temporal,
+    Temporal, limit,
 };
 pub use eco::EcoFrames;
 pub use error::ModelError;

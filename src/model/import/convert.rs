@@ -125,6 +125,11 @@ pub fn import(
         format: format.name(),
         what,
     };
+    // The output must not be an input (the checkpoint or the labels) nor a link, fifo or device:
+    // refused before the work, and again when written.
+    let mut inputs = vec![input];
+    inputs.extend(options.labels.as_deref());
+    crate::fsio::check_target(output, &inputs).map_err(ModelError::from)?;
     let file = read_pth(input).map_err(|source| ImportError::Pth {
         path: input.to_path_buf(),
         source,
@@ -236,7 +241,7 @@ pub fn import(
     if let Some(labels) = labels {
         extra.push(("labels", serde_json::Value::from(labels).to_string()));
     }
-    checkpoint::save(&vs, &config, &extra, output)?;
+    checkpoint::save_checked(&vs, &config, &extra, output, &inputs)?;
     Ok(config)
 }
 

@@ -6,6 +6,16 @@ use std::collections::HashMap;
 
 use super::pickle_value::{PickleError, Value, global, persistent, reduce};
 
+/// The most values the machine's stack may hold. `torch.save` batches dict items by 1000 and
+/// nests a few levels; the bound keeps a hostile pickle (200,000 nested lists in 400 KB) from
+/// overflowing the call stack when its values are cloned or dropped, which recurses per level.
+pub(super) const MAX_VALUES: usize = 10_000;
+
+/// The deepest nesting and the most values a value copied by the memo or DUP may have (copies
+/// are what could deepen a value without growing the stack, or double its size each time).
+const MAX_DEPTH: usize = 1_000;
+const MAX_COPY: usize = 1_000_000;
+
 /// A pickle machine over `data`, starting at `pos`.
 pub(super) struct Unpickler<'a> {
     data: &'a [u8],
@@ -84,9 +94,20 @@ impl<'a> Unpickler<'a> {
     }
 
     fn memoise(&mut self, index: u32) -> Result<(), PickleError> {
-        let top = self.top()?.clone();
+        let top = self.copy_top()?;
         self.memo.insert(index, top);
         Ok(())
+    }
+
+    /// A copy of the top of the stack, refused if it nests deeper than [`MAX_DEPTH`].
+    fn copy_top(&mut self) -> Result<Value, PickleError> {
+        let top = self.top()?;
+        if top.exceeds(MAX_DEPTH, MAX_COPY) {
+            return Err(PickleError::TooDeep {
+                limit: "a copy of at most 1,000 levels and 1,000,000 values",
+            });
+        }
+        Ok(top.clone())
     }
 
     fn get(&mut self, index: u32) -> Result<(), PickleError> {
@@ -102,6 +123,11 @@ impl<'a> Unpickler<'a> {
     /// Runs to STOP and returns the object.
     pub fn run(&mut self) -> Result<Value, PickleError> {
         loop {
+            if self.stack.len() > MAX_VALUES {
+                return Err(PickleError::TooDeep {
+                    limit: "at most 10,000 values on the stack",
+                });
+            }
             let at = self.pos;
             let op = self.u8()?;
             match op {
@@ -283,7 +309,7 @@ impl<'a> Unpickler<'a> {
                     self.pop_mark()?;
                 }
                 b'2' => {
-                    let top = self.top()?.clone();
+                    let top = self.copy_top()?;
                     self.stack.push(top);
                 }
                 _ => {

@@ -35,6 +35,11 @@ pub enum PickleError {
     #[error("unsupported pickle opcode 0x{op:02x} at byte {at}")]
     Opcode { op: u8, at: usize },
     #[error(
+        "malformed pickle: values nested or copied beyond its bounds ({limit}; a checkpoint \
+         holds a few levels)"
+    )]
+    TooDeep { limit: &'static str },
+    #[error(
         "refused global {module}.{name}: loading this file in Python would run code, it is not \
          a checkpoint"
     )]
@@ -70,6 +75,35 @@ pub(super) enum Value {
     /// Any other object: its class name.
     Object(String),
     Mark,
+}
+
+impl Value {
+    /// Whether the value nests deeper than `depth` containers or holds more than `nodes` values,
+    /// walked without recursion (a hostile pickle cannot overflow the stack here) and stopping
+    /// at the first excess (nor exhaust the time: copies can double a value's size each time).
+    pub fn exceeds(&self, depth: usize, nodes: usize) -> bool {
+        let mut seen = 0;
+        let mut todo = vec![(self, 0usize)];
+        while let Some((value, level)) = todo.pop() {
+            seen += 1;
+            if level > depth || seen > nodes {
+                return true;
+            }
+            match value {
+                Self::List(items) | Self::Tuple(items) => {
+                    todo.extend(items.iter().map(|v| (v, level + 1)));
+                }
+                Self::Dict(pairs) => {
+                    for (k, v) in pairs {
+                        todo.push((k, level + 1));
+                        todo.push((v, level + 1));
+                    }
+                }
+                _ => {}
+            }
+        }
+        false
+    }
 }
 
 /// Modules whose globals run code or touch the system when a pickle calls them.
