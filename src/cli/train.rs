@@ -2,6 +2,8 @@
 //! flags turned into one `train::Overrides`; `--resume` continues a run as it was configured.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, ensure};
 use shiftlive::device::device_name;
@@ -38,8 +40,11 @@ pub struct TrainArgs {
     out: PathBuf,
     /// Continue from OUT/checkpoint.safetensors as OUT/config.json says; flags that would change
     /// the run are refused, --epochs extends it
-    #[arg(long)]
+    #[arg(long, conflicts_with = "force")]
     resume: bool,
+    /// Start a new run in OUT even though it holds one, replacing its models and metrics
+    #[arg(long)]
+    force: bool,
     #[arg(long)]
     epochs: Option<u32>,
     #[arg(long)]
@@ -275,7 +280,27 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     );
     let outcome = Trainer::new(config, &args.out, device)?
         .progress(!args.quiet)
+        .force(args.force)
+        .stop_on(stop_on_signal())
         .run(args.resume)?;
     println!("{}", serde_json::to_string(&outcome)?);
     Ok(())
+}
+
+/// A flag set by Ctrl-C (SIGINT) or SIGTERM: the trainer checkpoints at the next step and
+/// stops. A second signal ends the process at once.
+fn stop_on_signal() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let handler = move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            eprintln!("second interrupt: stopping without a checkpoint");
+            std::process::exit(130);
+        }
+        eprintln!("interrupt: stopping after this step with a checkpoint (again to quit now)");
+    };
+    if let Err(e) = ctrlc::set_handler(handler) {
+        tracing::warn!("Ctrl-C handler not installed (an interrupt loses the epoch): {e}");
+    }
+    stop
 }

@@ -15,6 +15,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
@@ -24,6 +25,7 @@ use super::TrainError;
 use super::checkpointer::{Checkpointer, RunState, init_from};
 use super::config::TrainConfig;
 use super::eval::{EvalOptions, evaluate};
+use super::lock::{RunLock, check_fresh};
 use super::metrics::Scores;
 use super::optim::Sgd;
 use super::report::{EpochRecord, MetricsLog, TrainOutcome};
@@ -37,6 +39,10 @@ pub struct Trainer {
     out: PathBuf,
     device: Device,
     progress: bool,
+    /// Replace a run already in `out` (a new run refuses to otherwise).
+    force: bool,
+    /// Set (by a signal handler) to stop at the next step with a checkpoint.
+    stop: Option<Arc<AtomicBool>>,
 }
 
 /// A run in progress: what `prepare` builds and the epoch functions advance.
@@ -99,6 +105,8 @@ impl Trainer {
             out: out.to_path_buf(),
             device,
             progress: true,
+            force: false,
+            stop: None,
         })
     }
 
@@ -106,6 +114,32 @@ impl Trainer {
     pub fn progress(mut self, on: bool) -> Self {
         self.progress = on;
         self
+    }
+
+    /// Start a new run even where one was written before, replacing it.
+    pub fn force(mut self, on: bool) -> Self {
+        self.force = on;
+        self
+    }
+
+    /// Stop when `flag` is set: after the step in progress, with a checkpoint at that step,
+    /// returning [`TrainError::Interrupted`].
+    pub fn stop_on(mut self, flag: Arc<AtomicBool>) -> Self {
+        self.stop = Some(flag);
+        self
+    }
+
+    fn stopping(&self) -> bool {
+        self.stop.as_ref().is_some_and(|f| f.load(Ordering::SeqCst))
+    }
+
+    fn interrupted(&self, state: &RunState) -> TrainError {
+        TrainError::Interrupted {
+            epoch: state.epoch + 1,
+            step: state.step,
+            checkpoint: self.checkpoint_path(),
+            out: self.out.clone(),
+        }
     }
 
     pub fn checkpoint_path(&self) -> PathBuf {
@@ -116,13 +150,31 @@ impl Trainer {
         Checkpointer::best_path(&self.out)
     }
 
-    /// Runs the training, from scratch or, with `resume`, from `out/checkpoint.safetensors`.
+    /// Runs the training, from scratch or, with `resume`, from `out/checkpoint.safetensors`,
+    /// holding `out`'s lock meanwhile.
     pub fn run(&self, resume: bool) -> Result<TrainOutcome, TrainError> {
+        let _lock = RunLock::acquire(&self.out)?;
+        if !resume {
+            check_fresh(&self.out, self.force)?;
+        }
         let mut run = self.prepare(resume)?;
+        if resume && run.state.epoch >= run.config.epochs {
+            tracing::warn!(
+                "the run in {} is finished ({} of {} epochs): nothing to train; give --epochs \
+                 with more to extend it",
+                self.out.display(),
+                run.state.epoch,
+                run.config.epochs
+            );
+        }
         while run.state.epoch < run.config.epochs {
             let progress = self.train_epoch(&mut run)?;
             let val = self.validate(&mut run)?;
             self.end_epoch(&mut run, &progress, val)?;
+            if self.stopping() && run.state.epoch < run.config.epochs {
+                // The epoch's checkpoint is written: it is the one to resume from.
+                return Err(self.interrupted(&run.state));
+            }
         }
         Ok(TrainOutcome {
             model: run.config.model.name.clone(),
@@ -238,6 +290,13 @@ impl Trainer {
                 continue;
             }
             self.train_batch(run, &batch, step, &mut progress)?;
+            if self.stopping() && run.state.step < steps {
+                progress.bar.abandon();
+                let mut s = run.state.clone();
+                s.train_seconds += progress.started.elapsed().as_secs_f64();
+                run.checkpointer.save(&run.vs, &run.config, &run.sgd, &s)?;
+                return Err(self.interrupted(&s));
+            }
         }
         for s in loader.skipped() {
             run.skipped.insert(s.path.clone(), s.reason.clone());
