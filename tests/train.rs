@@ -628,6 +628,13 @@ fn resume_only_form_refusals_and_lock() {
     assert!(err.contains("is finished (1 of 1 epochs)"), "{err}");
     assert!(!lock.exists(), "the lock outlived the run");
     fails_with(resume().args(["--lr", "0.5"]), &["--lr would change it"]);
+    // --force replaces the run.
+    run_ok(
+        train_cmd(&data, &out, "tsm_online_tiny")
+            .args(args)
+            .arg("--force"),
+    );
+    assert_eq!(figures(&out.join("metrics.jsonl")).len(), 1);
 }
 
 /// Interrupted by SIGINT or SIGTERM mid-run, training checkpoints at the step, names the

@@ -34,8 +34,17 @@ fn alive(pid: u32) -> bool {
 }
 
 impl RunLock {
-    /// Creates `out` if needed and takes its lock, or says which process holds it.
-    pub fn acquire(out: &Path) -> Result<Self, TrainError> {
+    /// Creates `out` if needed and takes its lock, or says which process holds it; then a new
+    /// run (not `resume`) refuses a folder that holds a run unless `force` replaces it.
+    pub fn acquire(out: &Path, resume: bool, force: bool) -> Result<Self, TrainError> {
+        let lock = Self::take(out)?;
+        if !resume {
+            check_fresh(out, force)?;
+        }
+        Ok(lock)
+    }
+
+    fn take(out: &Path) -> Result<Self, TrainError> {
         std::fs::create_dir_all(out).map_err(|e| io(out, e))?;
         let path = out.join(".lock");
         // Two tries: the second after removing a stale lock.
@@ -82,23 +91,33 @@ impl Drop for RunLock {
     }
 }
 
-/// Refuses to start a new run in a folder that holds one (its checkpoint, best model or
-/// metrics) unless `replace` is set.
-pub(super) fn check_fresh(out: &Path, replace: bool) -> Result<(), TrainError> {
-    let held = [
+/// The files that show a folder holds a run.
+fn run_files(out: &Path) -> [PathBuf; 3] {
+    [
         Checkpointer::checkpoint_path(out),
         Checkpointer::best_path(out),
         out.join("metrics.jsonl"),
     ]
-    .iter()
-    .any(|p| p.exists());
-    if held && !replace {
+}
+
+/// Refuses to start a new run in a folder that holds one (its checkpoint, best model or
+/// metrics) unless `replace` is set, in which case those files are removed.
+fn check_fresh(out: &Path, replace: bool) -> Result<(), TrainError> {
+    let held = run_files(out).iter().any(|p| p.exists());
+    if !held {
+        return Ok(());
+    }
+    if !replace {
         return Err(TrainError::RunExists {
             out: out.to_path_buf(),
         });
     }
-    if held {
-        tracing::warn!("--force: replacing the run in {}", out.display());
+    tracing::warn!("--force: replacing the run in {}", out.display());
+    for path in run_files(out) {
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(&path, e)),
+            _ => {}
+        }
     }
     Ok(())
 }

@@ -25,11 +25,11 @@ use super::TrainError;
 use super::checkpointer::{Checkpointer, RunState, init_from};
 use super::config::TrainConfig;
 use super::eval::{EvalOptions, evaluate};
-use super::lock::{RunLock, check_fresh};
+use super::lock::RunLock;
 use super::metrics::Scores;
 use super::optim::Sgd;
 use super::report::{EpochRecord, MetricsLog, TrainOutcome};
-use super::step::{NoHook, SoftTargets, StepOutput, StepSettings, Teacher, train_step_with};
+use super::step::{NoHook, SoftTargets, StepOutput, StepSettings, Teacher, mix, train_step_with};
 use crate::data::{Batch, Dataset, DecodeCache, Flip, Loader, Mode, TestCrop};
 use crate::model::ActionNet;
 
@@ -84,17 +84,6 @@ struct EpochProgress {
 /// Writes `text` to `path` atomically (see [`crate::fsio`]).
 pub(crate) fn write_atomic(path: &Path, text: &str) -> Result<(), TrainError> {
     Ok(crate::fsio::write_atomic(path, text.as_bytes())?)
-}
-
-fn mix(seed: u64, a: u64, b: u64) -> i64 {
-    // SplitMix64 of the three, so nearby (epoch, step) give unrelated seeds.
-    let mut z = seed
-        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        .wrapping_add(a.wrapping_mul(0xBF58_476D_1CE4_E5B9))
-        .wrapping_add(b.wrapping_mul(0x94D0_49BB_1331_11EB));
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    ((z ^ (z >> 31)) >> 1) as i64
 }
 
 impl Trainer {
@@ -153,10 +142,7 @@ impl Trainer {
     /// Runs the training, from scratch or, with `resume`, from `out/checkpoint.safetensors`,
     /// holding `out`'s lock meanwhile.
     pub fn run(&self, resume: bool) -> Result<TrainOutcome, TrainError> {
-        let _lock = RunLock::acquire(&self.out)?;
-        if !resume {
-            check_fresh(&self.out, self.force)?;
-        }
+        let _lock = RunLock::acquire(&self.out, resume, self.force)?;
         let mut run = self.prepare(resume)?;
         if resume && run.state.epoch >= run.config.epochs {
             tracing::warn!(
@@ -220,6 +206,7 @@ impl Trainer {
             ActionNet::reset_convs_default(&vs);
             net.reset_classifier_default();
         }
+        config.log_live_stride();
         net.set_partial_bn(config.partial_bn);
         let mut sgd = Sgd::new(&vs, config.sgd, net.classifier_prefix());
         if let Some(tensors) = &saved {
@@ -428,7 +415,7 @@ impl Trainer {
 
     /// One centre-cropped clip per validation video, every `eval_every` epochs and after the
     /// last (with the confusion matrix).
-    fn validate(&self, run: &mut Run) -> Result<Option<Scores>, TrainError> {
+    fn validate(&self, run: &mut Run) -> Result<Option<(Scores, Vec<Vec<u64>>)>, TrainError> {
         let (c, epoch) = (&run.config, run.state.epoch);
         let last = epoch + 1 == c.epochs;
         if !(last || (c.eval_every > 0 && (epoch + 1).is_multiple_of(c.eval_every))) {
@@ -448,12 +435,7 @@ impl Trainer {
         for (path, why) in &report.skipped {
             run.skipped.insert(path.clone(), why.clone());
         }
-        if last {
-            let set = &run.val_set.source;
-            run.metrics
-                .confusion(&report.confusion, &run.classes, set)?;
-        }
-        Ok(Some(report.scores))
+        Ok(Some((report.scores, report.confusion)))
     }
 
     /// The epoch's record, the best model if it improved, the checkpoint, the metric files.
@@ -461,8 +443,9 @@ impl Trainer {
         &self,
         run: &mut Run,
         p: &EpochProgress,
-        val: Option<Scores>,
+        val: Option<(Scores, Vec<Vec<u64>>)>,
     ) -> Result<(), TrainError> {
+        let (val, confusion) = val.unzip();
         let state = &mut run.state;
         let record = EpochRecord {
             epoch: state.epoch + 1,
@@ -497,6 +480,12 @@ impl Trainer {
         if improved || !self.best_path().exists() {
             let epoch = run.state.epoch;
             run.checkpointer.save_best(&run.vs, &run.config, epoch)?;
+        }
+        if improved && let Some(confusion) = &confusion {
+            // The best model's confusion, drawn when it becomes the best.
+            let set = &run.val_set.source;
+            let epoch = run.state.epoch;
+            run.metrics.confusion(confusion, &run.classes, set, epoch)?;
         }
         run.checkpointer
             .save(&run.vs, &run.config, &run.sgd, &run.state)?;
