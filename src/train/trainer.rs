@@ -33,6 +33,9 @@ use super::step::{NoHook, SoftTargets, StepOutput, StepSettings, Teacher, mix, t
 use crate::data::{Batch, Dataset, DecodeCache, Flip, Loader, Mode, TestCrop};
 use crate::model::ActionNet;
 
+/// A validation's scores with its confusion matrix (`[true][predicted]`).
+type Validation = (Scores, Vec<Vec<u64>>);
+
 /// A training run writing into `out`.
 pub struct Trainer {
     config: TrainConfig,
@@ -415,7 +418,7 @@ impl Trainer {
 
     /// One centre-cropped clip per validation video, every `eval_every` epochs and after the
     /// last (with the confusion matrix).
-    fn validate(&self, run: &mut Run) -> Result<Option<(Scores, Vec<Vec<u64>>)>, TrainError> {
+    fn validate(&self, run: &mut Run) -> Result<Option<Validation>, TrainError> {
         let (c, epoch) = (&run.config, run.state.epoch);
         let last = epoch + 1 == c.epochs;
         if !(last || (c.eval_every > 0 && (epoch + 1).is_multiple_of(c.eval_every))) {
@@ -443,7 +446,7 @@ impl Trainer {
         &self,
         run: &mut Run,
         p: &EpochProgress,
-        val: Option<(Scores, Vec<Vec<u64>>)>,
+        val: Option<Validation>,
     ) -> Result<(), TrainError> {
         let (val, confusion) = val.unzip();
         let state = &mut run.state;
