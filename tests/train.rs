@@ -587,3 +587,109 @@ fn distillation_trains_from_a_teacher_and_checks_it() {
         "{err}"
     );
 }
+
+/// `train --out OUT --resume` alone continues the run as OUT/config.json says; a finished run
+/// says so. A new run into a folder that holds one is refused, as is a second training into a
+/// locked folder; a lock whose process is dead is taken over. Resume refuses changing flags.
+#[test]
+fn resume_only_form_refusals_and_lock() {
+    let data = small_set();
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("run");
+    let args = ["--epochs", "1", "--segments", "4", "--batch-size", "4"];
+    run_ok(train_cmd(&data, &out, "tsm_online_tiny").args(args));
+    fails_with(
+        train_cmd(&data, &out, "tsm_online_tiny").args(args),
+        &["holds a run", "--resume", "--force"],
+    );
+    let resume = || {
+        let mut c = bin();
+        c.args(["train", "--out"]).arg(&out).args([
+            "--resume",
+            "--device",
+            "cpu",
+            "--threads",
+            "2",
+            "--quiet",
+        ]);
+        c
+    };
+    let lock = out.join(".lock");
+    std::fs::write(&lock, format!("{}\n", std::process::id())).unwrap();
+    fails_with(&mut resume(), &["in use by another training", "pid"]);
+    // A pid that has exited: the lock is stale.
+    let mut gone = Command::new("true").spawn().unwrap();
+    let pid = gone.id();
+    gone.wait().unwrap();
+    std::fs::write(&lock, format!("{pid}\n")).unwrap();
+    let done = run_ok(resume().env("SHIFTLIVE_LOG", "warn"));
+    let err = String::from_utf8_lossy(&done.stderr);
+    assert!(err.contains("taking over the lock"), "{err}");
+    assert!(err.contains("is finished (1 of 1 epochs)"), "{err}");
+    assert!(!lock.exists(), "the lock outlived the run");
+    fails_with(resume().args(["--lr", "0.5"]), &["--lr would change it"]);
+    // --force replaces the run.
+    run_ok(
+        train_cmd(&data, &out, "tsm_online_tiny")
+            .args(args)
+            .arg("--force"),
+    );
+    assert_eq!(figures(&out.join("metrics.jsonl")).len(), 1);
+}
+
+/// Interrupted by SIGINT or SIGTERM mid-run, training checkpoints at the step, names the
+/// resume command and exits non-zero; resuming ends as the uninterrupted run does.
+#[test]
+fn resume_after_sigint_and_sigterm_is_identical() {
+    let data = small_set();
+    let work = tempfile::tempdir().unwrap();
+    let args = [
+        "--epochs",
+        "2",
+        "--segments",
+        "4",
+        "--batch-size",
+        "4",
+        "--seed",
+        "5",
+    ];
+    let whole = work.path().join("whole");
+    run_ok(train_cmd(&data, &whole, "tsm_online_tiny").args(args));
+    for signal in ["INT", "TERM"] {
+        let broken = work.path().join(signal);
+        let child = train_cmd(&data, &broken, "tsm_online_tiny")
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Signal it once the first epoch's checkpoint exists.
+        let ckpt = broken.join("checkpoint.safetensors");
+        let deadline = Instant::now() + Duration::from_secs(300);
+        while !TensorFile::read(&ckpt).is_ok_and(|f| f.metadata.contains_key("shiftlive.train")) {
+            assert!(Instant::now() < deadline, "no checkpoint after epoch 1");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let pid = child.id().to_string();
+        run_ok(Command::new("kill").args([&format!("-{signal}"), &pid]));
+        let output = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&output.stderr);
+        if output.status.success() {
+            // The run ended before the signal reached it: nothing to resume.
+            eprintln!("SIG{signal} came after the end");
+        } else {
+            assert!(err.contains("interrupted at epoch"), "{err}");
+            assert!(err.contains("--resume"), "{err}");
+            run_ok(train_cmd(&data, &broken, "tsm_online_tiny").arg("--resume"));
+        }
+        assert!(!broken.join(".lock").exists());
+        assert_eq!(
+            figures(&whole.join("metrics.jsonl")),
+            figures(&broken.join("metrics.jsonl"))
+        );
+        same_tensors(
+            &whole.join("checkpoint.safetensors"),
+            &broken.join("checkpoint.safetensors"),
+        );
+    }
+}

@@ -2,6 +2,8 @@
 //! flags turned into one `train::Overrides`; `--resume` continues a run as it was configured.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, ensure};
 use shiftlive::device::device_name;
@@ -38,10 +40,15 @@ pub struct TrainArgs {
     out: PathBuf,
     /// Continue from OUT/checkpoint.safetensors as OUT/config.json says; flags that would change
     /// the run are refused, --epochs extends it
-    #[arg(long)]
+    #[arg(long, conflicts_with = "force")]
     resume: bool,
+    /// Start a new run in OUT even though it holds one, replacing its models and metrics
+    #[arg(long)]
+    force: bool,
+    /// Epochs to train (default: the preset's); with --resume, extends a finished run
     #[arg(long)]
     epochs: Option<u32>,
+    /// Clips per step (default: the preset's)
     #[arg(long)]
     batch_size: Option<usize>,
     /// Base learning rate
@@ -53,28 +60,32 @@ pub struct TrainArgs {
     /// Step decay at these epochs (comma-separated); otherwise the preset's schedule
     #[arg(long, value_delimiter = ',', conflicts_with = "cosine")]
     milestones: Option<Vec<u32>>,
+    /// Factor of the learning rate at each of --milestones
     #[arg(long, default_value_t = 0.1)]
     gamma: f64,
     /// Cosine decay to zero at the last epoch
     #[arg(long)]
     cosine: bool,
+    /// SGD momentum (default: the preset's)
     #[arg(long)]
     momentum: Option<f64>,
     #[arg(long, action = clap::ArgAction::Set)]
     nesterov: Option<bool>,
+    /// L2 weight decay (default: the preset's)
     #[arg(long)]
     weight_decay: Option<f64>,
     /// Clip the gradients' norm to this (0: off)
     #[arg(long)]
     clip_grad: Option<f64>,
+    /// Dropout before the classifier (default: the preset's)
     #[arg(long)]
     dropout: Option<f64>,
     #[arg(long, action = clap::ArgAction::Set)]
     partial_bn: Option<bool>,
     #[arg(long)]
     label_smoothing: Option<f64>,
-    /// Frames per clip (TSN segments or dense clip length)
-    #[arg(long)]
+    /// Frames per clip (TSN segments or dense clip length), at least 1
+    #[arg(long, value_parser = clap::value_parser!(i64).range(1..))]
     segments: Option<i64>,
     /// Dense clips with this frame interval (MVF); 0 for TSN segments
     #[arg(long)]
@@ -87,11 +98,13 @@ pub struct TrainArgs {
     scales: Option<Vec<f32>>,
     #[arg(long, value_enum)]
     flip: Option<FlipSpec>,
+    /// Seed of every random choice (default: the preset's); a run is reproducible from it
     #[arg(long)]
     seed: Option<u64>,
     /// Data worker threads
     #[arg(long)]
     workers: Option<usize>,
+    /// Validate every N epochs, and always after the last (default: the preset's; 0: last only)
     #[arg(long)]
     eval_every: Option<u32>,
     /// Initial weights (safetensors); the classifier is replaced if its class count differs
@@ -110,8 +123,8 @@ pub struct TrainArgs {
     #[arg(long, action = clap::ArgAction::Set)]
     cache_decoded: Option<bool>,
     /// Frame stride for running the trained model live (the spacing of its training frames in
-    /// the videos), stored in the checkpoints
-    #[arg(long)]
+    /// the videos), stored in the checkpoints; default: the dense clips' --interval
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     live_stride: Option<u32>,
     /// Clips per video in the trained model's test protocol (used by `eval` and `predict`)
     #[arg(long)]
@@ -275,7 +288,27 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     );
     let outcome = Trainer::new(config, &args.out, device)?
         .progress(!args.quiet)
+        .force(args.force)
+        .stop_on(stop_on_signal())
         .run(args.resume)?;
     super::out::outln!("{}", serde_json::to_string(&outcome)?);
     Ok(())
+}
+
+/// A flag set by Ctrl-C (SIGINT) or SIGTERM: the trainer checkpoints at the next step and
+/// stops. A second signal ends the process at once.
+fn stop_on_signal() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let handler = move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            eprintln!("second interrupt: stopping without a checkpoint");
+            std::process::exit(130);
+        }
+        eprintln!("interrupt: stopping after this step with a checkpoint (again to quit now)");
+    };
+    if let Err(e) = ctrlc::set_handler(handler) {
+        tracing::warn!("Ctrl-C handler not installed (an interrupt loses the epoch): {e}");
+    }
+    stop
 }

@@ -116,7 +116,7 @@ impl Checkpointer {
             ("epoch", epoch.to_string()),
             ("preprocess", preprocess_metadata(&transform)),
         ];
-        if let Some(stride) = config.live_stride {
+        if let Some((stride, _)) = config.live_stride_with_origin() {
             meta.push(("stride", stride.to_string()));
         }
         let protocol = TestProtocol {

@@ -179,6 +179,30 @@ pub struct Distill {
 }
 
 impl TrainConfig {
+    /// The live stride to record and where it comes from: `--live-stride`, else the interval
+    /// of dense training clips (their frames are that far apart); None for TSN segments
+    /// without `--live-stride` (their spacing depends on each video's length).
+    /// Logs the live stride the checkpoints will carry and where it comes from.
+    pub fn log_live_stride(&self) {
+        match self.live_stride_with_origin() {
+            Some((stride, origin)) => tracing::info!("live stride {stride} ({origin})"),
+            None => tracing::info!(
+                "no live stride recorded (TSN segments, no --live-stride): `live` runs the model \
+                 at stride 1"
+            ),
+        }
+    }
+
+    pub fn live_stride_with_origin(&self) -> Option<(u32, &'static str)> {
+        match (self.live_stride, self.interval) {
+            (Some(stride), _) => Some((stride, "--live-stride")),
+            (None, Some(interval)) => u32::try_from(interval)
+                .ok()
+                .map(|s| (s, "the training clips' frame interval")),
+            (None, None) => None,
+        }
+    }
+
     pub fn validate(&self) -> Result<(), TrainError> {
         let bad = |what: String| Err(TrainError::Config(what));
         if self.epochs == 0 {
@@ -301,6 +325,24 @@ mod tests {
 
     fn names(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// The live stride is --live-stride, else the dense clips' interval, else none.
+    #[test]
+    fn live_stride_defaults_to_the_training_interval() {
+        let data = DataSpec::Ucf101 {
+            root: "data".into(),
+            splits: None,
+            split: 1,
+            frames: false,
+        };
+        let mut c = TrainConfig::preset(crate::model::Preset::TsmR18TinyOnline, data);
+        (c.live_stride, c.interval) = (None, Some(4));
+        assert_eq!(c.live_stride_with_origin().map(|s| s.0), Some(4));
+        c.live_stride = Some(2);
+        assert_eq!(c.live_stride_with_origin(), Some((2, "--live-stride")));
+        (c.live_stride, c.interval) = (None, None);
+        assert_eq!(c.live_stride_with_origin(), None);
     }
 
     /// Left/Right and Clockwise/Anticlockwise swap; classes without a mirror map to themselves.

@@ -79,6 +79,35 @@ pub enum TrainError {
         teacher: i64,
         data: i64,
     },
+    #[error(
+        "{} holds a run (checkpoint, best model or metrics): give --resume to continue it, \
+         --force to replace it, or another --out",
+        out.display()
+    )]
+    RunExists { out: PathBuf },
+    #[error(
+        "{} is in use by another training (pid {pid}, lock file {}); wait for it or give \
+         another --out",
+        out.display(),
+        lock.display()
+    )]
+    Locked {
+        out: PathBuf,
+        lock: PathBuf,
+        pid: u32,
+    },
+    #[error(
+        "interrupted at epoch {epoch}, step {step}: saved the weights, momentum and run state \
+         to {}; resume with: shiftlive train --out {} --resume",
+        checkpoint.display(),
+        out.display()
+    )]
+    Interrupted {
+        epoch: u32,
+        step: usize,
+        checkpoint: PathBuf,
+        out: PathBuf,
+    },
     #[error("{}: test protocol", path.display())]
     Protocol {
         path: PathBuf,

@@ -6,6 +6,7 @@ mod checkpointer;
 mod config;
 mod error;
 mod eval;
+mod lock;
 mod metrics;
 mod optim;
 mod overrides;

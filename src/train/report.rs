@@ -116,18 +116,19 @@ impl MetricsLog {
         plot::curves(&self.out.join("curves.png"), &points, &self.model)
     }
 
-    /// `confusion.png` of a validation.
+    /// `confusion.png` of the best model (validated after `epoch`).
     pub fn confusion(
         &self,
         confusion: &[Vec<u64>],
         classes: &[String],
         set: &str,
+        epoch: u32,
     ) -> Result<(), TrainError> {
         plot::confusion(
             &self.out.join("confusion.png"),
             confusion,
             classes,
-            &format!("{} on {set}", self.model),
+            &format!("{} (best model, epoch {epoch}) on {set}", self.model),
         )
     }
 

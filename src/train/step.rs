@@ -197,6 +197,18 @@ impl Teacher {
     }
 }
 
+/// A seed for the random numbers of (a, b) in a run seeded with `seed`.
+pub(super) fn mix(seed: u64, a: u64, b: u64) -> i64 {
+    // SplitMix64 of the three, so nearby (epoch, step) give unrelated seeds.
+    let mut z = seed
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add(a.wrapping_mul(0xBF58_476D_1CE4_E5B9))
+        .wrapping_add(b.wrapping_mul(0x94D0_49BB_1331_11EB));
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    ((z ^ (z >> 31)) >> 1) as i64
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

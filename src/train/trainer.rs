@@ -15,6 +15,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
@@ -24,12 +25,16 @@ use super::TrainError;
 use super::checkpointer::{Checkpointer, RunState, init_from};
 use super::config::TrainConfig;
 use super::eval::{EvalOptions, evaluate};
+use super::lock::RunLock;
 use super::metrics::Scores;
 use super::optim::Sgd;
 use super::report::{EpochRecord, MetricsLog, TrainOutcome};
-use super::step::{NoHook, SoftTargets, StepOutput, StepSettings, Teacher, train_step_with};
+use super::step::{NoHook, SoftTargets, StepOutput, StepSettings, Teacher, mix, train_step_with};
 use crate::data::{Batch, Dataset, DecodeCache, Flip, Loader, Mode, TestCrop};
 use crate::model::ActionNet;
+
+/// A validation's scores with its confusion matrix (`[true][predicted]`).
+type Validation = (Scores, Vec<Vec<u64>>);
 
 /// A training run writing into `out`.
 pub struct Trainer {
@@ -37,6 +42,10 @@ pub struct Trainer {
     out: PathBuf,
     device: Device,
     progress: bool,
+    /// Replace a run already in `out` (a new run refuses to otherwise).
+    force: bool,
+    /// Set (by a signal handler) to stop at the next step with a checkpoint.
+    stop: Option<Arc<AtomicBool>>,
 }
 
 /// A run in progress: what `prepare` builds and the epoch functions advance.
@@ -80,17 +89,6 @@ pub(crate) fn write_atomic(path: &Path, text: &str) -> Result<(), TrainError> {
     Ok(crate::fsio::write_atomic(path, text.as_bytes())?)
 }
 
-fn mix(seed: u64, a: u64, b: u64) -> i64 {
-    // SplitMix64 of the three, so nearby (epoch, step) give unrelated seeds.
-    let mut z = seed
-        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        .wrapping_add(a.wrapping_mul(0xBF58_476D_1CE4_E5B9))
-        .wrapping_add(b.wrapping_mul(0x94D0_49BB_1331_11EB));
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    ((z ^ (z >> 31)) >> 1) as i64
-}
-
 impl Trainer {
     pub fn new(config: TrainConfig, out: &Path, device: Device) -> Result<Self, TrainError> {
         config.validate()?;
@@ -99,6 +97,8 @@ impl Trainer {
             out: out.to_path_buf(),
             device,
             progress: true,
+            force: false,
+            stop: None,
         })
     }
 
@@ -106,6 +106,32 @@ impl Trainer {
     pub fn progress(mut self, on: bool) -> Self {
         self.progress = on;
         self
+    }
+
+    /// Start a new run even where one was written before, replacing it.
+    pub fn force(mut self, on: bool) -> Self {
+        self.force = on;
+        self
+    }
+
+    /// Stop when `flag` is set: after the step in progress, with a checkpoint at that step,
+    /// returning [`TrainError::Interrupted`].
+    pub fn stop_on(mut self, flag: Arc<AtomicBool>) -> Self {
+        self.stop = Some(flag);
+        self
+    }
+
+    fn stopping(&self) -> bool {
+        self.stop.as_ref().is_some_and(|f| f.load(Ordering::SeqCst))
+    }
+
+    fn interrupted(&self, state: &RunState) -> TrainError {
+        TrainError::Interrupted {
+            epoch: state.epoch + 1,
+            step: state.step,
+            checkpoint: self.checkpoint_path(),
+            out: self.out.clone(),
+        }
     }
 
     pub fn checkpoint_path(&self) -> PathBuf {
@@ -116,13 +142,28 @@ impl Trainer {
         Checkpointer::best_path(&self.out)
     }
 
-    /// Runs the training, from scratch or, with `resume`, from `out/checkpoint.safetensors`.
+    /// Runs the training, from scratch or, with `resume`, from `out/checkpoint.safetensors`,
+    /// holding `out`'s lock meanwhile.
     pub fn run(&self, resume: bool) -> Result<TrainOutcome, TrainError> {
+        let _lock = RunLock::acquire(&self.out, resume, self.force)?;
         let mut run = self.prepare(resume)?;
+        if resume && run.state.epoch >= run.config.epochs {
+            tracing::warn!(
+                "the run in {} is finished ({} of {} epochs): nothing to train; give --epochs \
+                 with more to extend it",
+                self.out.display(),
+                run.state.epoch,
+                run.config.epochs
+            );
+        }
         while run.state.epoch < run.config.epochs {
             let progress = self.train_epoch(&mut run)?;
             let val = self.validate(&mut run)?;
             self.end_epoch(&mut run, &progress, val)?;
+            if self.stopping() && run.state.epoch < run.config.epochs {
+                // The epoch's checkpoint is written: it is the one to resume from.
+                return Err(self.interrupted(&run.state));
+            }
         }
         Ok(TrainOutcome {
             model: run.config.model.name.clone(),
@@ -168,6 +209,7 @@ impl Trainer {
             ActionNet::reset_convs_default(&vs);
             net.reset_classifier_default();
         }
+        config.log_live_stride();
         net.set_partial_bn(config.partial_bn);
         let mut sgd = Sgd::new(&vs, config.sgd, net.classifier_prefix());
         if let Some(tensors) = &saved {
@@ -238,6 +280,13 @@ impl Trainer {
                 continue;
             }
             self.train_batch(run, &batch, step, &mut progress)?;
+            if self.stopping() && run.state.step < steps {
+                progress.bar.abandon();
+                let mut s = run.state.clone();
+                s.train_seconds += progress.started.elapsed().as_secs_f64();
+                run.checkpointer.save(&run.vs, &run.config, &run.sgd, &s)?;
+                return Err(self.interrupted(&s));
+            }
         }
         for s in loader.skipped() {
             run.skipped.insert(s.path.clone(), s.reason.clone());
@@ -369,7 +418,7 @@ impl Trainer {
 
     /// One centre-cropped clip per validation video, every `eval_every` epochs and after the
     /// last (with the confusion matrix).
-    fn validate(&self, run: &mut Run) -> Result<Option<Scores>, TrainError> {
+    fn validate(&self, run: &mut Run) -> Result<Option<Validation>, TrainError> {
         let (c, epoch) = (&run.config, run.state.epoch);
         let last = epoch + 1 == c.epochs;
         if !(last || (c.eval_every > 0 && (epoch + 1).is_multiple_of(c.eval_every))) {
@@ -389,12 +438,7 @@ impl Trainer {
         for (path, why) in &report.skipped {
             run.skipped.insert(path.clone(), why.clone());
         }
-        if last {
-            let set = &run.val_set.source;
-            run.metrics
-                .confusion(&report.confusion, &run.classes, set)?;
-        }
-        Ok(Some(report.scores))
+        Ok(Some((report.scores, report.confusion)))
     }
 
     /// The epoch's record, the best model if it improved, the checkpoint, the metric files.
@@ -402,8 +446,9 @@ impl Trainer {
         &self,
         run: &mut Run,
         p: &EpochProgress,
-        val: Option<Scores>,
+        val: Option<Validation>,
     ) -> Result<(), TrainError> {
+        let (val, confusion) = val.unzip();
         let state = &mut run.state;
         let record = EpochRecord {
             epoch: state.epoch + 1,
@@ -438,6 +483,12 @@ impl Trainer {
         if improved || !self.best_path().exists() {
             let epoch = run.state.epoch;
             run.checkpointer.save_best(&run.vs, &run.config, epoch)?;
+        }
+        if improved && let Some(confusion) = &confusion {
+            // The best model's confusion, drawn when it becomes the best.
+            let set = &run.val_set.source;
+            let epoch = run.state.epoch;
+            run.metrics.confusion(confusion, &run.classes, set, epoch)?;
         }
         run.checkpointer
             .save(&run.vs, &run.config, &run.sgd, &run.state)?;
