@@ -3,11 +3,12 @@
 //! directly, the live test pattern, drop counting under a slow model, and clear errors for bad input.
 #![cfg(feature = "capture")]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use gstreamer as gst;
-use gstreamer::prelude::*;
 use shiftlive::capture::{Capture, CaptureEvent, Frame, Source};
 use shiftlive::model::{ActionNet, ModelConfig, checkpoint};
 use shiftlive::online::{Recognizer, Smoother, SmoothingOptions};
@@ -22,23 +23,8 @@ fn encode(path: &Path, frames: u32, width: u32, height: u32, fps: u32, encoder: 
          ! {encoder} ! filesink location={}",
         path.display()
     );
-    let pipeline = gst::parse::launch(&line)
-        .unwrap()
-        .downcast::<gst::Pipeline>()
-        .unwrap();
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let bus = pipeline.bus().unwrap();
-    let msg = bus.timed_pop_filtered(
-        gst::ClockTime::from_seconds(60),
-        &[gst::MessageType::Eos, gst::MessageType::Error],
-    );
-    pipeline.set_state(gst::State::Null).unwrap();
-    match msg.as_ref().map(|m| m.type_()) {
-        Some(gst::MessageType::Eos) => {}
-        other => panic!(
-            "encoding {} with '{encoder}' failed: {other:?}",
-            path.display()
-        ),
+    if let Err(e) = common::gst_run(&line) {
+        panic!("encoding {} with '{encoder}' failed: {e}", path.display());
     }
 }
 
@@ -509,23 +495,9 @@ fn write_pngs(clip: &Path, dir: &Path) {
         clip.display(),
         pattern.display()
     );
-    let pipeline = gst::parse::launch(&line)
-        .unwrap()
-        .downcast::<gst::Pipeline>()
-        .unwrap();
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let bus = pipeline.bus().unwrap();
-    let msg = bus.timed_pop_filtered(
-        gst::ClockTime::from_seconds(60),
-        &[gst::MessageType::Eos, gst::MessageType::Error],
-    );
-    pipeline.set_state(gst::State::Null).unwrap();
-    assert_eq!(
-        msg.map(|m| m.type_()),
-        Some(gst::MessageType::Eos),
-        "writing PNGs of {}",
-        clip.display()
-    );
+    if let Err(e) = common::gst_run(&line) {
+        panic!("writing PNGs of {}: {e}", clip.display());
+    }
 }
 
 /// A directory of numbered frames plays like the video they came from: the same frames, the

@@ -5,14 +5,14 @@
 //! is not UTF-8. Runs use a preset with random weights (what is tested is the plumbing).
 #![cfg(feature = "capture")]
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
-use gstreamer as gst;
-use gstreamer::prelude::*;
 
 fn shiftlive() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_shiftlive"));
@@ -65,22 +65,9 @@ fn summary(out: &Output) -> serde_json::Value {
 
 /// Runs a `gst-launch` line to its end.
 fn launch(line: &str) {
-    gst::init().unwrap();
-    let pipeline = gst::parse::launch(line)
-        .unwrap()
-        .downcast::<gst::Pipeline>()
-        .unwrap();
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let msg = pipeline.bus().unwrap().timed_pop_filtered(
-        gst::ClockTime::from_seconds(60),
-        &[gst::MessageType::Eos, gst::MessageType::Error],
-    );
-    pipeline.set_state(gst::State::Null).unwrap();
-    assert_eq!(
-        msg.map(|m| m.type_()),
-        Some(gst::MessageType::Eos),
-        "{line}"
-    );
+    if let Err(e) = common::gst_run(line) {
+        panic!("{e}");
+    }
 }
 
 /// The corpus, made once per test binary.

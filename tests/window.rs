@@ -8,12 +8,13 @@
 #![cfg(feature = "ui")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
 use gstreamer as gst;
-use gstreamer::prelude::*;
 
 fn have(tool: &str) -> bool {
     Command::new("sh")
@@ -30,21 +31,9 @@ fn encode(path: &Path) {
          ! x264enc speed-preset=ultrafast ! mp4mux ! filesink location={}",
         path.display()
     );
-    let pipeline = gst::parse::launch(&line)
-        .unwrap()
-        .downcast::<gst::Pipeline>()
-        .unwrap();
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let msg = pipeline.bus().unwrap().timed_pop_filtered(
-        gst::ClockTime::from_seconds(60),
-        &[gst::MessageType::Eos, gst::MessageType::Error],
-    );
-    pipeline.set_state(gst::State::Null).unwrap();
-    assert_eq!(
-        msg.map(|m| m.type_()),
-        Some(gst::MessageType::Eos),
-        "encoding failed"
-    );
+    if let Err(e) = common::gst_run(&line) {
+        panic!("encoding failed: {e}");
+    }
 }
 
 /// What a run left: the window's report, its stderr, the screen before and during.

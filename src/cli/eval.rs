@@ -136,14 +136,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 },
             );
         let options = EvalOptions {
-            crop: protocol.crop,
-            clips: protocol.clips,
-            batch_size: args.batch_size,
-            workers: args.workers,
-            sampling: protocol.sampling(),
             strict: args.strict,
-            cache: None,
             progress: !args.quiet,
+            ..protocol.eval_options(args.batch_size, args.workers)
         };
         let set = Arc::new(set);
         let report = evaluate(&net, set.clone(), &options, device)?;

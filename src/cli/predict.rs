@@ -93,14 +93,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     });
     tracing::info!("{}: {}", config.name, protocol.describe());
     let options = EvalOptions {
-        crop: protocol.crop,
-        clips: protocol.clips,
-        batch_size: args.batch_size,
-        workers: args.workers,
-        sampling: protocol.sampling(),
-        strict: false,
-        cache: None,
         progress: !args.quiet && !args.json,
+        ..protocol.eval_options(args.batch_size, args.workers)
     };
     let results = predict(&net, &args.inputs, &options, device)?;
     let mut failed = 0;

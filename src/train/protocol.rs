@@ -134,6 +134,21 @@ impl TestProtocol {
         self
     }
 
+    /// Evaluation options that test with this protocol (no cache, not strict, no progress bar:
+    /// callers set those with struct update syntax).
+    pub fn eval_options(&self, batch_size: usize, workers: usize) -> super::EvalOptions {
+        super::EvalOptions {
+            crop: self.crop,
+            clips: self.clips,
+            batch_size,
+            workers,
+            sampling: self.sampling(),
+            strict: false,
+            cache: None,
+            progress: false,
+        }
+    }
+
     pub fn sampling(&self) -> Sampling {
         match self.interval {
             Some(interval) => Sampling::Dense {

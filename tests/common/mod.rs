@@ -27,3 +27,31 @@ pub fn lively(vs: &nn::VarStore, net: &ActionNet, side: i64) {
         let _ = tch::no_grad(|| net.forward_clip_t(&x, t, true)).unwrap();
     }
 }
+
+/// Runs a `gst-launch`-style pipeline to its end; `Err` carries what the bus said instead of the
+/// end of stream (or that nothing came within a minute).
+#[cfg(feature = "capture")]
+pub fn gst_run(line: &str) -> Result<(), String> {
+    use gstreamer as gst;
+    use gstreamer::prelude::*;
+    gst::init().map_err(|e| e.to_string())?;
+    let pipeline = gst::parse::launch(line)
+        .map_err(|e| format!("{line}: {e}"))?
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| format!("{line}: not a pipeline"))?;
+    pipeline
+        .set_state(gst::State::Playing)
+        .map_err(|e| format!("{line}: {e}"))?;
+    let msg = pipeline.bus().and_then(|bus| {
+        bus.timed_pop_filtered(
+            gst::ClockTime::from_seconds(60),
+            &[gst::MessageType::Eos, gst::MessageType::Error],
+        )
+    });
+    let _ = pipeline.set_state(gst::State::Null);
+    match msg.as_ref().map(|m| m.view()) {
+        Some(gst::MessageView::Eos(_)) => Ok(()),
+        Some(gst::MessageView::Error(e)) => Err(format!("{line}: {}", e.error())),
+        _ => Err(format!("{line}: no end of stream within 60 s")),
+    }
+}
