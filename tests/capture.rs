@@ -66,7 +66,7 @@ fn run(model: &Path, options: PipelineOptions) -> (Vec<FrameResult>, Summary) {
         let left = deadline.saturating_duration_since(Instant::now());
         match pipeline.events().recv_timeout(left) {
             Ok(Event::Frame(r)) => results.push(*r),
-            Ok(Event::Warning(_)) => {}
+            Ok(Event::Warning(_) | Event::Picture(_)) => {}
             Ok(Event::Summary(s)) => return (results, *s),
             Err(e) => panic!("pipeline hung or closed without a summary: {e}"),
         }
@@ -216,7 +216,9 @@ fn expect_error(model: &Path, source: Source, needle: &str) {
             let mut error = None;
             for event in pipeline.events().iter() {
                 match event {
-                    Event::Frame(_) => panic!("{source:?}: a frame from a bad source"),
+                    Event::Frame(_) | Event::Picture(_) => {
+                        panic!("{source:?}: a frame from a bad source")
+                    }
                     Event::Summary(s) => error = s.error,
                     Event::Warning(_) => {}
                 }
@@ -447,6 +449,7 @@ fn controls_pause_stride_and_smoothing_change_a_running_pipeline() {
             None
         }
         Ok(Event::Warning(w)) => panic!("warning from a file: {w}"),
+        Ok(Event::Picture(_)) => panic!("a picture without keep_frames"),
         Err(e) => panic!("no event: {e}"),
     };
     for i in 0..5 {

@@ -48,9 +48,13 @@ pub struct RunArgs {
     /// the checkpoint's `stride`, written by `train --live-stride`, else 1)
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub stride: Option<u32>,
-    /// Sum the logits of the last K processed frames (1: no smoothing)
-    #[arg(long, default_value_t = 12, value_parser = super::ranges::positive())]
-    pub smooth: usize,
+    /// Sum the logits of the last K processed frames (1: no smoothing); default: --smooth-ms
+    #[arg(long, conflicts_with = "smooth_ms", value_parser = super::ranges::positive())]
+    pub smooth: Option<usize>,
+    /// Sum the logits of the processed frames of the last MS milliseconds (turned into frames at
+    /// the source's frame rate and the stride) [default: 500]
+    #[arg(long, value_parser = super::ranges::finite(1.0..=600_000.0))]
+    pub smooth_ms: Option<f32>,
     /// Change the label only when two consecutive decisions agree
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub hysteresis: bool,
@@ -162,26 +166,52 @@ fn set_hook(hook: &InterruptHook, action: Box<dyn Fn() + Send>) {
     }
 }
 
+/// The smoothing span when neither --smooth nor --smooth-ms is given: the shipped model at stride 4
+/// (6.25 processed frames a second at 25 fps) sums 3 frames, and its label follows a change of
+/// action within about 0.5 s (README, "Smoothing and lag").
+pub const DEFAULT_SMOOTH_MS: f64 = 500.0;
+
 /// The frame stride: --stride, else the checkpoint's `stride` metadata, else 1.
 fn stride_of(model: &ModelArgs, args: &RunArgs) -> anyhow::Result<u32> {
     if let Some(stride) = args.stride {
         return Ok(stride.max(1));
     }
-    let Some(path) = &model.model else {
-        return Ok(1);
-    };
-    let metadata = TensorFile::read_metadata(path)?;
-    match metadata.get("stride") {
-        Some(text) => {
-            let stride: u32 = text
-                .trim()
-                .parse()
-                .with_context(|| format!("{}: metadata 'stride' is '{text}'", path.display()))?;
-            tracing::info!("stride {stride}, as {} was trained", path.display());
-            Ok(stride.max(1))
-        }
+    match &model.model {
+        Some(path) => Ok(checkpoint_stride(path)?.unwrap_or(1)),
         None => Ok(1),
     }
+}
+
+/// The `stride` a checkpoint was trained at (its metadata), if it records one.
+fn checkpoint_stride(path: &std::path::Path) -> anyhow::Result<Option<u32>> {
+    let metadata = TensorFile::read_metadata(path)?;
+    let Some(text) = metadata.get("stride") else {
+        return Ok(None);
+    };
+    let stride: u32 = text
+        .trim()
+        .parse()
+        .with_context(|| format!("{}: metadata 'stride' is '{text}'", path.display()))?;
+    tracing::info!("stride {stride}, as {} was trained", path.display());
+    Ok(Some(stride.max(1)))
+}
+
+/// --smooth K frames, else --smooth-ms (default 500 ms) with K its value at 25 fps until the
+/// source's frame rate is known.
+fn smoothing_of(args: &RunArgs, stride: u32) -> SmoothingOptions {
+    let window_ms = match args.smooth {
+        Some(_) => None,
+        None => Some(args.smooth_ms.map_or(DEFAULT_SMOOTH_MS, f64::from)),
+    };
+    let mut smoothing = SmoothingOptions {
+        window: args.smooth.unwrap_or(1),
+        window_ms,
+        hysteresis: args.hysteresis,
+        threshold: args.threshold,
+        top_k: args.top_k,
+    };
+    smoothing.window = smoothing.frames_at(Some(40.0 * f64::from(stride.max(1))));
+    smoothing
 }
 
 fn pipeline_options(
@@ -197,12 +227,7 @@ fn pipeline_options(
         realtime,
         max_frames: args.max_frames,
         stride,
-        smoothing: SmoothingOptions {
-            window: args.smooth,
-            hysteresis: args.hysteresis,
-            threshold: args.threshold,
-            top_k: args.top_k,
-        },
+        smoothing: smoothing_of(args, stride),
         labels,
         emit_logits: args.emit_logits,
         keep_frames: false,
@@ -213,9 +238,11 @@ fn pipeline_options(
 
 /// Runs `source` to the end (or --max-frames, or Ctrl-C): in a window unless `--headless`, there
 /// is no display, or the window cannot open (a one-line notice says which).
+/// `pace`: Some(true) replays a file at its own pace, Some(false) as fast as possible, None as
+/// the mode does by default (a window paces a file, `--headless` does not).
 pub fn run(
     source: Source,
-    realtime: bool,
+    pace: Option<bool>,
     model: &ModelArgs,
     args: &RunArgs,
     max_retries: Option<u32>,
@@ -237,6 +264,7 @@ pub fn run(
     #[cfg(feature = "ui")]
     if !args.headless {
         if shiftlive::ui::display_available() {
+            let realtime = pace.unwrap_or(true);
             match window(source.clone(), realtime, model, args, max_retries, &hook) {
                 Ok(summary) => return summary.map_or(Ok(()), |s| outcome_of(&s, args)),
                 Err(e) if e.downcast_ref::<OutputError>().is_some() => return Err(e),
@@ -257,7 +285,14 @@ pub fn run(
             "built without the window (feature `ui`): printing JSON lines (as --headless)"
         );
     }
-    headless(source, realtime, model, args, max_retries, &hook)
+    headless(
+        source,
+        pace.unwrap_or(false),
+        model,
+        args,
+        max_retries,
+        &hook,
+    )
 }
 
 /// The window: the model loads on the session thread, so one that fails opens the window with an
@@ -299,12 +334,21 @@ fn window(
                 model.labels = None;
             }
             let (recognizer, labels, device) = load(&model)?;
+            // The checkpoint's stride, as `--model` gives it at start (the session lets --stride
+            // win, as at start).
+            let stride = match &model.model {
+                Some(path) => checkpoint_stride(path)?,
+                None => None,
+            };
             Ok(LoadedModel {
                 recognizer,
                 labels,
                 device,
+                stride,
+                trained: model.model.is_some(),
             })
         }),
+        stride_flag: args.stride,
         renderer: args.renderer,
         measure_latency: args.measure_window,
         on_context: Box::new(move |ctx| {
@@ -369,6 +413,8 @@ fn headless(
                 tracing::warn!("{message}");
                 continue;
             }
+            // Only a window keeps frames.
+            Event::Picture(_) => continue,
             Event::Summary(summary) => {
                 let line = serde_json::to_string(&serde_json::json!({ "summary": summary }))?;
                 last = Some(summary);

@@ -20,9 +20,10 @@ use crate::pipeline::{PipelineOptions, Summary};
 
 use super::controls;
 use super::draw;
+use super::panel;
 use super::screenshot::next_screenshot_path;
-use super::session::{Command, ModelLoader, Session, SessionConfig};
-use super::state::AppState;
+use super::session::{Command, ModelLoader, Session, SessionConfig, Shown};
+use super::state::{AppState, NARROW};
 use super::stats::WindowReport;
 
 /// The renderer eframe uses.
@@ -41,6 +42,8 @@ pub struct WindowOptions {
     /// Reopenings of a live source opened from the window (None: forever).
     pub live_retries: Option<u32>,
     pub loader: ModelLoader,
+    /// `--stride`: wins over the stride of a checkpoint opened in the window.
+    pub stride_flag: Option<u32>,
     pub renderer: Renderer,
     /// Called once with the egui context (the command line closes the window on Ctrl-C with it).
     pub on_context: Box<dyn FnOnce(egui::Context) + Send>,
@@ -94,6 +97,7 @@ pub fn run_window(options: WindowOptions) -> Result<WindowOutcome, WindowError> 
         pipeline,
         live_retries,
         loader,
+        stride_flag,
         on_context,
         measure_latency,
         ..
@@ -109,6 +113,7 @@ pub fn run_window(options: WindowOptions) -> Result<WindowOutcome, WindowError> 
                 options: pipeline,
                 live_retries,
                 loader,
+                stride_flag,
                 repaint: Box::new(move || ctx.request_repaint()),
             })?;
             Ok(Box::new(App::with_session(
@@ -204,21 +209,28 @@ impl App {
     pub fn window_ui(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
         let state = &mut self.state;
+        state.narrow = ui.available_width() < NARROW;
         controls::shortcuts_ui(&ctx, state);
         draw::upload_frame(&ctx, state, &mut self.texture);
         egui::Panel::top("toolbar").show(ui, |ui| controls::toolbar_ui(ui, state));
-        egui::Panel::right("panel")
-            .default_size(330.0)
-            .show(ui, |ui| {
-                egui::ScrollArea::vertical().show(ui, |ui| {
-                    draw::stats_ui(ui, state);
-                    ui.separator();
-                    controls::settings_ui(ui, state);
+        if state.panel_shown() {
+            let width = (ui.available_width() * 0.45).min(330.0);
+            egui::Panel::right("panel")
+                .default_size(width)
+                .max_size(width.max(200.0))
+                .show(ui, |ui| {
+                    egui::ScrollArea::vertical().show(ui, |ui| {
+                        panel::stats_ui(ui, state);
+                        ui.separator();
+                        controls::settings_ui(ui, state);
+                    });
                 });
-            });
+        }
         egui::CentralPanel::default().show(ui, |ui| {
-            draw::banner_ui(ui, state);
+            let area = ui.available_rect_before_wrap();
             draw::video_ui(ui, state, self.texture.as_ref());
+            // Over the video, so it never moves the layout.
+            draw::banner_ui(ui, state, area);
         });
         if state.show_sources {
             controls::sources_ui(&ctx, state);
@@ -250,10 +262,11 @@ impl App {
         };
         let now = Instant::now();
         for _ in 0..256 {
-            let Some(result) = session.try_frame() else {
-                break;
-            };
-            self.state.apply_frame(*result, now);
+            match session.try_frame() {
+                Some(Shown::Result(result)) => self.state.apply_frame(*result, now),
+                Some(Shown::Picture(frame)) => self.state.apply_picture(frame),
+                None => break,
+            }
         }
         for _ in 0..64 {
             let Some(message) = session.try_message() else {
@@ -278,16 +291,17 @@ impl App {
         }
     }
 
-    /// Stops and joins everything, then leaves the figures for the command line.
+    /// Stops and joins everything, then leaves the figures for the command line: the summary of
+    /// the run still going, else of the last one that ended.
     fn close(&mut self) {
         let Some(session) = self.session.take() else {
             return;
         };
-        drop(session);
+        let running = session.close();
         if let Ok(mut slot) = self.outcome.lock() {
             *slot = Some(WindowOutcome {
                 report: self.state.report(),
-                summary: self.state.summary.clone(),
+                summary: running.or_else(|| self.state.summary.clone()),
             });
         }
     }
