@@ -55,8 +55,9 @@ pub struct RunArgs {
     /// the source's frame rate and the stride) [default: 500]
     #[arg(long, value_parser = super::ranges::finite(1.0..=600_000.0))]
     pub smooth_ms: Option<f32>,
-    /// Change the label only when two consecutive decisions agree
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    /// Show a new label only once it led two processed frames in a row (adds one processed
+    /// frame of lag; the smoothing over --smooth-ms already damps flicker)
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
     pub hysteresis: bool,
     /// Minimum score for a label (below it the label is null)
     #[arg(long, default_value_t = 0.0, value_parser = super::ranges::finite(0.0..=1.0))]
@@ -88,6 +89,10 @@ pub struct RunArgs {
     #[cfg(feature = "ui")]
     #[arg(long, hide = true)]
     pub measure_window: bool,
+    /// Also print each result the window receives as a JSON line (what the window was told)
+    #[cfg(feature = "ui")]
+    #[arg(long, hide = true)]
+    pub echo_results: bool,
 }
 
 /// The most a labels file may hold (ImageNet-21k's names take about 400 KiB).
@@ -168,7 +173,7 @@ fn set_hook(hook: &InterruptHook, action: Box<dyn Fn() + Send>) {
 
 /// The smoothing span when neither --smooth nor --smooth-ms is given: the shipped model at stride 4
 /// (6.25 processed frames a second at 25 fps) sums 3 frames, and its label follows a change of
-/// action within about 0.5 s (README, "Smoothing and lag").
+/// action on the demo clip 460 ms later on average (README, "Smoothing and lag").
 pub const DEFAULT_SMOOTH_MS: f64 = 500.0;
 
 /// The frame stride: --stride, else the checkpoint's `stride` metadata, else 1.
@@ -349,6 +354,13 @@ fn window(
             })
         }),
         stride_flag: args.stride,
+        on_result: args.echo_results.then(|| -> shiftlive::ui::ResultHook {
+            Box::new(|result| {
+                if let Ok(line) = serde_json::to_string(result) {
+                    let _ = super::out::line(format_args!("{line}"));
+                }
+            })
+        }),
         renderer: args.renderer,
         measure_latency: args.measure_window,
         on_context: Box::new(move |ctx| {

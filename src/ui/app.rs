@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 
-use crate::pipeline::{PipelineOptions, Summary};
+use crate::pipeline::{FrameResult, PipelineOptions, Summary};
 
 use super::controls;
 use super::draw;
@@ -47,6 +47,8 @@ pub struct WindowOptions {
     pub renderer: Renderer,
     /// Called once with the egui context (the command line closes the window on Ctrl-C with it).
     pub on_context: Box<dyn FnOnce(egui::Context) + Send>,
+    /// Called with each result the window receives (the command line's `--echo-results`).
+    pub on_result: Option<ResultHook>,
     /// Measure the window's latency to the end of the buffer swap: each shown frame is followed
     /// at once by one more pass, whose start marks the end of the previous one. Costs one extra
     /// pass per video frame; without it the figure stops at the end of the paint (eframe's frame
@@ -69,6 +71,9 @@ pub enum WindowError {
     #[error("cannot open the window ({renderer:?} renderer): {why}")]
     Open { renderer: Renderer, why: String },
 }
+
+/// A function given each result the window takes.
+pub type ResultHook = Box<dyn FnMut(&FrameResult) + Send>;
 
 /// True when there is a display to open a window on (X11 or Wayland).
 pub fn display_available() -> bool {
@@ -99,6 +104,7 @@ pub fn run_window(options: WindowOptions) -> Result<WindowOutcome, WindowError> 
         loader,
         stride_flag,
         on_context,
+        on_result,
         measure_latency,
         ..
     } = options;
@@ -116,12 +122,9 @@ pub fn run_window(options: WindowOptions) -> Result<WindowOutcome, WindowError> 
                 stride_flag,
                 repaint: Box::new(move || ctx.request_repaint()),
             })?;
-            Ok(Box::new(App::with_session(
-                state,
-                session,
-                slot,
-                measure_latency,
-            )))
+            let mut app = App::with_session(state, session, slot, measure_latency);
+            app.echo = on_result;
+            Ok(Box::new(app))
         }),
     )
     .map_err(|e| WindowError::Open {
@@ -161,6 +164,8 @@ pub struct App {
     pending_frame_nr: u64,
     /// Measure the latency to the end of the buffer swap (one extra pass per video frame).
     measure: bool,
+    /// Given each result as it is taken.
+    echo: Option<ResultHook>,
 }
 
 impl App {
@@ -175,6 +180,7 @@ impl App {
             outcome: Arc::default(),
             pending_frame_nr: 0,
             measure: false,
+            echo: None,
         }
     }
 
@@ -263,7 +269,12 @@ impl App {
         let now = Instant::now();
         for _ in 0..256 {
             match session.try_frame() {
-                Some(Shown::Result(result)) => self.state.apply_frame(*result, now),
+                Some(Shown::Result(result)) => {
+                    if let Some(echo) = &mut self.echo {
+                        echo(&result);
+                    }
+                    self.state.apply_frame(*result, now);
+                }
                 Some(Shown::Picture(frame)) => self.state.apply_picture(frame),
                 None => break,
             }

@@ -24,8 +24,8 @@ mod stats;
 
 pub use actions::Action;
 pub use app::{
-    App, Renderer, WindowError, WindowOptions, WindowOutcome, display_available, run_window,
-    window_ui,
+    App, Renderer, ResultHook, WindowError, WindowOptions, WindowOutcome, display_available,
+    run_window, window_ui,
 };
 pub use controls::{HELP, bindings, list_dir};
 pub use draw::color_image;

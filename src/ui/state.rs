@@ -409,6 +409,7 @@ impl AppState {
     pub fn report(&self) -> WindowReport {
         WindowReport {
             frames_received: self.frames_received,
+            pictures_received: self.pictures_received,
             frames_shown: self.frames_shown,
             frames_lost: self.frames_lost,
             last_label: self.label.clone(),
