@@ -490,6 +490,52 @@ fn controls_pause_stride_and_smoothing_change_a_running_pipeline() {
 }
 
 /// Writes every decoded frame of `clip` as a numbered PNG (lossless): img_00001.png, ...
+#[test]
+fn a_paused_realtime_file_waits_and_skips_nothing_on_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = model(dir.path());
+    let path = dir.path().join("clip.webm");
+    encode(&path, 45, 160, 120, 30, "vp8enc ! webmmux");
+    let recognizer = Recognizer::from_checkpoint(&model, Default::default()).unwrap();
+    let started = Instant::now();
+    let pipeline = Pipeline::start(
+        recognizer,
+        PipelineOptions {
+            realtime: true,
+            ..options(Source::File(path))
+        },
+    )
+    .unwrap();
+    let mut frames = Vec::new();
+    let summary = loop {
+        match pipeline.events().recv_timeout(Duration::from_secs(30)) {
+            Ok(Event::Frame(r)) => {
+                frames.push(r.frame);
+                // 10 frames in (a third of a second of the clip): pause for 1.5 s.
+                if frames.len() == 10 {
+                    assert!(pipeline.control(Control::Pause(true)));
+                    std::thread::sleep(Duration::from_millis(1500));
+                    assert!(pipeline.control(Control::Pause(false)));
+                }
+            }
+            Ok(Event::Summary(s)) => break *s,
+            Ok(other) => panic!("unexpected {other:?}"),
+            Err(e) => panic!("no event: {e}"),
+        }
+    };
+    // The clip's 1.5 s at 30 fps plus the pause: it waited instead of skipping 45 frames' worth.
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(2800), "{took:?}");
+    assert_eq!(summary.error, None);
+    assert!(
+        summary.frames_dropped <= 4,
+        "{} dropped: {frames:?}",
+        summary.frames_dropped
+    );
+    assert!(frames.len() >= 41, "{} of 45 processed", frames.len());
+    assert_eq!(summary.frames_captured, 45);
+}
+
 fn write_pngs(clip: &Path, dir: &Path) {
     std::fs::create_dir_all(dir).unwrap();
     let pattern = dir.join("img_%05d.png");

@@ -64,6 +64,7 @@ pub fn upload_frame(
         None => *texture = Some(ctx.load_texture("video", image, TextureOptions::LINEAR)),
     }
     state.frames_shown += 1;
+    state.shown_captured = Some(frame.captured);
     if let Some(produced) = produced {
         state.latency_pending = Some((produced, produced.elapsed().as_secs_f64() * 1e3));
     }

@@ -2,8 +2,6 @@
 //! the smoothing came from, counters, the label's age, latency per stage, and the latency plot,
 //! whose lines break at pauses and source changes (`plot_segments`).
 
-use std::time::Instant;
-
 use egui::Color32;
 use egui_plot::{Legend, Line, Plot, PlotPoints};
 
@@ -79,8 +77,8 @@ pub fn stats_ui(ui: &mut egui::Ui, state: &AppState) {
         if let Some(index) = state.frame_index {
             row("frame", format!("#{index}"));
         }
-        if let Some(age) = state.label_age_ms(Instant::now()) {
-            row("label age", format!("{age:.0} ms"));
+        if let Some(age) = state.label_age_ms() {
+            row("label age", format!("{age:.0} ms behind the picture"));
         }
     });
     ui.separator();

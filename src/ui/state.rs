@@ -93,6 +93,8 @@ pub struct AppState {
     pub smooth_frames: usize,
     /// When the frame of the latest result was captured (the label's age runs from it).
     pub label_captured: Option<Instant>,
+    /// When the frame on screen was captured.
+    pub shown_captured: Option<Instant>,
     pub frame_index: Option<u64>,
     pub frames_received: u64,
     /// Frames drawn to the screen (the newest of each batch the UI drains is drawn).
@@ -170,6 +172,7 @@ impl AppState {
             label_state: None,
             smooth_frames: options.smoothing.window,
             label_captured: None,
+            shown_captured: None,
             frame_index: None,
             frames_received: 0,
             frames_shown: 0,
@@ -253,10 +256,11 @@ impl AppState {
         self.show_panel.unwrap_or(!self.fullscreen && !self.narrow)
     }
 
-    /// How old the label is at `now` (ms since its frame was captured).
-    pub fn label_age_ms(&self, now: Instant) -> Option<f64> {
-        self.label_captured
-            .map(|t| now.saturating_duration_since(t).as_secs_f64() * 1e3)
+    /// How far the label trails the picture: ms from the capture of its frame to the capture of
+    /// the frame on screen (0 when they are the same frame).
+    pub fn label_age_ms(&self) -> Option<f64> {
+        let (label, shown) = (self.label_captured?, self.shown_captured?);
+        Some(shown.saturating_duration_since(label).as_secs_f64() * 1e3)
     }
 
     /// The label as the overlay says it: the class, or why there is none.
