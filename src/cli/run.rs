@@ -273,6 +273,15 @@ pub fn run(
             match window(source.clone(), realtime, model, args, max_retries, &hook) {
                 Ok(summary) => return summary.map_or(Ok(()), |s| outcome_of(&s, args)),
                 Err(e) if e.downcast_ref::<OutputError>().is_some() => return Err(e),
+                // The window was up and failed: its run is over, there is nothing to fall back on.
+                Err(e)
+                    if matches!(
+                        e.downcast_ref::<shiftlive::ui::WindowError>(),
+                        Some(shiftlive::ui::WindowError::Failed { .. })
+                    ) =>
+                {
+                    return Err(e);
+                }
                 Err(e) => tracing::warn!(
                     "{}: printing JSON lines instead (as --headless)",
                     super::exit::one_line(&e)

@@ -30,8 +30,8 @@ pub struct Inference {
     emit_logits: bool,
     keep_frames: bool,
     throttle: Option<Duration>,
-    /// The stride now in force and the source's frame period (ms, from the first two
-    /// timestamps), which turn a smoothing span in ms into frames.
+    /// The stride now in force and the source's frame period (ms, from the timestamps), which
+    /// turn a smoothing span in ms into frames.
     stride: u32,
     period_ms: Option<f64>,
     last_pts_ms: Option<f64>,
@@ -105,14 +105,15 @@ impl Inference {
         }
     }
 
-    /// Learns the source's frame period from the first two increasing timestamps.
+    /// Learns the source's frame period: the smallest step between two consecutive timestamps
+    /// (a dropped frame only makes a step longer).
     fn observe_pts(&mut self, pts_ms: Option<f64>) {
-        if self.period_ms.is_none()
-            && let (Some(last), Some(now)) = (self.last_pts_ms, pts_ms)
-            && now > last
-        {
-            self.period_ms = Some(now - last);
-            self.update_interval();
+        if let (Some(last), Some(now)) = (self.last_pts_ms, pts_ms) {
+            let step = now - last;
+            if step > 0.0 && self.period_ms.is_none_or(|p| step < p - 1e-3) {
+                self.period_ms = Some(step);
+                self.update_interval();
+            }
         }
         self.last_pts_ms = pts_ms;
     }

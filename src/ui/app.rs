@@ -70,6 +70,9 @@ pub struct WindowOutcome {
 pub enum WindowError {
     #[error("cannot open the window ({renderer:?} renderer): {why}")]
     Open { renderer: Renderer, why: String },
+    /// The window system or the renderer failed while the window was up, before it could close.
+    #[error("the window failed: {why}")]
+    Failed { why: String },
 }
 
 /// A function given each result the window takes.
@@ -108,29 +111,46 @@ pub fn run_window(options: WindowOptions) -> Result<WindowOutcome, WindowError> 
         measure_latency,
         ..
     } = options;
-    eframe::run_native(
-        "shiftlive",
-        native,
-        Box::new(move |cc| {
-            let ctx = cc.egui_ctx.clone();
-            on_context(ctx.clone());
-            let state = AppState::new(&pipeline);
-            let session = Session::start(SessionConfig {
-                options: pipeline,
-                live_retries,
-                loader,
-                stride_flag,
-                repaint: Box::new(move || ctx.request_repaint()),
-            })?;
-            let mut app = App::with_session(state, session, slot, measure_latency);
-            app.echo = on_result;
-            Ok(Box::new(app))
-        }),
-    )
-    .map_err(|e| WindowError::Open {
-        renderer,
-        why: e.to_string(),
-    })?;
+    let run = move || {
+        eframe::run_native(
+            "shiftlive",
+            native,
+            Box::new(move |cc| {
+                let ctx = cc.egui_ctx.clone();
+                on_context(ctx.clone());
+                let state = AppState::new(&pipeline);
+                let session = Session::start(SessionConfig {
+                    options: pipeline,
+                    live_retries,
+                    loader,
+                    stride_flag,
+                    repaint: Box::new(move || ctx.request_repaint()),
+                })?;
+                let mut app = App::with_session(state, session, slot, measure_latency);
+                app.echo = on_result;
+                Ok(Box::new(app))
+            }),
+        )
+    };
+    match super::guard::run_guarded(run) {
+        Ok(result) => result.map_err(|e| WindowError::Open {
+            renderer,
+            why: e.to_string(),
+        })?,
+        Err(why) => {
+            // The App was dropped while the panic unwound: it closed the session and left the
+            // run's figures. A window the window system destroyed (`xdotool windowclose`, a
+            // killed X client) makes winit panic; that is a close.
+            let taken = outcome.lock().ok().and_then(|mut o| o.take());
+            return match taken {
+                Some(outcome) => {
+                    tracing::warn!("the window was closed by the window system ({why})");
+                    Ok(outcome)
+                }
+                None => Err(WindowError::Failed { why }),
+            };
+        }
+    }
     let taken = outcome.lock().ok().and_then(|mut o| o.take());
     taken.ok_or_else(|| WindowError::Open {
         renderer,
@@ -166,6 +186,8 @@ pub struct App {
     measure: bool,
     /// Given each result as it is taken.
     echo: Option<ResultHook>,
+    /// The window's size at the last pass.
+    last_size: egui::Vec2,
 }
 
 impl App {
@@ -181,6 +203,7 @@ impl App {
             pending_frame_nr: 0,
             measure: false,
             echo: None,
+            last_size: egui::Vec2::ZERO,
         }
     }
 
@@ -214,6 +237,13 @@ impl App {
     /// focused widget), the newest frame to the texture, then toolbar, panel, video and dialogs.
     pub fn window_ui(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
+        let size = ui.max_rect().size();
+        if size != self.last_size {
+            // The panels size themselves from the previous pass: after a resize draw once more,
+            // or an idle window (an ended file) keeps a toolbar clipped to its old height.
+            self.last_size = size;
+            ctx.request_repaint();
+        }
         let state = &mut self.state;
         state.narrow = ui.available_width() < NARROW;
         controls::shortcuts_ui(&ctx, state);

@@ -16,6 +16,7 @@ mod actions;
 mod app;
 mod controls;
 mod draw;
+mod guard;
 mod panel;
 mod screenshot;
 mod session;

@@ -9,7 +9,8 @@
 //! ```
 //!
 //! Frames go to the UI through a queue of 64 that keeps the newest: when the window does not draw
-//! (minimised), the oldest result is dropped and counted (`frames_lost`). Messages (errors,
+//! (minimised), the oldest result is dropped and counted (`frames_lost`); a frame the stride left
+//! out (a picture, shown but not processed) is dropped rather than push a result out. Messages (errors,
 //! warnings, the model, the summary) have their own queue, so a flood of frames never pushes an
 //! error out. A new source or model means a new pipeline: the old one is finished (its threads
 //! joined) and its recogniser reused.
@@ -265,11 +266,13 @@ impl SessionThread {
         (self.config.repaint)();
     }
 
-    /// Queues a frame for the UI, dropping the oldest when the queue is full.
+    /// Queues a frame for the UI, dropping the oldest when the queue is full; a picture (a frame
+    /// without a result) never pushes a result out: it is dropped itself.
     fn show(&self, mut shown: Shown) {
         loop {
             match self.frames.try_send(shown) {
                 Ok(()) => return,
+                Err(TrySendError::Full(Shown::Picture(_))) => return,
                 Err(TrySendError::Full(back)) => {
                     // Keep the newest: the window shows the present, and counts the results it
                     // missed.
