@@ -159,10 +159,16 @@ impl Capture {
         if self.next_index == 0 && self.video_unlinked(&source) {
             return CaptureError::NoVideo { name };
         }
-        if let MediaError::Bus(bus) = &source
-            && bus.error.matches(gst::StreamError::TypeNotFound)
-        {
-            return CaptureError::NotMedia { name };
+        if let MediaError::Bus(bus) = &source {
+            // "Could not determine type of stream", "This appears to be a text file".
+            if bus.error.matches(gst::StreamError::TypeNotFound)
+                || bus.error.matches(gst::StreamError::WrongType)
+            {
+                return CaptureError::NotMedia { name };
+            }
+            if bus.error.matches(gst::StreamError::CodecNotFound) {
+                return CaptureError::NoDecoder { name };
+            }
         }
         CaptureError::Media { name, source }
     }

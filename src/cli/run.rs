@@ -16,7 +16,7 @@ use shiftlive::online::{Precision, Recognizer, RecognizerOptions, SmoothingOptio
 use shiftlive::pipeline::{Event, Pipeline, PipelineOptions, Summary};
 
 use super::exit::Damaged;
-use super::out::{OutputError, outln};
+use super::out::OutputError;
 
 /// Which model runs, and where.
 #[derive(Debug, Clone, clap::Args)]
@@ -130,7 +130,7 @@ pub fn recognizer(model: &ModelArgs) -> anyhow::Result<(Recognizer, Vec<String>)
 }
 
 /// The recogniser, its labels and the name of its device.
-fn load(model: &ModelArgs) -> anyhow::Result<(Recognizer, Vec<String>, String)> {
+pub(super) fn load(model: &ModelArgs) -> anyhow::Result<(Recognizer, Vec<String>, String)> {
     if let Some(threads) = model.threads {
         tch::set_num_threads(threads);
     }
@@ -163,9 +163,9 @@ fn load(model: &ModelArgs) -> anyhow::Result<(Recognizer, Vec<String>, String)> 
 }
 
 /// What Ctrl-C does: stop the headless pipeline, or close the window. Set once the mode is known.
-type InterruptHook = Arc<Mutex<Option<Box<dyn Fn() + Send>>>>;
+pub(super) type InterruptHook = Arc<Mutex<Option<Box<dyn Fn() + Send>>>>;
 
-fn set_hook(hook: &InterruptHook, action: Box<dyn Fn() + Send>) {
+pub(super) fn set_hook(hook: &InterruptHook, action: Box<dyn Fn() + Send>) {
     if let Ok(mut slot) = hook.lock() {
         *slot = Some(action);
     }
@@ -177,7 +177,7 @@ fn set_hook(hook: &InterruptHook, action: Box<dyn Fn() + Send>) {
 pub const DEFAULT_SMOOTH_MS: f64 = 500.0;
 
 /// The frame stride: --stride, else the checkpoint's `stride` metadata, else 1.
-fn stride_of(model: &ModelArgs, args: &RunArgs) -> anyhow::Result<u32> {
+pub(super) fn stride_of(model: &ModelArgs, args: &RunArgs) -> anyhow::Result<u32> {
     if let Some(stride) = args.stride {
         return Ok(stride.max(1));
     }
@@ -188,7 +188,7 @@ fn stride_of(model: &ModelArgs, args: &RunArgs) -> anyhow::Result<u32> {
 }
 
 /// The `stride` a checkpoint was trained at (its metadata), if it records one.
-fn checkpoint_stride(path: &std::path::Path) -> anyhow::Result<Option<u32>> {
+pub(super) fn checkpoint_stride(path: &std::path::Path) -> anyhow::Result<Option<u32>> {
     let metadata = TensorFile::read_metadata(path)?;
     let Some(text) = metadata.get("stride") else {
         return Ok(None);
@@ -219,7 +219,7 @@ fn smoothing_of(args: &RunArgs, stride: u32) -> SmoothingOptions {
     smoothing
 }
 
-fn pipeline_options(
+pub(super) fn pipeline_options(
     source: Source,
     realtime: bool,
     args: &RunArgs,
@@ -270,7 +270,7 @@ pub fn run(
     if !args.headless {
         if shiftlive::ui::display_available() {
             let realtime = pace.unwrap_or(true);
-            match window(source.clone(), realtime, model, args, max_retries, &hook) {
+            match super::window::window(source.clone(), realtime, model, args, max_retries, &hook) {
                 Ok(summary) => return summary.map_or(Ok(()), |s| outcome_of(&s, args)),
                 Err(e) if e.downcast_ref::<OutputError>().is_some() => return Err(e),
                 // The window was up and failed: its run is over, there is nothing to fall back on.
@@ -307,86 +307,6 @@ pub fn run(
         max_retries,
         &hook,
     )
-}
-
-/// The window: the model loads on the session thread, so one that fails opens the window with an
-/// error banner instead of ending the run. Prints `{"window": {...}}` (and the last summary) at exit
-/// and returns the last summary.
-#[cfg(feature = "ui")]
-fn window(
-    source: Source,
-    realtime: bool,
-    model: &ModelArgs,
-    args: &RunArgs,
-    max_retries: Option<u32>,
-    hook: &InterruptHook,
-) -> anyhow::Result<Option<Summary>> {
-    use shiftlive::ui::{LoadedModel, WindowOptions, run_window};
-
-    let live_retries = match source {
-        Source::File(_) | Source::Frames { .. } => None,
-        _ => max_retries,
-    };
-    // A checkpoint whose metadata cannot be read fails to load on the session thread too, where
-    // the window shows the error; until then the stride is 1.
-    let stride = stride_of(model, args).unwrap_or_else(|e| {
-        tracing::warn!("{e:#}: stride 1");
-        1
-    });
-    let mut options = pipeline_options(source, realtime, args, stride, Vec::new(), max_retries);
-    options.keep_frames = true;
-    let model = model.clone();
-    let hook = hook.clone();
-    let outcome = run_window(WindowOptions {
-        pipeline: options,
-        live_retries,
-        loader: Box::new(move |path| {
-            let mut model = model.clone();
-            if let Some(path) = path {
-                // A checkpoint opened in the window brings its own labels.
-                model.model = Some(path.to_path_buf());
-                model.labels = None;
-            }
-            let (recognizer, labels, device) = load(&model)?;
-            // The checkpoint's stride, as `--model` gives it at start (the session lets --stride
-            // win, as at start).
-            let stride = match &model.model {
-                Some(path) => checkpoint_stride(path)?,
-                None => None,
-            };
-            Ok(LoadedModel {
-                recognizer,
-                labels,
-                device,
-                stride,
-                trained: model.model.is_some(),
-            })
-        }),
-        stride_flag: args.stride,
-        on_result: args.echo_results.then(|| -> shiftlive::ui::ResultHook {
-            Box::new(|result| {
-                if let Ok(line) = serde_json::to_string(result) {
-                    let _ = super::out::line(format_args!("{line}"));
-                }
-            })
-        }),
-        renderer: args.renderer,
-        measure_latency: args.measure_window,
-        on_context: Box::new(move |ctx| {
-            set_hook(
-                &hook,
-                Box::new(move || {
-                    ctx.send_viewport_cmd(egui::ViewportCommand::Close);
-                    ctx.request_repaint();
-                }),
-            );
-        }),
-    })?;
-    if let Some(summary) = &outcome.summary {
-        outln!("{}", serde_json::json!({ "summary": summary }));
-    }
-    outln!("{}", serde_json::json!({ "window": outcome.report }));
-    Ok(outcome.summary)
 }
 
 /// How a run whose summary is `summary` ends: damaged input is exit 3 (a warning with

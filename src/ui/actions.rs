@@ -8,8 +8,9 @@ use std::path::PathBuf;
 use crate::capture::Source;
 use crate::pipeline::Control;
 
-use super::session::{Command, Origin};
-use super::state::{AppState, BannerKind, SMOOTH_MAX, STRIDE_MAX, TOP_K_MAX, is_checkpoint};
+use super::messages::{Command, Origin};
+use super::settings::{SMOOTH_MAX, STRIDE_MAX, TOP_K_MAX};
+use super::state::{AppState, BannerKind, is_checkpoint};
 
 /// The smoothing span's step for `[` and `]` (ms), and its bounds.
 pub const SMOOTH_MS_STEP: f64 = 100.0;

@@ -20,9 +20,10 @@ use crate::pipeline::{FrameResult, PipelineOptions, Summary};
 
 use super::controls;
 use super::draw;
+use super::messages::{Command, ModelLoader, Shown};
 use super::panel;
 use super::screenshot::next_screenshot_path;
-use super::session::{Command, ModelLoader, Session, SessionConfig, Shown};
+use super::session::{Session, SessionConfig};
 use super::state::{AppState, NARROW};
 use super::stats::WindowReport;
 

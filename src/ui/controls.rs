@@ -9,7 +9,8 @@ use egui::{Key, KeyboardShortcut, Modifiers};
 use crate::capture::Source;
 
 use super::actions::{Action, SMOOTH_MS_MAX, SMOOTH_MS_MIN};
-use super::state::{AppState, SMOOTH_MAX, STRIDE_MAX, TOP_K_MAX};
+use super::settings::{SMOOTH_MAX, STRIDE_MAX, TOP_K_MAX};
+use super::state::AppState;
 
 const fn key(k: Key) -> KeyboardShortcut {
     KeyboardShortcut::new(Modifiers::NONE, k)

@@ -17,9 +17,11 @@ mod app;
 mod controls;
 mod draw;
 mod guard;
+mod messages;
 mod panel;
 mod screenshot;
 mod session;
+mod settings;
 mod state;
 mod stats;
 
@@ -30,10 +32,10 @@ pub use app::{
 };
 pub use controls::{HELP, bindings, list_dir};
 pub use draw::color_image;
+pub use messages::{Command, LoadedModel, Message, ModelInfo, ModelLoader, Origin, Shown};
 pub use panel::{PLOT_GAP_S, plot_segments, smoothing_text};
 pub use screenshot::{ScreenshotError, next_screenshot_path, save_png};
-pub use session::{
-    Command, LoadedModel, Message, ModelInfo, ModelLoader, Origin, Session, SessionConfig, Shown,
-};
-pub use state::{AppState, Banner, BannerKind, NARROW, Settings, is_checkpoint};
+pub use session::{Session, SessionConfig};
+pub use settings::Settings;
+pub use state::{AppState, Banner, BannerKind, NARROW, is_checkpoint};
 pub use stats::{ROLLING, Rolling, WindowReport};

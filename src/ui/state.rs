@@ -15,57 +15,17 @@ use std::time::{Duration, Instant};
 
 use crate::bench::Stats;
 use crate::capture::{Frame, Source};
-use crate::online::{LabelState, SmoothingOptions};
+use crate::online::LabelState;
 use crate::pipeline::{FrameResult, PipelineOptions, Scored, Summary};
 
-use super::session::{Command, Message, ModelInfo, Origin};
+use super::messages::{Command, Message, ModelInfo, Origin};
+use super::settings::Settings;
 use super::stats::{ROLLING, Rolling, WINDOW_SAMPLES, WindowReport, push_capped};
 
-pub const TOP_K_MAX: usize = 10;
-pub const SMOOTH_MAX: usize = 64;
-pub const STRIDE_MAX: u32 = 16;
 /// How long an info banner stays (it fades over its last second).
 pub const INFO_BANNER: Duration = Duration::from_secs(4);
 /// Below this width (points) the side panel folds away unless asked for.
 pub const NARROW: f32 = 800.0;
-
-/// The settings the user changes while the pipeline runs.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Settings {
-    pub paused: bool,
-    /// The smoothing window in processed frames (used when `smooth_ms` is None).
-    pub smooth_window: usize,
-    /// The smoothing as a time span (ms), turned into frames by the pipeline.
-    pub smooth_ms: Option<f64>,
-    pub hysteresis: bool,
-    pub threshold: f32,
-    pub top_k: usize,
-    pub stride: u32,
-}
-
-impl Settings {
-    pub fn from_options(options: &PipelineOptions) -> Self {
-        Self {
-            paused: false,
-            smooth_window: options.smoothing.window,
-            smooth_ms: options.smoothing.window_ms,
-            hysteresis: options.smoothing.hysteresis,
-            threshold: options.smoothing.threshold,
-            top_k: options.smoothing.top_k,
-            stride: options.stride,
-        }
-    }
-
-    pub fn smoothing(&self) -> SmoothingOptions {
-        SmoothingOptions {
-            window: self.smooth_window,
-            window_ms: self.smooth_ms,
-            hysteresis: self.hysteresis,
-            threshold: self.threshold,
-            top_k: self.top_k,
-        }
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BannerKind {
