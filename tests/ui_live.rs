@@ -138,9 +138,9 @@ fn summary(error: Option<&str>) -> Summary {
         frames_paused: 0,
         fps: 25.0,
         latency_ms: LatencySummary {
-            total: stats.clone(),
-            capture_to_ring: stats.clone(),
-            preprocess: stats.clone(),
+            total: stats,
+            capture_to_ring: stats,
+            preprocess: stats,
             model: stats,
         },
         error: error.map(String::from),

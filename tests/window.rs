@@ -36,6 +36,23 @@ fn encode(path: &Path) {
     }
 }
 
+/// A private XDG_RUNTIME_DIR (0700), which silences wgpu's warning.
+fn runtime_dir(path: &Path) -> std::path::PathBuf {
+    std::fs::create_dir(path).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700)).unwrap();
+    path.to_path_buf()
+}
+
+/// Runs the shell `script` on a fresh 1280x720 Xvfb screen.
+fn xvfb(script: &str, runtime: &Path) -> std::process::ExitStatus {
+    Command::new("xvfb-run")
+        .args(["-a", "-s", "-screen 0 1280x720x24", "sh", "-c", script])
+        .env("XDG_RUNTIME_DIR", runtime)
+        .env("SHIFTLIVE_LOG", "info")
+        .status()
+        .unwrap()
+}
+
 /// What a run left: the window's report, its stderr, the screen before and during.
 struct Run {
     window: serde_json::Value,
@@ -49,9 +66,7 @@ struct Run {
 /// Runs `shiftlive ARGS` on Xvfb for `seconds`, screenshots before and during, then Ctrl-C; the
 /// window must close cleanly (exit 0) and report.
 fn run_window(dir: &Path, renderer: &str, args: &[&str], seconds: u32) -> Run {
-    let runtime = dir.join(format!("xdg-{renderer}"));
-    std::fs::create_dir(&runtime).unwrap();
-    std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let runtime = runtime_dir(&dir.join(format!("xdg-{renderer}")));
     let (empty, shot) = (
         dir.join(format!("empty-{renderer}.png")),
         dir.join(format!("shot-{renderer}.png")),
@@ -74,12 +89,7 @@ wait $pid"#,
             .join(" "),
         dir = dir.display(),
     );
-    let status = Command::new("xvfb-run")
-        .args(["-a", "-s", "-screen 0 1280x720x24", "sh", "-c", &script])
-        .env("XDG_RUNTIME_DIR", &runtime)
-        .env("SHIFTLIVE_LOG", "info")
-        .status()
-        .unwrap();
+    let status = xvfb(&script, &runtime);
     let stderr =
         std::fs::read_to_string(dir.join(format!("err-{renderer}.log"))).unwrap_or_default();
     assert!(status.success(), "{renderer}: {status}\n{stderr}");
@@ -255,9 +265,7 @@ fn a_model_opened_from_the_window_after_a_bad_one_names_the_demo_clip_right() {
     let model = root.join("assets/models/motion-tsm-r18-tiny.safetensors");
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let runtime = d.join("xdg");
-    std::fs::create_dir(&runtime).unwrap();
-    std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let runtime = runtime_dir(&d.join("xdg"));
     // Every letter of the typed path is also a shortcut (s, t, r, o, p, f, v, i, ...): none may
     // fire while the dialog has the keyboard.
     let script = format!(
@@ -287,12 +295,7 @@ wait $pid"#,
         model = model.display(),
         d = d.display(),
     );
-    let status = Command::new("xvfb-run")
-        .args(["-a", "-s", "-screen 0 1280x720x24", "sh", "-c", &script])
-        .env("XDG_RUNTIME_DIR", &runtime)
-        .env("SHIFTLIVE_LOG", "info")
-        .status()
-        .unwrap();
+    let status = xvfb(&script, &runtime);
     let stderr = std::fs::read_to_string(d.join("err.log")).unwrap_or_default();
     let stdout = std::fs::read_to_string(d.join("out.jsonl")).unwrap();
     if let Ok(keep) = std::env::var("SHIFTLIVE_WINDOW_SHOTS") {
