@@ -204,7 +204,11 @@ pub fn shift_bi(x: &Tensor, t: i64, fold: i64) -> Result<Tensor, TchError> {
     let (nt, c, h, w) = x.size4()?;
     let x5 = x.view([nt / t, t, c, h, w]);
     let rest = x5.narrow(2, 2 * fold, c - 2 * fold);
-    let parts = [moved(&x5, t, 0, fold, false), moved(&x5, t, fold, fold, true), rest];
+    let parts = [
+        moved(&x5, t, 0, fold, false),
+        moved(&x5, t, fold, fold, true),
+        rest,
+    ];
     Ok(Tensor::cat(&parts, 2).view([nt, c, h, w]))
 }
 
