@@ -212,7 +212,10 @@ fn add_gate(pipeline: &gst::Pipeline, gate: &Shared) -> Result<(), MediaError> {
                 gate.passed.extend(first..first + buffers);
                 gst::PadProbeReturn::Ok
             } else {
-                gst::PadProbeReturn::Drop
+                // Handled, not Drop: the binding takes the buffer out of the probe's info and
+                // unrefs it; GStreamer 1.22 would then unref the emptied slot again on Drop
+                // (a critical warning per frame, fixed in 1.24.8).
+                gst::PadProbeReturn::Handled
             }
         },
     )
