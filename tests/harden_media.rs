@@ -5,6 +5,7 @@
 //! here with GStreamer, never committed; runs use the shipped default model (64 px, 8 frames 4
 //! apart).
 #![cfg(feature = "capture")]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
