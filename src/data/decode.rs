@@ -137,36 +137,40 @@ pub(crate) fn sample_item(
     match (item.layout, cache) {
         (Layout::Frames, _) => {
             let paths = list_frames(&item.path)?;
-            for (frame, slots) in slots_by_frame(&sampler.plan(paths.len())) {
-                let path = &paths[frame.min(paths.len() - 1)];
-                let image = match cache.and_then(|c| c.image(path)) {
-                    Some(hit) => hit,
-                    None => {
-                        let image = Arc::new(decode_image(path)?);
-                        if let Some(c) = cache {
-                            c.keep_image(path, &image);
-                        }
-                        image
-                    }
-                };
-                for slot in slots {
-                    sampler.take(slot, &image)?;
+            hand_planned(sampler, paths.len(), |frame| {
+                let path = &paths[frame];
+                if let Some(hit) = cache.and_then(|c| c.image(path)) {
+                    return Ok(hit);
                 }
-            }
-            Ok(())
+                let image = Arc::new(decode_image(path)?);
+                if let Some(c) = cache {
+                    c.keep_image(path, &image);
+                }
+                Ok(image)
+            })
         }
         (Layout::Video, Some(cache)) => {
             let frames = cached_video(&item.path, cache)?;
-            for (frame, slots) in slots_by_frame(&sampler.plan(frames.len())) {
-                let image = &frames[frame.min(frames.len() - 1)];
-                for slot in slots {
-                    sampler.take(slot, image)?;
-                }
-            }
-            Ok(())
+            hand_planned(sampler, frames.len(), |frame| Ok(frames[frame].clone()))
         }
         (Layout::Video, None) => decode_sampled(&item.path, sampler).map(|_| ()),
     }
+}
+
+/// Plans an item of `frames` frames (at least one) and hands each planned frame, got from
+/// `fetch`, to the slots that take it.
+fn hand_planned(
+    sampler: &mut dyn FrameSampler,
+    frames: usize,
+    mut fetch: impl FnMut(usize) -> Result<Arc<Image>, DataError>,
+) -> Result<(), DataError> {
+    for (frame, slots) in slots_by_frame(&sampler.plan(frames)) {
+        let image = fetch(frame.min(frames.saturating_sub(1)))?;
+        for slot in slots {
+            sampler.take(slot, &image)?;
+        }
+    }
+    Ok(())
 }
 
 /// A video's frames from the cache, else decoded whole and offered to it.
