@@ -219,25 +219,22 @@ fn smoothing_of(args: &RunArgs, stride: u32) -> SmoothingOptions {
     smoothing
 }
 
-pub(super) fn pipeline_options(
-    source: Source,
-    realtime: bool,
-    args: &RunArgs,
-    stride: u32,
-    labels: Vec<String>,
-    max_retries: Option<u32>,
-) -> PipelineOptions {
-    PipelineOptions {
-        source,
-        realtime,
-        max_frames: args.max_frames,
-        stride,
-        smoothing: smoothing_of(args, stride),
-        labels,
-        emit_logits: args.emit_logits,
-        keep_frames: false,
-        throttle: args.throttle_ms.map(Duration::from_millis),
-        max_retries,
+impl Plan<'_> {
+    /// The pipeline's options for this run at `stride`, naming classes by `labels`.
+    pub(super) fn pipeline_options(self, stride: u32, labels: Vec<String>) -> PipelineOptions {
+        let args = self.args;
+        PipelineOptions {
+            source: self.source,
+            realtime: self.realtime,
+            max_frames: args.max_frames,
+            stride,
+            smoothing: smoothing_of(args, stride),
+            labels,
+            emit_logits: args.emit_logits,
+            keep_frames: false,
+            throttle: args.throttle_ms.map(Duration::from_millis),
+            max_retries: self.max_retries,
+        }
     }
 }
 
@@ -269,8 +266,15 @@ pub fn run(
     #[cfg(feature = "ui")]
     if !args.headless {
         if shiftlive::ui::display_available() {
-            let realtime = pace.unwrap_or(true);
-            match super::window::window(source.clone(), realtime, model, args, max_retries, &hook) {
+            let plan = Plan {
+                source: source.clone(),
+                realtime: pace.unwrap_or(true),
+                model,
+                args,
+                max_retries,
+                hook: &hook,
+            };
+            match super::window::window(plan) {
                 Ok(summary) => return summary.map_or(Ok(()), |s| outcome_of(&s, args)),
                 Err(e) if e.downcast_ref::<OutputError>().is_some() => return Err(e),
                 // The window was up and failed: its run is over, there is nothing to fall back on.
@@ -299,14 +303,25 @@ pub fn run(
             "built without the window (feature `ui`): printing JSON lines (as --headless)"
         );
     }
-    headless(
+    headless(Plan {
         source,
-        pace.unwrap_or(false),
+        realtime: pace.unwrap_or(false),
         model,
         args,
         max_retries,
-        &hook,
-    )
+        hook: &hook,
+    })
+}
+
+/// One run as `run` decided it: what plays, at which pace, with which model and flags, and the
+/// Ctrl-C hook its pipeline installs its stop into.
+pub(super) struct Plan<'a> {
+    pub source: Source,
+    pub realtime: bool,
+    pub model: &'a ModelArgs,
+    pub args: &'a RunArgs,
+    pub max_retries: Option<u32>,
+    pub hook: &'a InterruptHook,
 }
 
 /// How a run whose summary is `summary` ends: damaged input is exit 3 (a warning with
@@ -332,17 +347,11 @@ fn outcome_of(summary: &Summary, args: &RunArgs) -> anyhow::Result<()> {
 }
 
 /// JSON lines on stdout.
-fn headless(
-    source: Source,
-    realtime: bool,
-    model: &ModelArgs,
-    args: &RunArgs,
-    max_retries: Option<u32>,
-    hook: &InterruptHook,
-) -> anyhow::Result<()> {
-    let (recognizer, labels) = recognizer(model)?;
-    let stride = stride_of(model, args)?;
-    let options = pipeline_options(source, realtime, args, stride, labels, max_retries);
+fn headless(plan: Plan<'_>) -> anyhow::Result<()> {
+    let (args, hook) = (plan.args, plan.hook);
+    let (recognizer, labels) = recognizer(plan.model)?;
+    let stride = stride_of(plan.model, args)?;
+    let options = plan.pipeline_options(stride, labels);
     let pipeline = Pipeline::start(recognizer, options).context("starting the pipeline threads")?;
     let stop = pipeline.stop_handle();
     set_hook(hook, Box::new(move || stop.store(true, Ordering::Relaxed)));

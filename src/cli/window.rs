@@ -7,27 +7,18 @@ use shiftlive::capture::Source;
 use shiftlive::pipeline::Summary;
 
 use super::out::outln;
-use super::run::{
-    InterruptHook, ModelArgs, RunArgs, checkpoint_stride, load, pipeline_options, set_hook,
-    stride_of,
-};
+use super::run::{Plan, checkpoint_stride, load, set_hook, stride_of};
 
 /// The window: the model loads on the session thread, so one that fails opens the window with an
 /// error banner instead of ending the run. Prints `{"window": {...}}` (and the last summary) at exit
 /// and returns the last summary.
-pub fn window(
-    source: Source,
-    realtime: bool,
-    model: &ModelArgs,
-    args: &RunArgs,
-    max_retries: Option<u32>,
-    hook: &InterruptHook,
-) -> anyhow::Result<Option<Summary>> {
+pub fn window(plan: Plan<'_>) -> anyhow::Result<Option<Summary>> {
     use shiftlive::ui::{LoadedModel, WindowOptions, run_window};
 
-    let live_retries = match source {
+    let (model, args, hook) = (plan.model, plan.args, plan.hook);
+    let live_retries = match plan.source {
         Source::File(_) | Source::Frames { .. } => None,
-        _ => max_retries,
+        _ => plan.max_retries,
     };
     // A checkpoint whose metadata cannot be read fails to load on the session thread too, where
     // the window shows the error; until then the stride is 1.
@@ -35,7 +26,7 @@ pub fn window(
         tracing::warn!("{e:#}: stride 1");
         1
     });
-    let mut options = pipeline_options(source, realtime, args, stride, Vec::new(), max_retries);
+    let mut options = plan.pipeline_options(stride, Vec::new());
     options.keep_frames = true;
     let model = model.clone();
     let hook = hook.clone();

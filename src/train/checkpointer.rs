@@ -121,9 +121,9 @@ impl Checkpointer {
         }
         let protocol = TestProtocol {
             frames: config.model.num_segments.max(1) as usize,
-            interval: config.interval,
-            clips: config.test.clips.max(1),
-            crop: config.test.crop,
+            interval: config.regimen.interval,
+            clips: config.regimen.test.clips.max(1),
+            crop: config.regimen.test.crop,
         };
         let protocol = serde_json::to_string(&protocol).map_err(|source| TrainError::Json {
             what: "the test protocol",

@@ -20,7 +20,7 @@ mod step;
 mod trainer;
 
 pub use checkpointer::TRAIN_STATE_KEY;
-pub use config::{DataSpec, Distill, FlipSpec, TrainConfig, mirror_label_map};
+pub use config::{DataSpec, Distill, FlipSpec, Regimen, TrainConfig, mirror_label_map};
 pub use error::{ResumeError, TrainError};
 pub use eval::{EvalOptions, EvalReport, OnlineReport, evaluate, evaluate_online};
 pub use metrics::{Accuracy, Scores};
