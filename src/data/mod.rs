@@ -20,6 +20,6 @@ pub use augment::{Axis, Flip, Mode, TestCrop, TrainChoice, View, render, test_vi
 pub use dataset::{Dataset, Item, Layout, Subset, read_class_index};
 pub use decode::{DecodeCache, Image, decode_image, decode_video, list_frames};
 pub use error::{DataError, Skipped, write_atomic, write_skipped};
-pub use loader::{Batch, Loader};
+pub use loader::{Batch, Loader, Shard};
 pub use options::LoaderOptions;
 pub use sampling::Sampling;
