@@ -7,6 +7,11 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Output, Stdio};
 
 use shiftlive::dist::{Backend, Launch, ProcessGroup, timeout_from_env};
+use shiftlive::model::{ActionNet, ModelConfig};
+use shiftlive::train::{
+    BUCKET_BYTES, GradSync, Sgd, SgdOptions, StepHook, StepSettings, TrainError,
+    broadcast_variables, buffers, train_step_with,
+};
 use tch::{Kind, Tensor};
 
 /// Marks a process started by [`spawn`] (its test function then runs as a rank).
@@ -113,4 +118,157 @@ fn two_processes_all_reduce_and_broadcast_exactly() {
         assert!(out.status.success(), "rank {r}: {text}");
         assert!(text.contains(&format!("RANK {r} OK")), "rank {r}: {text}");
     }
+}
+
+/// The tiny TSM of the data-parallel checks: 4 segments, 32 px, no dropout, 5 classes.
+fn tiny_tsm(seed: i64) -> (tch::nn::VarStore, ActionNet, Sgd) {
+    let mut config = ModelConfig::tsm_r18_tiny();
+    (
+        config.num_segments,
+        config.input_size,
+        config.dropout,
+        config.num_classes,
+    ) = (4, 32, 0.0, 5);
+    tch::manual_seed(seed);
+    let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+    let net = ActionNet::new(&vs.root(), &config).unwrap();
+    ActionNet::reset_convs_default(&vs);
+    let sgd = Sgd::new(&vs, SgdOptions::default(), net.classifier_prefix());
+    (vs, net, sgd)
+}
+
+/// Clips and labels of step `step`'s global batch of 2 x 3 clips; half `h` is rank h's.
+fn half_batch(step: i64, h: i64) -> (Tensor, Tensor) {
+    tch::manual_seed(1000 + step);
+    let x = Tensor::randn([6 * 4, 3, 32, 32], (Kind::Float, tch::Device::Cpu));
+    let y = Tensor::randint(5, [6], (Kind::Int64, tch::Device::Cpu));
+    (x.narrow(0, h * 12, 12), y.narrow(0, h * 3, 3))
+}
+
+const STEPS: i64 = 3;
+const SETTINGS: StepSettings = StepSettings {
+    lr: 0.05,
+    label_smoothing: 0.0,
+    clip_grad: None,
+    loss_scale: None,
+};
+
+#[test]
+fn rank_sgd_steps() {
+    let Some(pg) = child_group() else { return };
+    tch::set_num_threads(1);
+    // Different starting weights on each rank: rank 0's broadcast must make them equal.
+    let (vs, net, mut sgd) = tiny_tsm(42 + pg.rank() as i64);
+    broadcast_variables(&pg, &vs).unwrap();
+    for step in 0..STEPS {
+        let (x, y) = half_batch(step, pg.rank() as i64);
+        let mut hook = GradSync {
+            pg: &pg,
+            bucket_bytes: BUCKET_BYTES,
+            buffers: buffers(&vs),
+        };
+        train_step_with(&net, &mut sgd, &x, &y, None, &SETTINGS, &mut hook).unwrap();
+    }
+    let out = std::env::var("SHIFTLIVE_DIST_TEST_OUT").unwrap();
+    vs.save(format!("{out}/rank{}.safetensors", pg.rank()))
+        .unwrap();
+    println!("RANK {} OK", pg.rank());
+}
+
+/// Averages the gradients kept from the first half-batch with those of the second.
+struct AverageWith(Vec<Tensor>);
+
+impl StepHook for AverageWith {
+    fn after_backward(&mut self, sgd: &mut Sgd) -> Result<(), TrainError> {
+        for (g, first) in sgd.grads().iter().zip(&self.0) {
+            let _ = g.shallow_clone().copy_(&((first + g) / 2.0));
+        }
+        Ok(())
+    }
+}
+
+fn weights(path: &std::path::Path) -> Vec<(String, Tensor)> {
+    let mut w = Tensor::read_safetensors(path).unwrap();
+    w.sort_by(|a, b| a.0.cmp(&b.0));
+    w
+}
+
+#[test]
+fn two_ranks_step_like_one_process_averaging_the_half_batches() {
+    if std::env::var(CHILD).is_ok() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let out = dir.path().to_str().unwrap();
+    let children: Vec<Child> = (0..2)
+        .map(|r| {
+            spawn(
+                "rank_sgd_steps",
+                r,
+                2,
+                port,
+                &[("SHIFTLIVE_DIST_TEST_OUT", out)],
+            )
+        })
+        .collect();
+    for (r, c) in children.into_iter().enumerate() {
+        let (o, text) = wait(c);
+        assert!(o.status.success(), "rank {r}: {text}");
+    }
+    let (w0, w1) = (
+        weights(&dir.path().join("rank0.safetensors")),
+        weights(&dir.path().join("rank1.safetensors")),
+    );
+    // One process: each half-batch's gradient (BatchNorm statistics per half), averaged.
+    tch::set_num_threads(1);
+    let (vs, net, mut sgd) = tiny_tsm(42);
+    for step in 0..STEPS {
+        let (x0, y0) = half_batch(step, 0);
+        sgd.zero_grad();
+        let logits = net.forward_clip(&x0, true).unwrap().logits;
+        logits.cross_entropy_for_logits(&y0).backward();
+        let first: Vec<Tensor> = sgd.grads().iter().map(Tensor::copy).collect();
+        let (x1, y1) = half_batch(step, 1);
+        train_step_with(
+            &net,
+            &mut sgd,
+            &x1,
+            &y1,
+            None,
+            &SETTINGS,
+            &mut AverageWith(first),
+        )
+        .unwrap();
+    }
+    let trained: std::collections::BTreeMap<String, Tensor> = vs.variables().into_iter().collect();
+    let mut worst = 0f64;
+    let mut compared = 0;
+    for ((n0, t0), (n1, t1)) in w0.iter().zip(&w1) {
+        assert_eq!(n0, n1);
+        assert!(t0.equal(t1), "{n0} differs between the ranks");
+        let Some(reference) = trained.get(n0) else {
+            continue;
+        };
+        if !reference.requires_grad() {
+            continue; // BatchNorm statistics: per replica, not comparable to one process
+        }
+        worst = worst.max((t0 - reference).abs().max().double_value(&[]));
+        compared += 1;
+    }
+    assert!(
+        compared > 20 && w0.len() == w1.len(),
+        "{compared} of {} compared",
+        w0.len()
+    );
+    eprintln!("max abs difference to one process: {worst:e} over {compared} tensors");
+    assert!(worst <= 1e-6, "max abs difference to one process {worst:e}");
+    // And the steps moved the weights: the comparison is not between untouched copies.
+    let (fresh, _, _) = tiny_tsm(42);
+    let moved: f64 = fresh
+        .variables()
+        .iter()
+        .map(|(n, t)| (t - &trained[n]).abs().max().double_value(&[]))
+        .fold(0.0, f64::max);
+    assert!(moved > 1e-3, "weights moved by {moved}");
 }

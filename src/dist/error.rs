@@ -41,7 +41,9 @@ pub enum DistError {
         missing: String,
         timeout_s: f64,
     },
-    #[error("rank {rank} of {world}: {count} processes claim rank {claimed}: every rank must be unique")]
+    #[error(
+        "rank {rank} of {world}: {count} processes claim rank {claimed}: every rank must be unique"
+    )]
     DuplicateRank {
         rank: usize,
         world: usize,

@@ -133,7 +133,10 @@ impl Handle {
     }
 
     fn pointers(tensors: &[Tensor]) -> Vec<*const c_void> {
-        tensors.iter().map(|t| t.as_ptr() as *const c_void).collect()
+        tensors
+            .iter()
+            .map(|t| t.as_ptr() as *const c_void)
+            .collect()
     }
 
     /// Sums `tensors` (one dtype) across the ranks in place.

@@ -55,18 +55,29 @@ impl ProcessGroup {
     /// Joins the job `launch` describes: connects to the store, checks that every rank arrives
     /// exactly once (within `timeout`), then starts `backend`'s process group. Every collective
     /// after that fails after `timeout` at the latest.
-    pub fn connect(launch: &Launch, backend: Backend, timeout: Duration) -> Result<Self, DistError> {
+    pub fn connect(
+        launch: &Launch,
+        backend: Backend,
+        timeout: Duration,
+    ) -> Result<Self, DistError> {
         let (rank, world) = (launch.rank, launch.world);
         let ms = i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX);
-        let h = Handle::open(&launch.master_addr, launch.master_port, rank, world, ms, launch.agent_store)
-            .map_err(|message| DistError::Connect {
-                rank,
-                world,
-                addr: launch.master_addr.clone(),
-                port: launch.master_port,
-                timeout_s: timeout.as_secs_f64(),
-                message: first_line(&message),
-            })?;
+        let h = Handle::open(
+            &launch.master_addr,
+            launch.master_port,
+            rank,
+            world,
+            ms,
+            launch.agent_store,
+        )
+        .map_err(|message| DistError::Connect {
+            rank,
+            world,
+            addr: launch.master_addr.clone(),
+            port: launch.master_port,
+            timeout_s: timeout.as_secs_f64(),
+            message: first_line(&message),
+        })?;
         let pg = Self {
             h,
             rank,
@@ -76,13 +87,17 @@ impl ProcessGroup {
             round: std::cell::Cell::new(0),
         };
         pg.claim()?;
-        pg.h.start(backend.name()).map_err(|message| DistError::Start {
-            rank,
-            world,
-            backend: backend.name().into(),
-            message: first_line(&message),
-        })?;
-        tracing::info!("rank {rank} of {world}: {} process group up", backend.name());
+        pg.h.start(backend.name())
+            .map_err(|message| DistError::Start {
+                rank,
+                world,
+                backend: backend.name().into(),
+                message: first_line(&message),
+            })?;
+        tracing::info!(
+            "rank {rank} of {world}: {} process group up",
+            backend.name()
+        );
         Ok(pg)
     }
 
@@ -107,7 +122,11 @@ impl ProcessGroup {
     /// Averages `tensors` over the ranks in place, as DistributedDataParallel does: buckets of
     /// consecutive tensors of one dtype, about `bucket_bytes` each, summed in one collective per
     /// bucket, then divided by the world size (Gloo has no average).
-    pub fn all_reduce_mean(&self, tensors: &[Tensor], bucket_bytes: usize) -> Result<(), DistError> {
+    pub fn all_reduce_mean(
+        &self,
+        tensors: &[Tensor],
+        bucket_bytes: usize,
+    ) -> Result<(), DistError> {
         let mut bucket: Vec<Tensor> = Vec::new();
         let mut bytes = 0usize;
         for t in tensors {
@@ -121,7 +140,10 @@ impl ProcessGroup {
         self.all_reduce_sum(&mut bucket)?;
         let world = self.world as f64;
         for t in tensors {
-            let _ = t.shallow_clone().f_div_scalar_(world).map_err(|e| self.collective("all-reduce", &e.to_string()))?;
+            let _ = t
+                .shallow_clone()
+                .f_div_scalar_(world)
+                .map_err(|e| self.collective("all-reduce", &e.to_string()))?;
         }
         Ok(())
     }
@@ -152,7 +174,9 @@ impl ProcessGroup {
         let round = self.next_round();
         let key = |r: usize| format!("{PREFIX}agree/{round}/{r}");
         let ours = serde_json::to_vec(items).unwrap_or_default();
-        self.h.set(&key(self.rank), &ours).map_err(|m| self.store(&m))?;
+        self.h
+            .set(&key(self.rank), &ours)
+            .map_err(|m| self.store(&m))?;
         let mut mismatch = None;
         for other in (0..self.world).filter(|&r| r != self.rank) {
             let theirs = self.h.get(&key(other)).map_err(|m| self.store(&m))?;
@@ -184,9 +208,14 @@ impl ProcessGroup {
     /// Each rank claims its number; all must arrive, none twice.
     fn claim(&self) -> Result<(), DistError> {
         let claim = |r: usize| format!("{PREFIX}claim/{r}");
-        self.h.add(&claim(self.rank), 1).map_err(|m| self.store(&m))?;
+        self.h
+            .add(&claim(self.rank), 1)
+            .map_err(|m| self.store(&m))?;
         self.count_to_world(&format!("{PREFIX}arrived"))?;
-        let count = self.h.add(&claim(self.rank), 0).map_err(|m| self.store(&m))?;
+        let count = self
+            .h
+            .add(&claim(self.rank), 0)
+            .map_err(|m| self.store(&m))?;
         self.count_to_world(&format!("{PREFIX}claimed"))?;
         if count > 1 {
             return Err(DistError::DuplicateRank {
@@ -213,7 +242,11 @@ impl ProcessGroup {
                     rank: self.rank,
                     world: self.world,
                     arrived: n,
-                    missing: if missing.is_empty() { "unknown".into() } else { missing.join(", ") },
+                    missing: if missing.is_empty() {
+                        "unknown".into()
+                    } else {
+                        missing.join(", ")
+                    },
                     timeout_s: self.timeout.as_secs_f64(),
                 });
             }

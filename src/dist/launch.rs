@@ -153,10 +153,18 @@ pub fn first_host(list: &str) -> Result<String, DistError> {
     let end = list.find(',').unwrap_or(list.len());
     let (head, rest) = (&list[..end], &list[end..]);
     let Some(open) = head.find('[') else {
-        return if head.is_empty() { Err(bad()) } else { Ok(head.to_string()) };
+        return if head.is_empty() {
+            Err(bad())
+        } else {
+            Ok(head.to_string())
+        };
     };
     // The comma was inside the brackets: the bracket runs to its `]`.
-    let whole = if head.contains(']') { head } else { &list[..end + rest.find(']').ok_or_else(bad)? + 1] };
+    let whole = if head.contains(']') {
+        head
+    } else {
+        &list[..end + rest.find(']').ok_or_else(bad)? + 1]
+    };
     let close = whole.find(']').ok_or_else(bad)?;
     let inside = &whole[open + 1..close];
     let first = inside.split([',', '-']).next().unwrap_or("");
@@ -172,8 +180,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let v: Vec<(String, String)> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let v: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         move |k| v.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone())
     }
 
@@ -189,18 +199,28 @@ mod tests {
         ]))
         .unwrap()
         .unwrap();
-        assert_eq!((l.rank, l.world, l.local_rank, l.master_port), (3, 8, 1, 29400));
+        assert_eq!(
+            (l.rank, l.world, l.local_rank, l.master_port),
+            (3, 8, 1, 29400)
+        );
         assert_eq!(l.master_addr, "10.0.0.2");
         assert!(l.agent_store);
         // A job of one process is not distributed; no variables at all neither.
-        let one = [("RANK", "0"), ("WORLD_SIZE", "1"), ("MASTER_ADDR", "h"), ("MASTER_PORT", "1")];
+        let one = [
+            ("RANK", "0"),
+            ("WORLD_SIZE", "1"),
+            ("MASTER_ADDR", "h"),
+            ("MASTER_PORT", "1"),
+        ];
         assert_eq!(Launch::from_vars(env(&one)).unwrap(), None);
         assert_eq!(Launch::from_vars(env(&[])).unwrap(), None);
     }
 
     #[test]
     fn half_set_and_out_of_world_are_refused() {
-        let e = Launch::from_vars(env(&[("RANK", "1")])).unwrap_err().to_string();
+        let e = Launch::from_vars(env(&[("RANK", "1")]))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("RANK") && e.contains("WORLD_SIZE"), "{e}");
         let e = Launch::from_vars(env(&[
             ("RANK", "2"),
@@ -220,7 +240,9 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("RANK='x'"), "{e}");
-        let e = Launch::from_vars(env(&[("SLURM_PROCID", "0")])).unwrap_err().to_string();
+        let e = Launch::from_vars(env(&[("SLURM_PROCID", "0")]))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("SLURM_NTASKS"), "{e}");
     }
 
@@ -235,7 +257,10 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!((l.rank, l.world, l.local_rank), (5, 16, 1));
-        assert_eq!((l.master_addr.as_str(), l.master_port), ("gpu07", DEFAULT_PORT));
+        assert_eq!(
+            (l.master_addr.as_str(), l.master_port),
+            ("gpu07", DEFAULT_PORT)
+        );
         assert_eq!(first_host("node1,node2").unwrap(), "node1");
         assert_eq!(first_host("a[3,5-6]").unwrap(), "a3");
         assert_eq!(first_host("n[001-004]-ib").unwrap(), "n001-ib");

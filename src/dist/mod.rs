@@ -10,4 +10,6 @@ mod launch;
 
 pub use error::DistError;
 pub use group::{Backend, ProcessGroup};
-pub use launch::{DEFAULT_PORT, DEFAULT_TIMEOUT, Launch, TIMEOUT_VAR, first_host, timeout_from_env};
+pub use launch::{
+    DEFAULT_PORT, DEFAULT_TIMEOUT, Launch, TIMEOUT_VAR, first_host, timeout_from_env,
+};

@@ -27,7 +27,9 @@ pub use eval::{EvalOptions, EvalReport, OnlineReport, evaluate, evaluate_online}
 pub use metrics::{Accuracy, Scores};
 pub use optim::{MOMENTUM_PREFIX, OptimError, Sgd, SgdOptions};
 pub use overrides::Overrides;
-pub use parallel::{BUCKET_BYTES, GradSync, broadcast_variables, describe, evaluate_split};
+pub use parallel::{
+    BUCKET_BYTES, GradSync, broadcast_variables, buffers, describe, evaluate_split,
+};
 pub use plot::{CurvePoint, confusion, curves};
 pub use predict::{Prediction, predict};
 pub use protocol::{ProtocolError, ProtocolOverrides, TEST_PROTOCOL_KEY, TestProtocol, TestViews};

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use serde_json::Value;
-use tch::{Device, nn};
+use tch::{Device, Kind, Tensor, nn};
 
 use super::TrainError;
 use super::checkpointer::RunState;
@@ -29,16 +29,55 @@ use crate::model::ActionNet;
 /// DistributedDataParallel's default bucket size.
 pub const BUCKET_BYTES: usize = 25 << 20;
 
-/// The step hook of a data-parallel run: averages the gradients over the ranks.
+/// The step hook of a data-parallel run: averages the gradients over the ranks, then gives
+/// every rank rank 0's buffers (BatchNorm running statistics), as DDP's `broadcast_buffers` does
+/// before each forward: the statistics a checkpoint or a validation uses are rank 0's.
 pub struct GradSync<'a> {
     pub pg: &'a ProcessGroup,
     pub bucket_bytes: usize,
+    /// The variables without gradient, from [`buffers`].
+    pub buffers: Vec<Tensor>,
 }
 
 impl StepHook for GradSync<'_> {
     fn after_backward(&mut self, sgd: &mut Sgd) -> Result<(), TrainError> {
-        Ok(self.pg.all_reduce_mean(&sgd.grads(), self.bucket_bytes)?)
+        self.pg.all_reduce_mean(&sgd.grads(), self.bucket_bytes)?;
+        broadcast_flat(self.pg, &self.buffers)
     }
+}
+
+/// The variables of `vs` that take no gradient (BatchNorm's running statistics), in name order.
+pub fn buffers(vs: &nn::VarStore) -> Vec<Tensor> {
+    let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    vars.into_iter()
+        .filter(|(_, t)| !t.requires_grad())
+        .map(|(_, t)| t)
+        .collect()
+}
+
+/// Broadcasts `tensors` from rank 0 as one flat tensor per dtype (a few collectives instead of
+/// one per tensor), copying the result back in place.
+fn broadcast_flat(pg: &ProcessGroup, tensors: &[Tensor]) -> Result<(), TrainError> {
+    let mut kinds: Vec<Kind> = tensors.iter().map(Tensor::kind).collect();
+    kinds.dedup();
+    for kind in kinds {
+        let group: Vec<&Tensor> = tensors.iter().filter(|t| t.kind() == kind).collect();
+        let flat: Vec<Tensor> = group.iter().map(|t| t.detach().reshape([-1])).collect();
+        let mut one = [Tensor::f_cat(&flat, 0)?];
+        pg.broadcast(&mut one, 0)?;
+        let mut offset = 0;
+        tch::no_grad(|| -> Result<(), TrainError> {
+            for t in group {
+                let n = t.numel() as i64;
+                t.shallow_clone()
+                    .f_copy_(&one[0].narrow(0, offset, n).view_as(t))?;
+                offset += n;
+            }
+            Ok(())
+        })?;
+    }
+    Ok(())
 }
 
 /// Gives every rank rank 0's variables (weights and BatchNorm buffers), in name order.
@@ -158,11 +197,12 @@ impl Trainer {
     }
 
     /// The hook between backward and the update.
-    pub(super) fn hook(&self) -> Box<dyn StepHook + '_> {
+    pub(super) fn hook(&self, vs: &nn::VarStore) -> Box<dyn StepHook + '_> {
         match &self.dist {
             Some(pg) => Box::new(GradSync {
                 pg,
                 bucket_bytes: BUCKET_BYTES,
+                buffers: buffers(vs),
             }),
             None => Box::new(NoHook),
         }

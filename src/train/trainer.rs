@@ -359,7 +359,7 @@ impl Trainer {
             &y,
             targets.as_ref(),
             &settings,
-            &mut *self.hook(),
+            &mut *self.hook(&run.vs),
         )?;
         if !out.loss.is_finite() {
             p.bar.abandon();
