@@ -195,7 +195,7 @@ impl ProcessGroup {
             }
         }
         // Nobody leaves (rank 0 would take the store with it) before all have read.
-        self.count_to_world(&format!("{PREFIX}agreed/{round}"))?;
+        self.leave_together(&format!("{PREFIX}agreed/{round}"))?;
         mismatch.map_or(Ok(()), Err)
     }
 
@@ -205,18 +205,35 @@ impl ProcessGroup {
         r
     }
 
-    /// Each rank claims its number; all must arrive, none twice.
+    /// Each rank claims its number; all must arrive, none twice. Once `world` processes have
+    /// arrived every one of them sees the same claims, so all refuse a duplicate together.
     fn claim(&self) -> Result<(), DistError> {
         let claim = |r: usize| format!("{PREFIX}claim/{r}");
         self.h
             .add(&claim(self.rank), 1)
             .map_err(|m| self.store(&m))?;
         self.count_to_world(&format!("{PREFIX}arrived"))?;
+        let mut duplicate = None;
+        for r in 0..self.world {
+            let count = self.h.add(&claim(r), 0).map_err(|m| self.store(&m))?;
+            if count > 1 && duplicate.is_none() {
+                duplicate = Some((r, count));
+            }
+        }
+        self.leave_together(&format!("{PREFIX}claimed"))?;
+        if let Some((claimed, count)) = duplicate {
+            return Err(DistError::DuplicateRank {
+                rank: self.rank,
+                world: self.world,
+                claimed,
+                count,
+            });
+        }
+        // A process that came after the world was complete, claiming a rank already taken.
         let count = self
             .h
             .add(&claim(self.rank), 0)
             .map_err(|m| self.store(&m))?;
-        self.count_to_world(&format!("{PREFIX}claimed"))?;
         if count > 1 {
             return Err(DistError::DuplicateRank {
                 rank: self.rank,
@@ -224,6 +241,25 @@ impl ProcessGroup {
                 claimed: self.rank,
                 count,
             });
+        }
+        Ok(())
+    }
+
+    /// A barrier over the store after which any rank may leave (on an error): the rank serving
+    /// the store waits until every other has seen the barrier complete, so none loses the store
+    /// while still reading it.
+    fn leave_together(&self, key: &str) -> Result<(), DistError> {
+        self.count_to_world(key)?;
+        let done = format!("{key}/done");
+        if self.rank == 0 && !self.agent_store {
+            let deadline = Instant::now() + self.timeout;
+            while self.h.add(&done, 0).map_err(|m| self.store(&m))? < self.world as i64 - 1
+                && Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        } else {
+            self.h.add(&done, 1).map_err(|m| self.store(&m))?;
         }
         Ok(())
     }
