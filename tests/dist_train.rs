@@ -330,3 +330,60 @@ fn ranks_that_disagree_on_the_config_are_refused_naming_the_difference() {
     }
     assert!(!out.join("checkpoint.safetensors").exists());
 }
+
+/// Runs a 2-rank job into `out` (both ranks there), asserting success.
+fn job(out: &Path, extra: &[&str]) {
+    let t0 = Instant::now();
+    let port = free_port();
+    let r0 = rank("0", 2, port, out, extra).spawn().unwrap();
+    let r1 = rank("1", 2, port, out, extra).spawn().unwrap();
+    let limit = Duration::from_secs(240);
+    let ((ok0, e0, _), (ok1, e1, _)) = (finish(r0, t0, limit), finish(r1, t0, limit));
+    assert!(ok0 && ok1, "{extra:?}\nrank 0: {e0}\nrank 1: {e1}");
+}
+
+#[test]
+fn a_resumed_two_rank_run_equals_an_uninterrupted_one() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let (whole, parts) = (dir.path().join("whole"), dir.path().join("parts"));
+    job(&whole, &["--epochs", "3"]);
+    // Interrupt both ranks (SIGTERM, as a scheduler's preemption) once the first epoch is done:
+    // they stop at the same step, rank 0 checkpoints there; then resume.
+    let t0 = Instant::now();
+    let port = free_port();
+    let extra = ["--epochs", "3"];
+    let ranks = [
+        rank("0", 2, port, &parts, &extra).spawn().unwrap(),
+        rank("1", 2, port, &parts, &extra).spawn().unwrap(),
+    ];
+    while !parts.join("metrics.jsonl").exists() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(180),
+            "no epoch after 180 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    for r in &ranks {
+        let pid = r.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+    for r in ranks {
+        let (ok, text, _) = finish(r, t0, Duration::from_secs(60));
+        assert!(!ok, "an interrupted rank succeeded: {text}");
+    }
+    job(&parts, &["--epochs", "3", "--resume"]);
+    let a = TensorFile::read(&whole.join("checkpoint.safetensors")).unwrap();
+    let b = TensorFile::read(&parts.join("checkpoint.safetensors")).unwrap();
+    assert_eq!(a.tensors.len(), b.tensors.len());
+    for (name, t) in &a.tensors {
+        assert!(t.equal(&b.tensors[name]), "{name} differs after the resume");
+    }
+}
