@@ -84,4 +84,7 @@ pub enum DistError {
         world: usize,
         message: String,
     },
+    /// A tensor operation around a collective (the division of an average).
+    #[error(transparent)]
+    Tensor(#[from] tch::TchError),
 }

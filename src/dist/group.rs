@@ -140,10 +140,7 @@ impl ProcessGroup {
         self.all_reduce_sum(&mut bucket)?;
         let world = self.world as f64;
         for t in tensors {
-            let _ = t
-                .shallow_clone()
-                .f_div_scalar_(world)
-                .map_err(|e| self.collective("all-reduce", &e.to_string()))?;
+            let _ = t.shallow_clone().f_div_scalar_(world)?;
         }
         Ok(())
     }
@@ -164,7 +161,7 @@ impl ProcessGroup {
     pub fn sum_f64(&self, values: &[f64]) -> Result<Vec<f64>, DistError> {
         let mut t = [Tensor::from_slice(values).to_kind(Kind::Double)];
         self.all_reduce_sum(&mut t)?;
-        Ok(Vec::<f64>::try_from(&t[0]).unwrap_or_default())
+        Ok(Vec::<f64>::try_from(&t[0])?)
     }
 
     /// Refuses, on every rank, a job whose ranks describe their work differently: `items` are
@@ -364,4 +361,36 @@ fn first_difference(
 /// libtorch's messages carry a C++ location and sometimes a trace after the first line.
 fn first_line(message: &str) -> String {
     message.lines().next().unwrap_or("").trim().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn items(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn the_first_difference_is_named_with_both_values() {
+        let ours = items(&[("config field 'lr'", "0.1"), ("the training list", "36 videos")]);
+        assert_eq!(first_difference(&ours, &ours), None);
+        let theirs = items(&[("config field 'lr'", "0.2"), ("the training list", "35 videos")]);
+        assert_eq!(
+            first_difference(&ours, &theirs),
+            Some(("config field 'lr'".into(), "0.1".into(), "0.2".into()))
+        );
+        let fewer = items(&[("config field 'lr'", "0.1")]);
+        assert_eq!(
+            first_difference(&ours, &fewer),
+            Some(("the training list".into(), "36 videos".into(), "nothing".into()))
+        );
+        assert_eq!(
+            first_difference(&fewer, &ours),
+            Some(("the training list".into(), "nothing".into(), "36 videos".into()))
+        );
+    }
 }
