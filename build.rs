@@ -42,7 +42,9 @@ fn libtorch_lib() -> Option<PathBuf> {
 
 fn shim(lib: Option<&Path>, cuda: bool) -> Result<(), String> {
     let lib = lib.ok_or("shim: libtorch not found (set LIBTORCH; scripts/setup.sh installs it)")?;
-    let root = lib.parent().ok_or("shim: libtorch's lib directory has no parent")?;
+    let root = lib
+        .parent()
+        .ok_or("shim: libtorch's lib directory has no parent")?;
     let include = root.join("include");
     if !include
         .join("torch/csrc/distributed/c10d/ProcessGroupGloo.hpp")
@@ -61,7 +63,9 @@ fn shim(lib: Option<&Path>, cuda: bool) -> Result<(), String> {
     }
     let nccl = std::env::var_os("CARGO_FEATURE_NCCL").is_some();
     if nccl && !cuda {
-        return Err("shim: the `nccl` feature needs the CUDA libtorch: build with SHIFTLIVE_CUDA=1".into());
+        return Err(
+            "shim: the `nccl` feature needs the CUDA libtorch: build with SHIFTLIVE_CUDA=1".into(),
+        );
     }
     let abi = std::env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".to_owned());
     let mut build = cc::Build::new();
@@ -78,16 +82,24 @@ fn shim(lib: Option<&Path>, cuda: bool) -> Result<(), String> {
         .define("USE_C10D_GLOO", None)
         .file("src/dist/shim.cpp");
     if nccl {
-        build.define("USE_C10D_NCCL", None).define("SHIFTLIVE_NCCL", None);
+        build
+            .define("USE_C10D_NCCL", None)
+            .define("SHIFTLIVE_NCCL", None);
         // CUDA's headers from the wheel's nvidia packages (the full install).
-        for sub in ["nvidia/cu13/include", "nvidia/cuda_runtime/include", "nvidia/nccl/include"] {
+        for sub in [
+            "nvidia/cu13/include",
+            "nvidia/cuda_runtime/include",
+            "nvidia/nccl/include",
+        ] {
             let dir = root.join("..").join(sub);
             if dir.is_dir() {
                 build.include(dir);
             }
         }
     }
-    build.try_compile("shiftlive_dist").map_err(|e| format!("shim: {e}"))?;
+    build
+        .try_compile("shiftlive_dist")
+        .map_err(|e| format!("shim: {e}"))?;
     // After the static shim, so `--as-needed` keeps the libraries that define its symbols.
     println!("cargo:rustc-link-search=native={}", lib.display());
     for name in ["torch_cpu", "c10"] {

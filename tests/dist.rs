@@ -181,7 +181,7 @@ struct AverageWith(Vec<Tensor>);
 impl StepHook for AverageWith {
     fn after_backward(&mut self, sgd: &mut Sgd) -> Result<(), TrainError> {
         for (g, first) in sgd.grads().iter().zip(&self.0) {
-            let _ = g.shallow_clone().copy_(&((first + g) / 2.0));
+            g.shallow_clone().copy_(&((first + g) / 2.0));
         }
         Ok(())
     }

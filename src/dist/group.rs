@@ -376,9 +376,15 @@ mod tests {
 
     #[test]
     fn the_first_difference_is_named_with_both_values() {
-        let ours = items(&[("config field 'lr'", "0.1"), ("the training list", "36 videos")]);
+        let ours = items(&[
+            ("config field 'lr'", "0.1"),
+            ("the training list", "36 videos"),
+        ]);
         assert_eq!(first_difference(&ours, &ours), None);
-        let theirs = items(&[("config field 'lr'", "0.2"), ("the training list", "35 videos")]);
+        let theirs = items(&[
+            ("config field 'lr'", "0.2"),
+            ("the training list", "35 videos"),
+        ]);
         assert_eq!(
             first_difference(&ours, &theirs),
             Some(("config field 'lr'".into(), "0.1".into(), "0.2".into()))
@@ -386,11 +392,19 @@ mod tests {
         let fewer = items(&[("config field 'lr'", "0.1")]);
         assert_eq!(
             first_difference(&ours, &fewer),
-            Some(("the training list".into(), "36 videos".into(), "nothing".into()))
+            Some((
+                "the training list".into(),
+                "36 videos".into(),
+                "nothing".into()
+            ))
         );
         assert_eq!(
             first_difference(&fewer, &ours),
-            Some(("the training list".into(), "nothing".into(), "36 videos".into()))
+            Some((
+                "the training list".into(),
+                "nothing".into(),
+                "36 videos".into()
+            ))
         );
     }
 }
