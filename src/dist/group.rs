@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use tch::{Device, Kind, Tensor};
 
 use super::DistError;
+use super::agree::first_difference;
 use super::ffi::Handle;
 use super::launch::Launch;
 
@@ -340,71 +341,7 @@ impl ProcessGroup {
     }
 }
 
-/// The first (what, ours, theirs) that differs between two descriptions.
-fn first_difference(
-    ours: &[(String, String)],
-    theirs: &[(String, String)],
-) -> Option<(String, String, String)> {
-    for (what, value) in ours {
-        match theirs.iter().find(|(w, _)| w == what) {
-            Some((_, v)) if v == value => {}
-            Some((_, v)) => return Some((what.clone(), value.clone(), v.clone())),
-            None => return Some((what.clone(), value.clone(), "nothing".into())),
-        }
-    }
-    theirs
-        .iter()
-        .find(|(w, _)| !ours.iter().any(|(o, _)| o == w))
-        .map(|(w, v)| (w.clone(), "nothing".into(), v.clone()))
-}
-
 /// libtorch's messages carry a C++ location and sometimes a trace after the first line.
 fn first_line(message: &str) -> String {
     message.lines().next().unwrap_or("").trim().to_string()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn items(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect()
-    }
-
-    #[test]
-    fn the_first_difference_is_named_with_both_values() {
-        let ours = items(&[
-            ("config field 'lr'", "0.1"),
-            ("the training list", "36 videos"),
-        ]);
-        assert_eq!(first_difference(&ours, &ours), None);
-        let theirs = items(&[
-            ("config field 'lr'", "0.2"),
-            ("the training list", "35 videos"),
-        ]);
-        assert_eq!(
-            first_difference(&ours, &theirs),
-            Some(("config field 'lr'".into(), "0.1".into(), "0.2".into()))
-        );
-        let fewer = items(&[("config field 'lr'", "0.1")]);
-        assert_eq!(
-            first_difference(&ours, &fewer),
-            Some((
-                "the training list".into(),
-                "36 videos".into(),
-                "nothing".into()
-            ))
-        );
-        assert_eq!(
-            first_difference(&fewer, &ours),
-            Some((
-                "the training list".into(),
-                "nothing".into(),
-                "36 videos".into()
-            ))
-        );
-    }
 }

@@ -3,6 +3,7 @@
 //! of torchrun or Slurm, and the start-up checks every rank runs before any work (unique ranks,
 //! the same config and data on all of them).
 
+mod agree;
 mod error;
 mod ffi;
 mod group;
