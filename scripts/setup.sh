@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything shiftlive needs on a fresh Debian 12 machine, idempotently:
-#   - Debian packages: GStreamer (dev + plugins + libav), Xvfb and Mesa for the window tests;
+#   - Debian packages: GStreamer (dev + plugins + libav), Xvfb and Mesa for the window tests,
+#     libgloo-dev (gloo's headers, for the c10d shim of data-parallel training);
 #   - libtorch from the PyPI torch wheel into .libtorch/ (CPU route by default; TORCH_FULL=1 for the
 #     full CUDA install), with a build-version file so torch-sys refuses a wrong version;
 #   - with --reference: a Python venv (.venv-ref) holding full torch, used only to regenerate golden data
@@ -23,7 +24,7 @@ log() { printf 'setup: %s\n' "$*" >&2; }
 
 # --- Debian packages ---------------------------------------------------------------------------
 debs=(
-  pkg-config build-essential
+  pkg-config build-essential libgloo-dev
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-tools
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav

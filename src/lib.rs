@@ -9,6 +9,7 @@ pub mod bench;
 pub mod capture;
 pub mod data;
 pub mod device;
+pub mod dist;
 pub mod errors;
 pub mod fsio;
 #[cfg(feature = "capture")]

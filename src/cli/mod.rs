@@ -3,6 +3,7 @@
 mod args;
 mod bench;
 mod bench_train;
+mod dist;
 mod eval;
 pub mod exit;
 mod import;

@@ -144,6 +144,10 @@ pub struct TrainArgs {
     distill_weight: f64,
     #[command(flatten)]
     compute: ComputeArgs,
+    /// Seconds a data-parallel rank waits for the others (start-up, each collective) before
+    /// giving up (default: SHIFTLIVE_DIST_TIMEOUT, else 300)
+    #[arg(long)]
+    dist_timeout: Option<f64>,
     /// No progress bars
     #[arg(long)]
     quiet: bool,
@@ -267,7 +271,8 @@ fn resumed_config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
 }
 
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
-    let device = args.compute.init()?;
+    let launch = super::dist::launch()?;
+    let device = super::dist::pin(args.compute.init()?, launch.as_ref())?;
     let config = if args.resume {
         resumed_config(&args)?
     } else {
@@ -286,12 +291,21 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         device_name(device),
         args.out.display()
     );
-    let outcome = Trainer::new(config, &args.out, device)?
-        .progress(!args.quiet)
+    let job = super::dist::join(launch.as_ref(), device, args.dist_timeout)?;
+    // Ranks other than 0 draw no bars and print no outcome (rank 0's is the job's).
+    let rank0 = job.as_ref().is_none_or(|pg| pg.rank() == 0);
+    let mut trainer = Trainer::new(config, &args.out, device)?;
+    if let Some(pg) = job {
+        trainer = trainer.data_parallel(pg);
+    }
+    let outcome = trainer
+        .progress(!args.quiet && rank0)
         .force(args.force)
         .stop_on(stop_on_signal())
         .run(args.resume)?;
-    super::out::outln!("{}", serde_json::to_string(&outcome)?);
+    if rank0 {
+        super::out::outln!("{}", serde_json::to_string(&outcome)?);
+    }
     Ok(())
 }
 

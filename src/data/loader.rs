@@ -83,18 +83,42 @@ pub(crate) fn stream(seed: u64, epoch: u64, index: u64, purpose: u64) -> ChaCha8
 
 const SHUFFLE: u64 = 1;
 
+/// One rank's share of a data-parallel epoch, as PyTorch's DistributedSampler deals it: the same
+/// shuffled order on every rank, padded (from its start) to a multiple of `world`, rank `r`
+/// taking positions r, r + world, ... So every rank gets as many batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub rank: usize,
+    pub world: usize,
+}
+
 impl Loader {
     pub fn new(
         dataset: Arc<Dataset>,
         options: LoaderOptions,
         epoch: u64,
     ) -> Result<Loader, DataError> {
+        Self::sharded(dataset, options, epoch, None)
+    }
+
+    /// [`Loader::new`] over `shard`'s share of the epoch's order (all of it for None).
+    pub fn sharded(
+        dataset: Arc<Dataset>,
+        options: LoaderOptions,
+        epoch: u64,
+        shard: Option<Shard>,
+    ) -> Result<Loader, DataError> {
         options.validate(&dataset)?;
-        let n = dataset.items.len();
-        let mut order: Vec<usize> = (0..n).collect();
+        let mut order: Vec<usize> = (0..dataset.items.len()).collect();
         if options.shuffle {
             order.shuffle(&mut stream(options.seed, epoch, 0, SHUFFLE));
         }
+        if let Some(Shard { rank, world }) = shard.filter(|s| s.world > 1 && !order.is_empty()) {
+            let total = order.len().div_ceil(world) * world;
+            let padded = order.iter().cycle().take(total);
+            order = padded.skip(rank).step_by(world).copied().collect();
+        }
+        let n = order.len();
         let batches = if options.drop_last {
             n / options.batch_size
         } else {

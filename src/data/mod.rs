@@ -28,6 +28,6 @@ pub use decode::{
 };
 pub use error::{DataError, Skipped, write_atomic, write_skipped};
 pub use frames::{FrameFolder, FrameFolderError};
-pub use loader::{Batch, Loader};
+pub use loader::{Batch, Loader, Shard};
 pub use options::LoaderOptions;
 pub use sampling::Sampling;

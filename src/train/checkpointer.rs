@@ -39,6 +39,9 @@ pub(super) struct RunState {
     pub best_top1: Option<f64>,
     pub history: Vec<EpochRecord>,
     pub train_seconds: f64,
+    /// Ranks of the job that trained it (None: written before data-parallel training existed).
+    #[serde(default)]
+    pub world: Option<usize>,
 }
 
 /// Writes and reads a run's checkpoints in its output folder.
@@ -46,6 +49,8 @@ pub(super) struct Checkpointer {
     out: PathBuf,
     /// The class names as JSON, for the `labels` metadata.
     labels_json: String,
+    /// False on a data-parallel run's ranks other than 0: they only read (resume).
+    writes: bool,
 }
 
 impl Checkpointer {
@@ -57,7 +62,14 @@ impl Checkpointer {
         Ok(Self {
             out: out.to_path_buf(),
             labels_json,
+            writes: true,
         })
+    }
+
+    /// With `false`, `save` and `save_best` write nothing (the single-writer seam).
+    pub fn writing(mut self, writes: bool) -> Self {
+        self.writes = writes;
+        self
     }
 
     pub fn checkpoint_path(out: &Path) -> PathBuf {
@@ -76,6 +88,9 @@ impl Checkpointer {
         sgd: &Sgd,
         state: &RunState,
     ) -> Result<(), TrainError> {
+        if !self.writes {
+            return Ok(());
+        }
         let metadata = self.metadata(config, state.epoch)?;
         let mut file = checkpoint::model_file(vs, &config.model, &metadata);
         for (name, tensor) in sgd.state() {
@@ -97,6 +112,9 @@ impl Checkpointer {
         config: &TrainConfig,
         epoch: u32,
     ) -> Result<(), TrainError> {
+        if !self.writes {
+            return Ok(());
+        }
         let metadata = self.metadata(config, epoch)?;
         checkpoint::save(vs, &config.model, &metadata, &Self::best_path(&self.out))?;
         Ok(())

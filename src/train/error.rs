@@ -114,6 +114,9 @@ pub enum TrainError {
         #[source]
         source: tch::TchError,
     },
+    /// A data-parallel job's ranks lost each other, or disagree.
+    #[error(transparent)]
+    Dist(#[from] crate::dist::DistError),
 }
 
 /// Why a training checkpoint cannot be resumed.

@@ -60,6 +60,16 @@ impl Accuracy {
         self.count += 1;
     }
 
+    /// The accumulator of the counts of several (a data-parallel evaluation's ranks summed).
+    pub fn from_counts(confusion: Vec<Vec<u64>>, top5_hits: u64, count: u64) -> Self {
+        Self {
+            classes: confusion.len(),
+            confusion,
+            top5_hits,
+            count,
+        }
+    }
+
     pub fn confusion(&self) -> &[Vec<u64>] {
         &self.confusion
     }

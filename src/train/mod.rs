@@ -10,6 +10,7 @@ mod lock;
 mod metrics;
 mod optim;
 mod overrides;
+mod parallel;
 mod plot;
 mod predict;
 mod protocol;
@@ -26,6 +27,9 @@ pub use eval::{EvalOptions, EvalReport, OnlineReport, evaluate, evaluate_online}
 pub use metrics::{Accuracy, Scores};
 pub use optim::{MOMENTUM_PREFIX, OptimError, Sgd, SgdOptions};
 pub use overrides::Overrides;
+pub use parallel::{
+    BUCKET_BYTES, GradSync, broadcast_variables, buffers, describe, evaluate_split,
+};
 pub use plot::{CurvePoint, confusion, curves};
 pub use predict::{Prediction, predict};
 pub use protocol::{ProtocolError, ProtocolOverrides, TEST_PROTOCOL_KEY, TestProtocol, TestViews};

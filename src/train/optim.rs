@@ -99,6 +99,16 @@ impl Sgd {
         self.params.iter().map(|p| p.name.as_str())
     }
 
+    /// The gradients of the parameters that have one, in the parameters' (name) order: handles
+    /// to the gradients themselves, so changing them in place changes what `step` applies.
+    pub fn grads(&self) -> Vec<Tensor> {
+        self.params
+            .iter()
+            .map(|p| p.tensor.grad())
+            .filter(Tensor::defined)
+            .collect()
+    }
+
     pub fn zero_grad(&mut self) {
         for p in &mut self.params {
             p.tensor.zero_grad();

@@ -46,6 +46,8 @@ pub(super) struct MetricsLog {
     out: PathBuf,
     /// The model's name, in titles.
     model: String,
+    /// False on a data-parallel run's ranks other than 0: nothing written, nothing logged.
+    writes: bool,
 }
 
 impl MetricsLog {
@@ -53,11 +55,21 @@ impl MetricsLog {
         Self {
             out: out.to_path_buf(),
             model: model.to_string(),
+            writes: true,
         }
+    }
+
+    /// With `false`, the log and the files are left to another rank.
+    pub fn writing(mut self, writes: bool) -> Self {
+        self.writes = writes;
+        self
     }
 
     /// The epoch's line in the log.
     pub fn log(&self, record: &EpochRecord, epochs: u32) {
+        if !self.writes {
+            return;
+        }
         tracing::info!(
             "epoch {}/{}: loss {:.4} train top-1 {:.3}{} ({:.1} clips/s, data wait {:.1} s of {:.1} s)",
             record.epoch,
@@ -75,6 +87,9 @@ impl MetricsLog {
 
     /// `metrics.jsonl`, `metrics.csv` and `curves.png` of every epoch so far.
     pub fn write(&self, history: &[EpochRecord]) -> Result<(), TrainError> {
+        if !self.writes {
+            return Ok(());
+        }
         let mut jsonl = String::new();
         let mut csv = String::from(
             "epoch,lr,train_loss,train_top1,val_top1,val_top5,val_mean_class_acc,clips_per_second,data_wait_seconds,epoch_seconds,skipped_videos\n",
@@ -124,6 +139,9 @@ impl MetricsLog {
         set: &str,
         epoch: u32,
     ) -> Result<(), TrainError> {
+        if !self.writes {
+            return Ok(());
+        }
         plot::confusion(
             &self.out.join("confusion.png"),
             confusion,
@@ -134,7 +152,7 @@ impl MetricsLog {
 
     /// `skipped.txt`: the unreadable videos left out so far, with the reason.
     pub fn skipped(&self, skipped: &BTreeMap<PathBuf, String>) -> Result<(), TrainError> {
-        if skipped.is_empty() {
+        if skipped.is_empty() || !self.writes {
             return Ok(());
         }
         let text: String = skipped

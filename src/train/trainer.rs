@@ -8,9 +8,9 @@
 //! augmentation of (seed, epoch, item), dropout of (seed, epoch, step). Resuming at a step replays
 //! the same numbers an uninterrupted run would have produced.
 //!
-//! Data-parallel training hooks in at two seams: the gradients between backward and the update
-//! (`step::StepHook`, passed to `train_step_with` in `train_batch`), and the files (only rank 0
-//! has a `Checkpointer` and a `MetricsLog` to write).
+//! Data-parallel training (`parallel.rs`) hooks in at the gradients between backward and the
+//! update (`step::StepHook`), the loader's shard, the step's figures, validation, and the files
+//! (only rank 0's `Checkpointer` and `MetricsLog` write).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -19,19 +19,21 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
-use tch::{Device, Kind, nn};
+use tch::{Device, nn};
 
 use super::TrainError;
 use super::checkpointer::{Checkpointer, RunState, init_from};
 use super::config::TrainConfig;
-use super::eval::{EvalOptions, evaluate};
+use super::eval::EvalOptions;
 use super::lock::RunLock;
 use super::metrics::Scores;
 use super::optim::Sgd;
 use super::report::{EpochRecord, MetricsLog, TrainOutcome};
-use super::step::{NoHook, SoftTargets, StepOutput, StepSettings, Teacher, mix, train_step_with};
+use super::step::{SoftTargets, StepSettings, Teacher, mix, train_step_with};
 use crate::data::{Batch, Dataset, DecodeCache, Flip, Loader, Mode, TestCrop};
 use crate::model::ActionNet;
+
+mod tally;
 
 /// A validation's scores with its confusion matrix (`[true][predicted]`).
 type Validation = (Scores, Vec<Vec<u64>>);
@@ -40,12 +42,14 @@ type Validation = (Scores, Vec<Vec<u64>>);
 pub struct Trainer {
     config: TrainConfig,
     out: PathBuf,
-    device: Device,
+    pub(super) device: Device,
     progress: bool,
     /// Replace a run already in `out` (a new run refuses to otherwise).
     force: bool,
     /// Set (by a signal handler) to stop at the next step with a checkpoint.
-    stop: Option<Arc<AtomicBool>>,
+    pub(super) stop: Option<Arc<AtomicBool>>,
+    /// The data-parallel job this process is a rank of.
+    pub(super) dist: Option<std::rc::Rc<crate::dist::ProcessGroup>>,
 }
 
 /// A run in progress: what `prepare` builds and the epoch functions advance.
@@ -99,6 +103,7 @@ impl Trainer {
             progress: true,
             force: false,
             stop: None,
+            dist: None,
         })
     }
 
@@ -145,7 +150,8 @@ impl Trainer {
     /// Runs the training, from scratch or, with `resume`, from `out/checkpoint.safetensors`,
     /// holding `out`'s lock meanwhile.
     pub fn run(&self, resume: bool) -> Result<TrainOutcome, TrainError> {
-        let _lock = RunLock::acquire(&self.out, resume, self.force)?;
+        let lock = || RunLock::acquire(&self.out, resume, self.force);
+        let _lock = self.writes().then(lock).transpose()?;
         let mut run = self.prepare(resume)?;
         if resume && run.state.epoch >= run.config.regimen.epochs {
             tracing::warn!(
@@ -189,7 +195,7 @@ impl Trainer {
         let mut config = self.config.clone();
         config.model.num_classes = classes.len() as i64;
         config.validate()?;
-        let checkpointer = Checkpointer::new(&self.out, &classes)?;
+        let checkpointer = Checkpointer::new(&self.out, &classes)?.writing(self.writes());
         let teacher = match &config.distill {
             Some(d) => Some(Teacher::load(d, &config.model, self.device)?),
             None => None,
@@ -209,6 +215,7 @@ impl Trainer {
             ActionNet::reset_convs_default(&vs);
             net.reset_classifier_default();
         }
+        self.start_parallel(&config, [&train_set, &val_set], &vs, &mut state)?;
         config.log_live_stride();
         net.set_partial_bn(config.regimen.partial_bn);
         let mut sgd = Sgd::new(&vs, config.regimen.sgd, net.classifier_prefix());
@@ -219,7 +226,9 @@ impl Trainer {
             what: "the training config",
             source,
         })?;
-        write_atomic(&self.out.join("config.json"), &json)?;
+        if self.writes() {
+            write_atomic(&self.out.join("config.json"), &json)?;
+        }
         Ok(Run {
             flip: config.regimen.flip.flip(&classes),
             cache: config
@@ -227,7 +236,7 @@ impl Trainer {
                 .cache_decoded
                 .then(|| Arc::new(DecodeCache::new(4 << 30))),
             loss_scale: (config.regimen.amp && self.device.is_cuda()).then_some(65536.0),
-            metrics: MetricsLog::new(&self.out, &config.model.name),
+            metrics: MetricsLog::new(&self.out, &config.model.name).writing(self.writes()),
             train_set: Arc::new(train_set),
             val_set: Arc::new(val_set),
             skipped: BTreeMap::new(),
@@ -250,7 +259,8 @@ impl Trainer {
             flip: run.flip.clone(),
         };
         let options = c.loader_options(mode, run.cache.clone());
-        let mut loader = Loader::new(run.train_set.clone(), options, u64::from(epoch))?;
+        let (set, epoch64) = (run.train_set.clone(), u64::from(epoch));
+        let mut loader = Loader::sharded(set, options, epoch64, self.shard())?;
         let steps = loader.len();
         if steps == 0 {
             return Err(TrainError::Config(format!(
@@ -344,7 +354,15 @@ impl Trainer {
             weight: t.weight,
         });
         let (net, sgd) = (&run.net, &mut run.sgd);
-        let out = train_step_with(net, sgd, &x, &y, targets.as_ref(), &settings, &mut NoHook)?;
+        let out = train_step_with(
+            net,
+            sgd,
+            &x,
+            &y,
+            targets.as_ref(),
+            &settings,
+            &mut *self.hook(&run.vs),
+        )?;
         if !out.loss.is_finite() {
             p.bar.abandon();
             return Err(self.non_finite(run, batch, out.loss, step));
@@ -360,62 +378,6 @@ impl Trainer {
             return Ok(());
         }
         self.tally(run, batch, &out, p)
-    }
-
-    /// Adds a step's loss and hits to the epoch's figures; a checkpoint every N steps if asked.
-    fn tally(
-        &self,
-        run: &mut Run,
-        batch: &Batch,
-        out: &StepOutput,
-        p: &mut EpochProgress,
-    ) -> Result<(), TrainError> {
-        let n = batch.labels.size()[0] as u64;
-        let predicted = out.logits.argmax(1, false).to_device(Device::Cpu);
-        let hits = predicted
-            .eq_tensor(&batch.labels)
-            .sum(Kind::Int64)
-            .int64_value(&[]) as u64;
-        let state = &mut run.state;
-        state.loss_sum += out.loss * n as f64;
-        state.correct += hits;
-        state.seen += n;
-        p.clips += n;
-        p.bar.set_message(format!(
-            "loss {:.3} acc {:.3} lr {:.2e} {:.1} clips/s wait {:.1}s",
-            state.loss_sum / state.seen.max(1) as f64,
-            state.correct as f64 / state.seen.max(1) as f64,
-            p.lr,
-            p.clips as f64 / p.started.elapsed().as_secs_f64().max(1e-9),
-            p.wait.as_secs_f64()
-        ));
-        if let Some(every) = run.config.checkpoint_every
-            && state.step.is_multiple_of(every)
-            && state.step < p.steps
-        {
-            let mut s = state.clone();
-            s.train_seconds += p.started.elapsed().as_secs_f64();
-            run.checkpointer.save(&run.vs, &run.config, &run.sgd, &s)?;
-        }
-        Ok(())
-    }
-
-    /// The error of a non-finite loss, naming the batch's videos and the last checkpoint.
-    fn non_finite(&self, run: &Run, batch: &Batch, loss: f64, step: usize) -> TrainError {
-        let names: Vec<String> = batch
-            .items
-            .iter()
-            .filter_map(|&i| run.train_set.items.get(i))
-            .map(|it| it.path.display().to_string())
-            .collect();
-        let checkpoint = self.checkpoint_path();
-        TrainError::NonFiniteLoss {
-            loss,
-            epoch: run.state.epoch + 1,
-            step,
-            items: names.join(", "),
-            checkpoint: checkpoint.exists().then_some(checkpoint),
-        }
     }
 
     /// One centre-cropped clip per validation video, every `eval_every` epochs and after the
@@ -436,7 +398,7 @@ impl Trainer {
             cache: run.cache.clone(),
             progress: self.progress,
         };
-        let report = evaluate(&run.net, run.val_set.clone(), &options, self.device)?;
+        let report = self.evaluate_all(&run.net, run.val_set.clone(), &options)?;
         for (path, why) in &report.skipped {
             run.skipped.insert(path.clone(), why.clone());
         }
