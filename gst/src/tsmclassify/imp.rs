@@ -133,7 +133,7 @@ impl BaseTransformImpl for TsmClassify {
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = lock(&self.settings).clone();
         let engine = Engine::load(&settings).map_err(|e| {
-            gst::error_msg!(gst::ResourceError::OpenRead, ["{}", chain(&e)])
+            gst::error_msg!(gst::ResourceError::OpenRead, ("{}", chain(&e)))
         })?;
         gst::info!(CAT, imp = self, "model loaded, stride {}", engine.stride());
         *lock(&self.state) = Some(State {
@@ -150,21 +150,29 @@ impl BaseTransformImpl for TsmClassify {
     }
 
     fn set_caps(&self, incaps: &gst::Caps, outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
-        let info = gst_video::VideoInfo::from_caps(incaps)
-            .map_err(|_| gst::loggable_error!(CAT, "caps {incaps} are not raw video"))?;
-        let pixels = u64::from(info.width()) * u64::from(info.height());
-        if info.width() == 0 || info.height() == 0 || pixels > MAX_PIXELS {
+        // The size is checked before VideoInfo, which refuses sizes whose bytes overflow.
+        let size = incaps.structure(0).and_then(|s| {
+            Some((s.get::<i32>("width").ok()?, s.get::<i32>("height").ok()?))
+        });
+        if let Some((w, h)) = size {
+            let pixels = i64::from(w) * i64::from(h);
+            if w < 1 || h < 1 || pixels as u64 > MAX_PIXELS {
+                gst::element_imp_error!(
+                    self,
+                    gst::StreamError::Format,
+                    ("frames of {w}x{h} are out of range: 1 to {MAX_PIXELS} pixels")
+                );
+                return Err(gst::loggable_error!(CAT, "frame size {w}x{h} out of range"));
+            }
+        }
+        let info = gst_video::VideoInfo::from_caps(incaps).map_err(|_| {
             gst::element_imp_error!(
                 self,
                 gst::StreamError::Format,
-                [
-                    "frames of {}x{} are out of range: 1 to {MAX_PIXELS} pixels",
-                    info.width(),
-                    info.height()
-                ]
+                ("caps {incaps} are not raw RGB, RGBx or BGRx video of a fixed size")
             );
-            return Err(gst::loggable_error!(CAT, "frame size out of range"));
-        }
+            gst::loggable_error!(CAT, "caps {incaps} are not raw video")
+        })?;
         let mut state = lock(&self.state);
         let Some(state) = state.as_mut() else {
             return Err(gst::loggable_error!(CAT, "caps set before the element started"));
@@ -203,7 +211,7 @@ impl BaseTransformImpl for TsmClassify {
         };
         let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer.as_ref(), info)
             .map_err(|_| {
-                gst::element_imp_error!(self, gst::CoreError::Failed, ["cannot map the buffer"]);
+                gst::element_imp_error!(self, gst::CoreError::Failed, ("cannot map the buffer"));
                 gst::FlowError::Error
             })?;
         let (channels, bgr) = match info.format() {
@@ -225,7 +233,7 @@ impl BaseTransformImpl for TsmClassify {
             Ok(Some(out)) => out,
             Ok(None) => return Ok(gst::FlowSuccess::Ok),
             Err(e) => {
-                gst::element_imp_error!(self, gst::StreamError::Failed, ["{}", chain(&e)]);
+                gst::element_imp_error!(self, gst::StreamError::Failed, ("{}", chain(&e)));
                 return Err(gst::FlowError::Error);
             }
         };
