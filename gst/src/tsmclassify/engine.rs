@@ -24,12 +24,9 @@ pub enum LoadError {
     NoModel,
     #[error("property 'device': {0}")]
     Device(#[from] DeviceError),
-    #[error("model {}", path.display())]
-    Model {
-        path: PathBuf,
-        #[source]
-        source: ModelError,
-    },
+    /// The model error names the file.
+    #[error("property 'model'")]
+    Model(#[source] ModelError),
     #[error("labels")]
     Labels(#[from] ReadError),
     #[error("{}: {got} labels for a model of {classes} classes", path.display())]
@@ -70,10 +67,7 @@ impl Engine {
         if settings.threads > 0 {
             tch::set_num_threads(settings.threads);
         }
-        let model_error = |source| LoadError::Model {
-            path: path.to_path_buf(),
-            source,
-        };
+        let model_error = LoadError::Model;
         let options = RecognizerOptions {
             device,
             ..Default::default()
