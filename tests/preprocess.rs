@@ -125,7 +125,11 @@ fn rgbx_and_bgrx_frames_give_the_numbers_of_the_rgb_frame() {
             bgr,
         };
         let got = prep.run(&frame).unwrap();
-        assert_eq!(got, &expected[..], "bgr={bgr}: must equal the RGB frame bit for bit");
+        assert_eq!(
+            got,
+            &expected[..],
+            "bgr={bgr}: must equal the RGB frame bit for bit"
+        );
     }
     let five = FrameRef {
         channels: 5,

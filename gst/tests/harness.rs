@@ -33,7 +33,10 @@ fn run(h: &mut Harness, bus: &gst::Bus, buffers: &[gst::Buffer]) -> Vec<Message>
         assert_eq!(out.pts(), buffer.pts());
         assert_eq!(out.duration(), buffer.duration());
         let (a, b) = (out.map_readable().unwrap(), buffer.map_readable().unwrap());
-        assert!(a.as_slice() == b.as_slice(), "buffer changed on its way through");
+        assert!(
+            a.as_slice() == b.as_slice(),
+            "buffer changed on its way through"
+        );
     }
     drain(bus)
 }
@@ -53,7 +56,11 @@ fn buffers_pass_bit_identical_and_every_frame_is_reported() {
     // The demo model was trained with stride 4 (its metadata): frames 0, 4, 8, ... are processed.
     let stride = h.element().unwrap().property::<u32>("stride");
     assert_eq!(stride, 0, "the property keeps 'the checkpoint's'");
-    assert_eq!(messages.len(), frames.len().div_ceil(4), "one message per 4th frame");
+    assert_eq!(
+        messages.len(),
+        frames.len().div_ceil(4),
+        "one message per 4th frame"
+    );
     let frames: Vec<_> = frames.iter().step_by(4).collect();
     let classes = messages[0].logits.len();
     assert!(classes > 1, "logits emitted");
@@ -62,6 +69,15 @@ fn buffers_pass_bit_identical_and_every_frame_is_reported() {
         assert_eq!(m.top_labels.len(), classes.min(5));
         assert!(m.logits.iter().all(|v| v.is_finite()));
     }
+    // The element's own time per frame is the recogniser's step (preprocess + model) plus little:
+    // the buffer is read in place, no copy before the one into the model's input.
+    let mean = |f: fn(&Message) -> f64| messages.iter().map(f).sum::<f64>() / messages.len() as f64;
+    let (element, step) = (mean(|m| m.latency_ms), mean(|m| m.step_ms));
+    eprintln!("per frame: element {element:.3} ms, recogniser step {step:.3} ms");
+    assert!(
+        element >= step && element <= step * 1.05,
+        "element {element} ms, step {step} ms"
+    );
 }
 
 #[test]
@@ -78,9 +94,11 @@ fn a_flush_or_a_discont_buffer_resets_the_cache_and_smoothing() {
     let before = run(&mut h, &bus, &frames[..cut]);
     assert!(h.push_event(gst::event::FlushStart::new()));
     assert!(h.push_event(gst::event::FlushStop::new(true)));
-    assert!(h.push_event(gst::event::Segment::new(
-        &gst::FormattedSegment::<gst::ClockTime>::new()
-    )));
+    assert!(
+        h.push_event(gst::event::Segment::new(&gst::FormattedSegment::<
+            gst::ClockTime,
+        >::new()))
+    );
     let after = run(&mut h, &bus, tail);
     assert_same(&after, &expected, "after a flush");
 
@@ -147,7 +165,11 @@ fn unsupported_formats_and_absurd_sizes_are_refused() {
     let (mut h, bus) = harness(&gst::Caps::new_empty_simple("video/x-raw"));
     h.set_src_caps_str("video/x-raw,format=I420,width=64,height=48,framerate=25/1");
     let err = h.push(gst::Buffer::with_size(64 * 48 * 3 / 2).unwrap());
-    assert_eq!(err, Err(gst::FlowError::NotNegotiated), "I420 must be refused");
+    assert_eq!(
+        err,
+        Err(gst::FlowError::NotNegotiated),
+        "I420 must be refused"
+    );
 
     let (mut h, bus2) = harness(&gst::Caps::new_empty_simple("video/x-raw"));
     h.set_src_caps_str("video/x-raw,format=RGB,width=100000,height=100000,framerate=25/1");
@@ -155,7 +177,9 @@ fn unsupported_formats_and_absurd_sizes_are_refused() {
     assert_eq!(err, Err(gst::FlowError::NotNegotiated));
     let errors = bus_errors(&bus2);
     assert!(
-        errors.iter().any(|e| e.contains("100000x100000 are out of range")),
+        errors
+            .iter()
+            .any(|e| e.contains("100000x100000 are out of range")),
         "{errors:?}"
     );
     drop(bus);

@@ -81,18 +81,30 @@ fn labels_and_logits_on_the_demo_clip_equal_shiftlive_play() {
         decode_chain(&demo_clip()),
         model.display()
     ));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let ours = messages(&out);
 
     let shiftlive = profile_dir().join("shiftlive");
-    assert!(shiftlive.is_file(), "{} not built (cargo build)", shiftlive.display());
+    assert!(
+        shiftlive.is_file(),
+        "{} not built (cargo build)",
+        shiftlive.display()
+    );
     let play = Command::new(&shiftlive)
         .args(["play", "--headless", "--emit-logits", "--model"])
         .arg(&model)
         .arg(demo_clip())
         .output()
         .unwrap();
-    assert!(play.status.success(), "{}", String::from_utf8_lossy(&play.stderr));
+    assert!(
+        play.status.success(),
+        "{}",
+        String::from_utf8_lossy(&play.stderr)
+    );
     let theirs: Vec<Message> = String::from_utf8_lossy(&play.stdout)
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
@@ -138,14 +150,21 @@ fn two_elements_on_two_sources_in_one_pipeline_are_independent() {
         )
     };
     let both = env.launch(&format!("{} {}", branch("a", "ball"), branch("b", "snow")));
-    assert!(both.status.success(), "{}", String::from_utf8_lossy(&both.stderr));
+    assert!(
+        both.status.success(),
+        "{}",
+        String::from_utf8_lossy(&both.stderr)
+    );
     let both = messages(&both);
     for (name, pattern) in [("a", "ball"), ("b", "snow")] {
         let alone = messages(&env.launch(&branch(name, pattern)));
         let together: Vec<_> = both.iter().filter(|m| m.element == name).cloned().collect();
         assert_eq!(alone.len(), 24);
         let diff = max_abs_diff(&together, &alone);
-        assert!(diff <= 1e-5, "{name}: logits differ by {diff} beside the other stream");
+        assert!(
+            diff <= 1e-5,
+            "{name}: logits differ by {diff} beside the other stream"
+        );
     }
 }
 
@@ -164,7 +183,11 @@ fn a_bad_model_ends_gst_launch_with_an_error_naming_the_file() {
         ));
         let text = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
         // gst-launch-1.0 exits with -1 (255) on an error; a crash would be a signal (no code).
-        assert_eq!(out.status.code(), Some(255), "an exit, not a signal: {text}");
+        assert_eq!(
+            out.status.code(),
+            Some(255),
+            "an exit, not a signal: {text}"
+        );
         assert!(text.contains(&*path.to_string_lossy()), "{text}");
     }
 }
@@ -173,8 +196,16 @@ fn a_bad_model_ends_gst_launch_with_an_error_naming_the_file() {
 fn gst_inspect_lists_every_property_with_its_range_and_default() {
     init();
     let env = PluginEnv::new();
-    let out = env.command("gst-inspect-1.0").arg("tsmclassify").output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = env
+        .command("gst-inspect-1.0")
+        .arg("tsmclassify")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     let element = gst::ElementFactory::make("tsmclassify").build().unwrap();
     let ours: Vec<_> = element
@@ -182,7 +213,11 @@ fn gst_inspect_lists_every_property_with_its_range_and_default() {
         .into_iter()
         .filter(|p| p.owner_type() == element.type_())
         .collect();
-    assert_eq!(ours.len(), 10, "model labels stride smoothing hysteresis threshold top-k device threads emit-logits");
+    assert_eq!(
+        ours.len(),
+        10,
+        "model labels stride smoothing hysteresis threshold top-k device threads emit-logits"
+    );
     for pspec in ours {
         // gst-inspect prints a property as "  name  : blurb", then flags, then type/range/default.
         let start = text
@@ -191,11 +226,21 @@ fn gst_inspect_lists_every_property_with_its_range_and_default() {
         let block: String = text[start..].lines().take(3).collect::<Vec<_>>().join("\n");
         assert!(block.contains("Default:"), "{block}");
         if let Some(p) = pspec.downcast_ref::<gst::glib::ParamSpecUInt>() {
-            let range = format!("Range: {} - {} Default: {}", p.minimum(), p.maximum(), p.default_value());
+            let range = format!(
+                "Range: {} - {} Default: {}",
+                p.minimum(),
+                p.maximum(),
+                p.default_value()
+            );
             assert!(block.contains(&range), "{block}");
         }
         if let Some(p) = pspec.downcast_ref::<gst::glib::ParamSpecInt>() {
-            let range = format!("Range: {} - {} Default: {}", p.minimum(), p.maximum(), p.default_value());
+            let range = format!(
+                "Range: {} - {} Default: {}",
+                p.minimum(),
+                p.maximum(),
+                p.default_value()
+            );
             assert!(block.contains(&range), "{block}");
         }
         if pspec.downcast_ref::<gst::glib::ParamSpecFloat>().is_some() {

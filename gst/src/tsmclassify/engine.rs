@@ -1,14 +1,19 @@
 //! What the element runs per frame, free of GStreamer: the recogniser loaded from a checkpoint
 //! (the same `Recognizer` and preprocessing as `shiftlive live`), the smoothing, the stride, and
-//! the resets that follow the stream.
+//! the resets that follow the stream. Elements on the same model file and device share its
+//! weights (a process-wide registry of loaded networks); each has its own cache.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{LazyLock, Mutex};
+use std::time::SystemTime;
 
 use shiftlive::device::{DeviceArg, DeviceError};
 use shiftlive::fsio::{ReadError, read_text_file};
 use shiftlive::model::{ModelError, TensorFile, checkpoint};
 use shiftlive::online::{
-    FrameStride, OnlineError, Recognizer, RecognizerOptions, Smoother, StepTiming,
+    FrameStride, OnlineError, Recognizer, RecognizerOptions, SharedNet, Smoother, StepTiming,
+    WeakNet,
 };
 use shiftlive::preprocess::FrameRef;
 
@@ -72,7 +77,7 @@ impl Engine {
             device,
             ..Default::default()
         };
-        let recognizer = Recognizer::from_checkpoint(path, options).map_err(model_error)?;
+        let recognizer = recognizer(path, options).map_err(model_error)?;
         let metadata = TensorFile::read_metadata(path).map_err(model_error)?;
         let classes = recognizer.config().num_classes;
         let labels = match &settings.labels {
@@ -162,13 +167,48 @@ impl Engine {
     }
 }
 
+/// Which loaded network a model file and device map to: the file's identity and change time, so
+/// a rewritten checkpoint is loaded again.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct ModelKey {
+    path: PathBuf,
+    modified: Option<SystemTime>,
+    len: u64,
+    device: String,
+}
+
+/// The networks loaded in this process, held weakly: the weights go when the last element using
+/// them stops.
+static LOADED: LazyLock<Mutex<HashMap<ModelKey, WeakNet>>> = LazyLock::new(Default::default);
+
+/// A recogniser on the weights of `path`: those already loaded for the same file and device, else
+/// loaded now. The registry's lock is held while loading, so two elements starting together load
+/// the file once.
+fn recognizer(path: &Path, options: RecognizerOptions) -> Result<Recognizer, ModelError> {
+    let meta = std::fs::metadata(path).ok();
+    let key = ModelKey {
+        path: std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()),
+        modified: meta.as_ref().and_then(|m| m.modified().ok()),
+        len: meta.map_or(0, |m| m.len()),
+        device: format!("{:?}", options.device),
+    };
+    let mut loaded = LOADED.lock().unwrap_or_else(|e| e.into_inner());
+    loaded.retain(|_, weak| weak.upgrade().is_some());
+    if let Some(shared) = loaded.get(&key).and_then(WeakNet::upgrade) {
+        return Ok(Recognizer::from_shared(&shared));
+    }
+    let recognizer = Recognizer::from_checkpoint(path, options)?;
+    loaded.insert(key, recognizer.shared().downgrade());
+    Ok(recognizer)
+}
+
+/// The weights `engine` runs on (tests: two elements on one model share them).
+pub fn weights(engine: &Engine) -> &SharedNet {
+    engine.recognizer.shared()
+}
+
 fn read_labels(path: &Path, classes: i64) -> Result<Vec<String>, LoadError> {
-    let labels: Vec<String> = read_text_file(path, MAX_LABELS_BYTES)?
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(String::from)
-        .collect();
+    let labels = checkpoint::label_lines(&read_text_file(path, MAX_LABELS_BYTES)?);
     if labels.len() as i64 != classes {
         return Err(LoadError::LabelCount {
             path: path.to_path_buf(),
@@ -177,4 +217,57 @@ fn read_labels(path: &Path, classes: i64) -> Result<Vec<String>, LoadError> {
         });
     }
     Ok(labels)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shiftlive::preprocess::FrameRef;
+
+    fn settings() -> Settings {
+        Settings {
+            model: Some(
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../assets/models/motion-tsm-r18-tiny.safetensors"),
+            ),
+            stride: 1,
+            ..Settings::default()
+        }
+    }
+
+    fn frame(seed: u8) -> Vec<u8> {
+        (0..80 * 60 * 3)
+            .map(|i| (i as u8).wrapping_mul(seed).wrapping_add(seed))
+            .collect()
+    }
+
+    #[test]
+    fn two_engines_on_one_model_share_the_weights_not_the_cache() {
+        let mut a = Engine::load(&settings()).unwrap();
+        let mut b = Engine::load(&settings()).unwrap();
+        assert!(weights(&a).same(weights(&b)), "one copy of the weights");
+        let (f1, f2) = (frame(3), frame(7));
+        let step = |e: &mut Engine, f: &[u8]| {
+            e.push(&FrameRef::rgb(f, 80, 60), false)
+                .unwrap()
+                .unwrap()
+                .logits
+        };
+        // A steps twice; B, stepped once on another frame, then on f2, must not see A's past.
+        step(&mut a, &f1);
+        let a2 = step(&mut a, &f2);
+        step(&mut b, &f2);
+        let mut fresh = Engine::load(&settings()).unwrap();
+        step(&mut fresh, &f2);
+        assert_eq!(
+            step(&mut b, &f2),
+            step(&mut fresh, &f2),
+            "B's cache is its own"
+        );
+        // And A's own run equals a recogniser of its own weights.
+        drop((a, b, fresh));
+        let mut alone = Engine::load(&settings()).unwrap();
+        step(&mut alone, &f1);
+        assert_eq!(step(&mut alone, &f2), a2);
+    }
 }

@@ -115,7 +115,11 @@ impl ElementImpl for TsmClassify {
             [gst::PadDirection::Src, gst::PadDirection::Sink]
                 .into_iter()
                 .filter_map(|dir| {
-                    let name = if dir == gst::PadDirection::Src { "src" } else { "sink" };
+                    let name = if dir == gst::PadDirection::Src {
+                        "src"
+                    } else {
+                        "sink"
+                    };
                     gst::PadTemplate::new(name, dir, gst::PadPresence::Always, &caps).ok()
                 })
                 .collect()
@@ -132,9 +136,8 @@ impl BaseTransformImpl for TsmClassify {
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = lock(&self.settings).clone();
-        let engine = Engine::load(&settings).map_err(|e| {
-            gst::error_msg!(gst::ResourceError::OpenRead, ("{}", chain(&e)))
-        })?;
+        let engine = Engine::load(&settings)
+            .map_err(|e| gst::error_msg!(gst::ResourceError::OpenRead, ("{}", chain(&e))))?;
         gst::info!(CAT, imp = self, "model loaded, stride {}", engine.stride());
         *lock(&self.state) = Some(State {
             engine,
@@ -151,9 +154,9 @@ impl BaseTransformImpl for TsmClassify {
 
     fn set_caps(&self, incaps: &gst::Caps, outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
         // The size is checked before VideoInfo, which refuses sizes whose bytes overflow.
-        let size = incaps.structure(0).and_then(|s| {
-            Some((s.get::<i32>("width").ok()?, s.get::<i32>("height").ok()?))
-        });
+        let size = incaps
+            .structure(0)
+            .and_then(|s| Some((s.get::<i32>("width").ok()?, s.get::<i32>("height").ok()?)));
         if let Some((w, h)) = size {
             let pixels = i64::from(w) * i64::from(h);
             if w < 1 || h < 1 || pixels as u64 > MAX_PIXELS {
@@ -175,7 +178,10 @@ impl BaseTransformImpl for TsmClassify {
         })?;
         let mut state = lock(&self.state);
         let Some(state) = state.as_mut() else {
-            return Err(gst::loggable_error!(CAT, "caps set before the element started"));
+            return Err(gst::loggable_error!(
+                CAT,
+                "caps set before the element started"
+            ));
         };
         if state.info.as_ref() != Some(&info) {
             state.engine.reset();
@@ -190,7 +196,12 @@ impl BaseTransformImpl for TsmClassify {
             gst::EventView::FlushStop(_) | gst::EventView::StreamStart(_)
         ) && let Some(state) = lock(&self.state).as_mut()
         {
-            gst::debug!(CAT, imp = self, "{:?}: cache and smoothing reset", event.type_());
+            gst::debug!(
+                CAT,
+                imp = self,
+                "{:?}: cache and smoothing reset",
+                event.type_()
+            );
             state.engine.reset();
         }
         self.parent_sink_event(event)
