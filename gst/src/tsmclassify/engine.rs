@@ -203,6 +203,7 @@ fn recognizer(path: &Path, options: RecognizerOptions) -> Result<Recognizer, Mod
 }
 
 /// The weights `engine` runs on (tests: two elements on one model share them).
+#[cfg(test)]
 pub fn weights(engine: &Engine) -> &SharedNet {
     engine.recognizer.shared()
 }
