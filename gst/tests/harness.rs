@@ -2,6 +2,8 @@
 //! the stream (flush, DISCONT), independence of two elements, the three pixel formats, refused
 //! caps and frame sizes, and a bad model failing the state change with a message on the bus.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::{Message, decode, demo_clip, demo_model, drain, init, max_abs_diff};

@@ -3,6 +3,8 @@
 //! clip equal `shiftlive play --headless --emit-logits`; two elements in one pipeline are
 //! independent; a bad model ends gst-launch with an error naming the file, not a crash.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::path::Path;

@@ -12,8 +12,7 @@ use shiftlive::device::{DeviceArg, DeviceError};
 use shiftlive::fsio::{ReadError, read_text_file};
 use shiftlive::model::{ModelError, TensorFile, checkpoint};
 use shiftlive::online::{
-    FrameStride, OnlineError, Recognizer, RecognizerOptions, SharedNet, Smoother, StepTiming,
-    WeakNet,
+    FrameStride, OnlineError, Recognizer, RecognizerOptions, Smoother, StepTiming, WeakNet,
 };
 use shiftlive::preprocess::FrameRef;
 
@@ -204,7 +203,7 @@ fn recognizer(path: &Path, options: RecognizerOptions) -> Result<Recognizer, Mod
 
 /// The weights `engine` runs on (tests: two elements on one model share them).
 #[cfg(test)]
-pub fn weights(engine: &Engine) -> &SharedNet {
+pub fn weights(engine: &Engine) -> &shiftlive::online::SharedNet {
     engine.recognizer.shared()
 }
 
@@ -221,6 +220,7 @@ fn read_labels(path: &Path, classes: i64) -> Result<Vec<String>, LoadError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use shiftlive::preprocess::FrameRef;

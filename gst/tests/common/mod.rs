@@ -1,6 +1,6 @@
 //! Fixtures shared by the element's tests: paths, the statically registered plugin, decoded frames
 //! of the demo clip, and the element messages of a run.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 
