@@ -227,22 +227,24 @@ fn gst_inspect_lists_every_property_with_its_range_and_default() {
             .unwrap_or_else(|| panic!("{} not listed:\n{text}", pspec.name()));
         let block: String = text[start..].lines().take(3).collect::<Vec<_>>().join("\n");
         assert!(block.contains("Default:"), "{block}");
-        if let Some(p) = pspec.downcast_ref::<gst::glib::ParamSpecUInt>() {
-            let range = format!(
-                "Range: {} - {} Default: {}",
-                p.minimum(),
-                p.maximum(),
-                p.default_value()
-            );
-            assert!(block.contains(&range), "{block}");
-        }
-        if let Some(p) = pspec.downcast_ref::<gst::glib::ParamSpecInt>() {
-            let range = format!(
-                "Range: {} - {} Default: {}",
-                p.minimum(),
-                p.maximum(),
-                p.default_value()
-            );
+        let integer =
+            |lo: i64, hi: i64, default: i64| format!("Range: {lo} - {hi} Default: {default}");
+        let range = if let Some(p) = pspec.downcast_ref::<gst::glib::ParamSpecUInt>() {
+            Some(integer(
+                p.minimum().into(),
+                p.maximum().into(),
+                p.default_value().into(),
+            ))
+        } else {
+            pspec.downcast_ref::<gst::glib::ParamSpecInt>().map(|p| {
+                integer(
+                    p.minimum().into(),
+                    p.maximum().into(),
+                    p.default_value().into(),
+                )
+            })
+        };
+        if let Some(range) = range {
             assert!(block.contains(&range), "{block}");
         }
         if pspec.downcast_ref::<gst::glib::ParamSpecFloat>().is_some() {
