@@ -1,6 +1,6 @@
 # The README's two commands are `make demo` and `make test`; both set the machine up first.
 .PHONY: setup demo model test golden bench soak reference clean motion-benchmark window-latency \
-	distill-benchmark kinetics-labels
+	distill-benchmark kinetics-labels plugin
 
 CARGO ?= cargo
 
@@ -22,6 +22,11 @@ model: setup
 # the time of each phase and test binary (scripts/test.sh).
 test:
 	CARGO=$(CARGO) bash scripts/test.sh
+
+# The GStreamer plugin (element tsmclassify): target/release/libgstshiftlive.so; load it with
+# GST_PLUGIN_PATH=$(CURDIR)/target/release (README, 'GStreamer element').
+plugin: setup
+	$(CARGO) build --release -p gst-shiftlive
 
 # Per-frame latency and the ratios of README's table (PyTorch comparison when .venv-ref exists).
 bench: setup

@@ -23,6 +23,7 @@ done
 log() { printf 'setup: %s\n' "$*" >&2; }
 
 # --- Debian packages ---------------------------------------------------------------------------
+# libgstreamer1.0-dev also carries gstreamer-check-1.0.pc (the Harness of gst/tests).
 debs=(
   pkg-config build-essential libgloo-dev
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-tools

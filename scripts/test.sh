@@ -26,9 +26,11 @@ run() {
 }
 
 run "setup (scripts/setup.sh)" bash scripts/setup.sh || { echo "setup failed" >&2; exit 1; }
-run "build (deps + shiftlive + tests)" "$CARGO" test --all-targets --no-run
+# --workspace: shiftlive and the GStreamer plugin in gst/ (its Harness and gst-launch tests, about
+# 30 s; they run the shiftlive binary this build makes, as `play --headless`).
+run "build (deps + shiftlive + tests)" "$CARGO" test --workspace --all-targets --no-run
 # The test binaries run one after another; their output is kept to time each one.
-run "run the tests" bash -c "set -o pipefail; $CARGO test --all-targets --no-fail-fast 2>&1 | tee '$log'"
+run "run the tests" bash -c "set -o pipefail; $CARGO test --workspace --all-targets --no-fail-fast 2>&1 | tee '$log'"
 # The core (model, online, train) must build without GStreamer or a window. The library and the
 # binary only: checking the test targets too would check the dev-dependencies (egui_kittest, wgpu,
 # criterion) a second time, in check mode, for minutes, though the test build above compiled them.

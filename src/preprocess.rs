@@ -5,8 +5,9 @@
 
 use serde::{Deserialize, Serialize};
 
-/// A borrowed RGB frame: `height` rows of `width` pixels, `channels` bytes each, rows `stride`
-/// bytes apart (GStreamer pads RGB rows to 4 bytes).
+/// A borrowed colour frame: `height` rows of `width` pixels, `channels` bytes each (3: RGB or BGR;
+/// 4: RGBx or BGRx, the fourth byte ignored), rows `stride` bytes apart (GStreamer pads RGB rows to
+/// 4 bytes).
 #[derive(Debug, Clone, Copy)]
 pub struct FrameRef<'a> {
     pub data: &'a [u8],
@@ -14,6 +15,8 @@ pub struct FrameRef<'a> {
     pub height: usize,
     pub stride: usize,
     pub channels: usize,
+    /// Blue first (BGR / BGRx), as many capture and display stacks deliver it.
+    pub bgr: bool,
 }
 
 impl<'a> FrameRef<'a> {
@@ -25,6 +28,7 @@ impl<'a> FrameRef<'a> {
             height,
             stride: width * 3,
             channels: 3,
+            bgr: false,
         }
     }
 }
@@ -33,10 +37,14 @@ impl<'a> FrameRef<'a> {
 pub enum FrameError {
     #[error("empty frame ({width}x{height})")]
     Empty { width: usize, height: usize },
-    #[error("frame has {0} channels, expected 3 (RGB)")]
+    #[error("frame has {0} channels, expected 3 (RGB/BGR) or 4 (RGBx/BGRx)")]
     Channels(usize),
-    #[error("row stride {stride} is shorter than a row of {width} RGB pixels")]
-    Stride { stride: usize, width: usize },
+    #[error("row stride {stride} is shorter than a row of {width} pixels of {channels} bytes")]
+    Stride {
+        stride: usize,
+        width: usize,
+        channels: usize,
+    },
     #[error(
         "frame data has {got} bytes, a {width}x{height} frame with stride {stride} needs {needed}"
     )]
@@ -157,16 +165,18 @@ impl Preprocessor {
                 height: frame.height,
             });
         }
-        if frame.channels != 3 {
+        if frame.channels != 3 && frame.channels != 4 {
             return Err(FrameError::Channels(frame.channels));
         }
-        if frame.stride < frame.width * 3 {
+        let row = frame.width * frame.channels;
+        if frame.stride < row {
             return Err(FrameError::Stride {
                 stride: frame.stride,
                 width: frame.width,
+                channels: frame.channels,
             });
         }
-        let needed = frame.stride * (frame.height - 1) + frame.width * 3;
+        let needed = frame.stride * (frame.height - 1) + row;
         if frame.data.len() < needed {
             return Err(FrameError::Length {
                 got: frame.data.len(),
@@ -190,17 +200,21 @@ impl Preprocessor {
             std::array::from_fn(|c| self.transform.mean[c] / self.transform.std[c]);
         let (r_plane, rest) = self.out.split_at_mut(plane);
         let (g_plane, b_plane) = rest.split_at_mut(plane);
+        let bytes = frame.channels;
+        // Byte offset of red, green and blue within a pixel.
+        let at: [usize; 3] = if frame.bgr { [2, 1, 0] } else { [0, 1, 2] };
         for (y, row) in self.rows.iter().enumerate() {
             let top = &frame.data[row.i0 * frame.stride..];
             let bottom = &frame.data[row.i1 * frame.stride..];
             let wy = row.w1;
             for (x, col) in self.cols.iter().enumerate() {
-                let (a, b) = (col.i0 * 3, col.i1 * 3);
+                let (a, b) = (col.i0 * bytes, col.i1 * bytes);
                 let wx = col.w1;
                 let mut px = [0f32; 3];
                 for (c, v) in px.iter_mut().enumerate() {
-                    let t = top[a + c] as f32 * (1.0 - wx) + top[b + c] as f32 * wx;
-                    let u = bottom[a + c] as f32 * (1.0 - wx) + bottom[b + c] as f32 * wx;
+                    let (a, b) = (a + at[c], b + at[c]);
+                    let t = top[a] as f32 * (1.0 - wx) + top[b] as f32 * wx;
+                    let u = bottom[a] as f32 * (1.0 - wx) + bottom[b] as f32 * wx;
                     *v = (t * (1.0 - wy) + u * wy) * scale[c] - shift[c];
                 }
                 let i = y * crop + x;

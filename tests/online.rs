@@ -177,6 +177,7 @@ fn bad_frames_are_refused_and_leave_the_cache_untouched() {
         height: h,
         stride,
         channels: 3,
+        bgr: false,
     };
     let (f1, f2): (&'static [u8], &'static [u8]) = (f1.leak(), f2.leak());
 
@@ -199,6 +200,7 @@ fn bad_frames_are_refused_and_leave_the_cache_untouched() {
         height: 0,
         stride: 0,
         channels: 3,
+        bgr: false,
     };
     let err = rec.step(&empty).unwrap_err().to_string();
     assert!(err.contains("empty frame"), "{err}");

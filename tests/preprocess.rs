@@ -63,6 +63,7 @@ fn preprocessing_matches_torch_bilinear_resize_and_crop() {
             height,
             stride,
             channels: 3,
+            bgr: false,
         };
         let ours =
             Tensor::from_slice(prep.run(&frame).unwrap()).view([3, crop as i64, crop as i64]);
@@ -86,4 +87,54 @@ fn the_shorter_side_becomes_the_resize_target() {
     assert_eq!(prep.resized_size(240, 320), (256, 341));
     assert_eq!(prep.resized_size(256, 256), (256, 256));
     let _ = Device::Cpu;
+}
+
+#[test]
+fn rgbx_and_bgrx_frames_give_the_numbers_of_the_rgb_frame() {
+    let (width, height, stride) = (101, 67, 304);
+    let rgb = frame_bytes(width, height, stride);
+    // The same pixels as 4-byte RGBx and BGRx, rows padded, the fourth byte garbage.
+    let stride4 = width * 4 + 12;
+    let mut rgbx = vec![0x55u8; stride4 * height];
+    let mut bgrx = vec![0x55u8; stride4 * height];
+    for y in 0..height {
+        for x in 0..width {
+            for c in 0..3 {
+                let v = rgb[y * stride + x * 3 + c];
+                rgbx[y * stride4 + x * 4 + c] = v;
+                bgrx[y * stride4 + x * 4 + 2 - c] = v;
+            }
+        }
+    }
+    let mut prep = Preprocessor::new(Transform::imagenet(64));
+    // FrameRef::rgb assumes packed rows: the padded stride is given explicitly.
+    let expected = prep
+        .run(&FrameRef {
+            stride,
+            ..FrameRef::rgb(&rgb, width, height)
+        })
+        .unwrap()
+        .to_vec();
+    for (data, bgr) in [(&rgbx, false), (&bgrx, true)] {
+        let frame = FrameRef {
+            data,
+            width,
+            height,
+            stride: stride4,
+            channels: 4,
+            bgr,
+        };
+        let got = prep.run(&frame).unwrap();
+        assert_eq!(
+            got,
+            &expected[..],
+            "bgr={bgr}: must equal the RGB frame bit for bit"
+        );
+    }
+    let five = FrameRef {
+        channels: 5,
+        ..FrameRef::rgb(&rgb, width, height)
+    };
+    let err = prep.run(&five).unwrap_err().to_string();
+    assert!(err.contains("expected 3 (RGB/BGR) or 4"), "{err}");
 }

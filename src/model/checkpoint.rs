@@ -329,6 +329,15 @@ pub fn load_weights(
     Ok(())
 }
 
+/// Class names from a labels file's text: one per line, trimmed, blank lines skipped.
+pub fn label_lines(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect()
+}
+
 /// Reads the model config stored in a checkpoint's metadata.
 /// The class names a checkpoint carries (metadata `labels`, a JSON list), if any.
 pub fn labels_of(

@@ -1,9 +1,11 @@
 //! The streaming recogniser: a causal network, its shift cache and its input buffer. Each new frame
 //! costs one 2D forward pass: every shifted block swaps in the previous frame's cached channels
 //! (see `model::shift`). S independent streams can advance together in one batch, each with its own
-//! rows of the cache (several cameras, one model).
+//! rows of the cache (several cameras, one model). Recognisers made from one [`SharedNet`] share
+//! the weights, each with its own cache (several GStreamer elements on one model file).
 
 use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
@@ -100,17 +102,57 @@ pub struct StepTiming {
     pub model_ms: f64,
 }
 
+/// A network prepared for streaming (BN folded, layout and precision set) and the VarStore owning
+/// its weights, shared by the recognisers made from it. tch tensors are `Send` but not `Sync`, so
+/// the network sits behind a lock, held for one forward pass; the caches stay with each recogniser.
+#[derive(Debug, Clone)]
+pub struct SharedNet(Arc<Mutex<Prepared>>);
+
+/// A [`SharedNet`] that does not keep the weights alive (a registry of loaded models).
+#[derive(Debug, Clone)]
+pub struct WeakNet(Weak<Mutex<Prepared>>);
+
+#[derive(Debug)]
+struct Prepared {
+    net: ActionNet,
+    options: RecognizerOptions,
+    // Owns the weights the network's tensors point to; dropped last.
+    _vs: nn::VarStore,
+}
+
+impl SharedNet {
+    /// The network; a panic while it was held cannot have changed the weights (a forward pass
+    /// only reads them), so a poisoned lock is used as it is.
+    fn lock(&self) -> MutexGuard<'_, Prepared> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn downgrade(&self) -> WeakNet {
+        WeakNet(Arc::downgrade(&self.0))
+    }
+
+    /// True when both hold the same weights.
+    pub fn same(&self, other: &SharedNet) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl WeakNet {
+    pub fn upgrade(&self) -> Option<SharedNet> {
+        self.0.upgrade().map(SharedNet)
+    }
+}
+
 /// Runs a causal network frame by frame.
 #[derive(Debug)]
 pub struct Recognizer {
-    net: ActionNet,
+    net: SharedNet,
+    config: ModelConfig,
     cache: ShiftCache,
     input: InputBuffer,
     preprocessors: Vec<Preprocessor>,
     logits: Vec<f32>,
     options: RecognizerOptions,
-    // Owns the weights the network's tensors point to; dropped last.
-    _vs: nn::VarStore,
 }
 
 impl Recognizer {
@@ -136,22 +178,45 @@ impl Recognizer {
                 channels_last: options.channels_last,
             });
         }
-        let streams = options.streams.max(1);
-        let side = net.config().input_size as usize;
+        let options = RecognizerOptions {
+            streams: options.streams.max(1),
+            ..options
+        };
+        let shared = SharedNet(Arc::new(Mutex::new(Prepared {
+            net,
+            options,
+            _vs: vs,
+        })));
+        Ok(Self::from_shared(&shared))
+    }
+
+    /// A recogniser on the weights of `shared` (the options they were prepared with), with its own
+    /// empty cache, input and preprocessing.
+    pub fn from_shared(shared: &SharedNet) -> Self {
+        let prepared = shared.lock();
+        let options = prepared.options;
+        let config = prepared.net.config().clone();
+        let side = config.input_size as usize;
         let transform = Transform::imagenet(side);
-        let mut cache = net.new_cache();
+        let mut cache = prepared.net.new_cache();
         cache.reset();
-        Ok(Self {
+        drop(prepared);
+        Self {
+            net: shared.clone(),
+            config,
             cache,
-            input: InputBuffer::new(streams, side, options.device),
-            preprocessors: (0..streams)
+            input: InputBuffer::new(options.streams, side, options.device),
+            preprocessors: (0..options.streams)
                 .map(|_| Preprocessor::new(transform.clone()))
                 .collect(),
             logits: Vec::new(),
-            options: RecognizerOptions { streams, ..options },
-            net,
-            _vs: vs,
-        })
+            options,
+        }
+    }
+
+    /// The weights, to make more recognisers on them.
+    pub fn shared(&self) -> &SharedNet {
+        &self.net
     }
 
     /// Loads a checkpoint onto `options.device`.
@@ -168,7 +233,7 @@ impl Recognizer {
     }
 
     pub fn config(&self) -> &ModelConfig {
-        self.net.config()
+        &self.config
     }
 
     pub fn options(&self) -> &RecognizerOptions {
@@ -192,7 +257,7 @@ impl Recognizer {
     /// One preprocessed batch `[S, 3, side, side]` (fp32, any device) -> logits `[S, classes]`
     /// (fp32, on the model's device).
     pub fn step_tensor(&mut self, x: &Tensor) -> Result<Tensor, OnlineError> {
-        let side = self.net.config().input_size;
+        let side = self.config.input_size;
         let streams = self.options.streams;
         if x.size() != [streams as i64, 3, side, side] {
             return Err(OnlineError::InputShape {
@@ -202,8 +267,9 @@ impl Recognizer {
             });
         }
         let x = x.to_device(self.options.device);
+        let prepared = self.net.lock();
         Ok(tch::no_grad(|| {
-            self.net.forward_stream(&x, &mut self.cache)
+            prepared.net.forward_stream(&x, &mut self.cache)
         })?)
     }
 
@@ -231,7 +297,9 @@ impl Recognizer {
         }
         let preprocessed = Instant::now();
         let x = self.input.tensor().shallow_clone();
-        let logits = tch::no_grad(|| self.net.forward_stream(&x, &mut self.cache))?;
+        let prepared = self.net.lock();
+        let logits = tch::no_grad(|| prepared.net.forward_stream(&x, &mut self.cache))?;
+        drop(prepared);
         let logits = logits.to_device(Device::Cpu).contiguous();
         let n = logits.numel();
         self.logits.resize(n, 0.0);

@@ -254,4 +254,9 @@ impl FrameStride {
     pub fn reset(&mut self) {
         self.seen = 0;
     }
+
+    /// k: every k-th frame is taken.
+    pub fn every(&self) -> u32 {
+        self.every
+    }
 }

@@ -256,12 +256,7 @@ fn read_labels(path: &Path, input: &Path, classes: i64) -> Result<Vec<String>, I
         path: input.to_path_buf(),
         source,
     })?;
-    let labels: Vec<String> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(String::from)
-        .collect();
+    let labels = checkpoint::label_lines(&text);
     if labels.len() as i64 != classes {
         return Err(bad(format!(
             "{} labels for a classifier of {classes} classes",
