@@ -8,8 +8,10 @@ use gstreamer::glib;
 use gstreamer::prelude::*;
 use shiftlive::online::SmoothingOptions;
 
-/// The defaults of `shiftlive live/play`.
-const DEFAULT_SMOOTHING: u32 = 12;
+/// The defaults of `shiftlive live/play` on the shipped model: its 500 ms of smoothing are 3
+/// processed frames at 25 fps and stride 4 (the element counts frames; `live` turns a time span
+/// into frames), and no hysteresis.
+const DEFAULT_SMOOTHING: u32 = 3;
 const DEFAULT_TOP_K: u32 = 5;
 /// A bound on per-frame work and message size, not a property of any model.
 const MAX_TOP_K: u32 = 1000;
@@ -40,7 +42,7 @@ impl Default for Settings {
             labels: None,
             stride: 0,
             smoothing: DEFAULT_SMOOTHING,
-            hysteresis: true,
+            hysteresis: false,
             threshold: 0.0,
             top_k: DEFAULT_TOP_K,
             device: "auto".into(),
@@ -54,6 +56,7 @@ impl Settings {
     pub fn smoothing_options(&self) -> SmoothingOptions {
         SmoothingOptions {
             window: self.smoothing as usize,
+            window_ms: None,
             hysteresis: self.hysteresis,
             threshold: self.threshold,
             top_k: self.top_k as usize,
