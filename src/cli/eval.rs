@@ -11,7 +11,7 @@ use shiftlive::data::{Dataset, Layout, Subset};
 use shiftlive::model::{ActionNet, TensorFile};
 use shiftlive::online::{Recognizer, RecognizerOptions};
 use shiftlive::train::{
-    EvalOptions, ProtocolOverrides, Scores, TestProtocol, evaluate, evaluate_online,
+    EvalOptions, ProtocolOverrides, Scores, TestProtocol, evaluate, evaluate_online, mirror_map_of,
 };
 
 use super::args::{ComputeArgs, CropArg, DataArgs};
@@ -126,8 +126,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 set.classes.len()
             );
         }
-        let protocol =
-            TestProtocol::of_checkpoint(&TensorFile::read_metadata(path)?, &config, path)?.with(
+        let metadata = TensorFile::read_metadata(path)?;
+        let protocol = TestProtocol::of_checkpoint(&metadata, &config, path)?.with(
                 ProtocolOverrides {
                     frames: args.segments,
                     interval: args.interval,
@@ -138,6 +138,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let options = EvalOptions {
             strict: args.strict,
             progress: !args.quiet,
+            mirror_map: mirror_map_of(&metadata, set.classes.len(), protocol.crop, path)?,
             ..protocol.eval_options(args.batch_size, args.workers)
         };
         let set = Arc::new(set);

@@ -17,6 +17,7 @@ use tch::{Device, Tensor, nn};
 use super::config::TrainConfig;
 use super::error::{ResumeError, TrainError};
 use super::optim::{MOMENTUM_PREFIX, Sgd};
+use super::mirror::{FLIP_KEY, FlipRecord};
 use super::protocol::{TEST_PROTOCOL_KEY, TestProtocol};
 use super::report::EpochRecord;
 use crate::model::checkpoint::{self, TensorFile, preprocess_metadata};
@@ -46,6 +47,7 @@ pub(super) struct Checkpointer {
     out: PathBuf,
     /// The class names as JSON, for the `labels` metadata.
     labels_json: String,
+    classes: Vec<String>,
 }
 
 impl Checkpointer {
@@ -57,6 +59,7 @@ impl Checkpointer {
         Ok(Self {
             out: out.to_path_buf(),
             labels_json,
+            classes: classes.to_vec(),
         })
     }
 
@@ -104,7 +107,7 @@ impl Checkpointer {
 
     /// Metadata a trained model carries for `live`, `play` and `eval`: class names, the
     /// preprocessing it was trained with, the frame stride to run it at, the test protocol, the
-    /// epoch.
+    /// training flip rule, the epoch.
     fn metadata(
         &self,
         config: &TrainConfig,
@@ -130,6 +133,7 @@ impl Checkpointer {
             source,
         })?;
         meta.push((TEST_PROTOCOL_KEY, protocol));
+        meta.push((FLIP_KEY, FlipRecord::new(config.flip, &self.classes).to_json()));
         Ok(meta)
     }
 

@@ -12,6 +12,7 @@ use tch::{Device, Kind, Tensor};
 
 use super::TrainError;
 use super::metrics::{Accuracy, Scores};
+use super::mirror::combine_views;
 use crate::data::{Batch, Dataset, DecodeCache, Loader, LoaderOptions, Mode, Sampling, TestCrop};
 use crate::model::ActionNet;
 use crate::online::Recognizer;
@@ -29,6 +30,9 @@ pub struct EvalOptions {
     pub strict: bool,
     pub cache: Option<Arc<DecodeCache>>,
     pub progress: bool,
+    /// The label map the mirrored views' logits are swapped by before the mean (see
+    /// [`super::mirror`]); None averages them as they are.
+    pub mirror_map: Option<Vec<usize>>,
 }
 
 /// The result of an evaluation.
@@ -81,22 +85,22 @@ pub(crate) fn bar(on: bool, len: u64, prefix: &str) -> ProgressBar {
 }
 
 /// The `[B, K]` logits of a test batch's videos: each view's clip logits, averaged over the
-/// views (clips x crops), as the TSN and TSM test scripts average scores.
+/// views (clips x crops), as the TSN and TSM test scripts average scores; mirrored views first
+/// swapped by `options.mirror_map`.
 pub(crate) fn video_logits(
     net: &ActionNet,
     batch: &Batch,
+    options: &EvalOptions,
     device: Device,
 ) -> Result<Tensor, TrainError> {
     let b = batch.labels.size()[0];
     let x = batch.input.to_device(device);
-    Ok(
-        tch::no_grad(|| net.forward_clip_t(&x, batch.frames as i64, false))?
-            .logits
-            .to_kind(Kind::Float)
-            .to_device(Device::Cpu)
-            .view([b, batch.views as i64, -1])
-            .mean_dim(1, false, None),
-    )
+    let views = tch::no_grad(|| net.forward_clip_t(&x, batch.frames as i64, false))?
+        .logits
+        .to_kind(Kind::Float)
+        .to_device(Device::Cpu)
+        .view([b, batch.views as i64, -1]);
+    combine_views(&views, options.crop, options.mirror_map.as_deref())
 }
 
 /// Evaluates `net` (in evaluation mode, no gradients) on every video of `dataset`.
@@ -125,7 +129,7 @@ pub fn evaluate(
     for batch in loader.by_ref() {
         let batch = batch?;
         views = batch.views;
-        let logits = video_logits(net, &batch, device)?;
+        let logits = video_logits(net, &batch, options, device)?;
         acc.add(&logits, &batch.labels);
         bar.inc(1);
         let s = acc.scores();

@@ -433,6 +433,7 @@ impl Trainer {
             strict: c.strict,
             cache: run.cache.clone(),
             progress: self.progress,
+            mirror_map: None,
         };
         let report = evaluate(&run.net, run.val_set.clone(), &options, self.device)?;
         for (path, why) in &report.skipped {
