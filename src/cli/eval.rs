@@ -127,14 +127,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             );
         }
         let metadata = TensorFile::read_metadata(path)?;
-        let protocol = TestProtocol::of_checkpoint(&metadata, &config, path)?.with(
-                ProtocolOverrides {
-                    frames: args.segments,
-                    interval: args.interval,
-                    clips: args.clips,
-                    crop: args.crop.map(CropArg::test_crop),
-                },
-            );
+        let protocol =
+            TestProtocol::of_checkpoint(&metadata, &config, path)?.with(ProtocolOverrides {
+                frames: args.segments,
+                interval: args.interval,
+                clips: args.clips,
+                crop: args.crop.map(CropArg::test_crop),
+            });
         let options = EvalOptions {
             strict: args.strict,
             progress: !args.quiet,

@@ -16,8 +16,8 @@ use tch::{Device, Tensor, nn};
 
 use super::config::TrainConfig;
 use super::error::{ResumeError, TrainError};
-use super::optim::{MOMENTUM_PREFIX, Sgd};
 use super::mirror::{FLIP_KEY, FlipRecord};
+use super::optim::{MOMENTUM_PREFIX, Sgd};
 use super::protocol::{TEST_PROTOCOL_KEY, TestProtocol};
 use super::report::EpochRecord;
 use crate::model::checkpoint::{self, TensorFile, preprocess_metadata};
@@ -133,7 +133,10 @@ impl Checkpointer {
             source,
         })?;
         meta.push((TEST_PROTOCOL_KEY, protocol));
-        meta.push((FLIP_KEY, FlipRecord::new(config.flip, &self.classes).to_json()));
+        meta.push((
+            FLIP_KEY,
+            FlipRecord::new(config.flip, &self.classes).to_json(),
+        ));
         Ok(meta)
     }
 

@@ -202,9 +202,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!(out, [3.0, 1.0, 9.5]);
-        let plain: Vec<f32> =
-            Vec::try_from(combine_views(&logits, TestCrop::Ten, None).unwrap().view([-1]))
-                .unwrap();
+        let plain: Vec<f32> = Vec::try_from(
+            combine_views(&logits, TestCrop::Ten, None)
+                .unwrap()
+                .view([-1]),
+        )
+        .unwrap();
         assert_eq!(plain, [2.0, 2.0, 9.5]);
     }
 
@@ -235,7 +238,11 @@ mod tests {
         assert_eq!(map(&plain, TestCrop::Ten).unwrap(), None);
         // Older checkpoints: as before.
         assert_eq!(mirrored_view_map(None, TestCrop::Ten, path).unwrap(), None);
-        assert!(FlipRecord::of_checkpoint(&BTreeMap::new(), 3, path).unwrap().is_none());
+        assert!(
+            FlipRecord::of_checkpoint(&BTreeMap::new(), 3, path)
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]

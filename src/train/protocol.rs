@@ -135,7 +135,7 @@ impl TestProtocol {
     }
 
     /// Evaluation options that test with this protocol (no cache, not strict, no progress bar, no
-/// mirror map:
+    /// mirror map:
     /// callers set those with struct update syntax).
     pub fn eval_options(&self, batch_size: usize, workers: usize) -> super::EvalOptions {
         super::EvalOptions {
