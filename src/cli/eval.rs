@@ -32,26 +32,30 @@ pub struct Args {
     /// Crops per clip (default: the model's test protocol, else centre)
     #[arg(long, value_enum)]
     crop: Option<CropArg>,
-    /// Clips per video (default: the model's test protocol, else 1)
-    #[arg(long)]
+    /// Clips per video, 1..=100 (default: the model's test protocol, else 1)
+    #[arg(long, value_parser = super::ranges::count(1..=100))]
     clips: Option<usize>,
-    /// Frames per clip (default: the model's)
-    #[arg(long)]
+    /// Frames per clip, at least 1 (default: the model's)
+    #[arg(long, value_parser = super::ranges::positive())]
     segments: Option<usize>,
     /// Dense clips with this frame interval, 0 for TSN segments (default: as the model was
     /// trained; for models that do not say, 4 for MVF and TSN segments otherwise)
     #[arg(long)]
     interval: Option<usize>,
-    #[arg(long, default_value_t = 8)]
+    /// Videos per forward pass, at least 1
+    #[arg(long, default_value_t = 8, value_parser = super::ranges::positive())]
     batch_size: usize,
-    #[arg(long, default_value_t = 2)]
+    /// Decoding threads, at least 1
+    #[arg(long, default_value_t = 2, value_parser = super::ranges::positive())]
     workers: usize,
     /// Also run uni-directional models frame by frame through the online recogniser
     #[arg(long)]
     online: bool,
-    /// Write the confusion matrix of each split here (PNG)
+    /// Write each set's confusion matrix (CSV, JSON, PNG) and per-video predictions (CSV,
+    /// JSONL) here (default: the folder of the model file, in eval/)
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Stop at the first unreadable video instead of leaving it out
     #[arg(long)]
     strict: bool,
     #[command(flatten)]

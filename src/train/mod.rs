@@ -19,6 +19,7 @@ mod report;
 mod schedule;
 mod step;
 mod trainer;
+mod warnings;
 
 pub use checkpointer::TRAIN_STATE_KEY;
 pub use config::{DataSpec, Distill, FlipSpec, TrainConfig, mirror_label_map};
@@ -39,3 +40,4 @@ pub use step::{
     train_step_with,
 };
 pub use trainer::Trainer;
+pub use warnings::{clip_length_warning, clip_span};

@@ -9,7 +9,11 @@ use serde::{Deserialize, Serialize};
 
 use super::TrainError;
 use super::plot::{self, CurvePoint};
-use super::trainer::write_atomic;
+
+/// Writes `text` to `path` atomically (see [`crate::fsio`]).
+pub(crate) fn write_atomic(path: &Path, text: &str) -> Result<(), TrainError> {
+    Ok(crate::fsio::write_atomic(path, text.as_bytes())?)
+}
 
 /// One epoch's figures: a line of `metrics.jsonl` and `metrics.csv`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

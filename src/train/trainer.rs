@@ -28,8 +28,9 @@ use super::eval::{EvalOptions, evaluate};
 use super::lock::RunLock;
 use super::metrics::Scores;
 use super::optim::Sgd;
-use super::report::{EpochRecord, MetricsLog, TrainOutcome};
+use super::report::{EpochRecord, MetricsLog, TrainOutcome, write_atomic};
 use super::step::{NoHook, SoftTargets, StepOutput, StepSettings, Teacher, mix, train_step_with};
+use super::warnings::clip_length_warning;
 use crate::data::{Batch, Dataset, DecodeCache, Flip, Loader, Mode, TestCrop};
 use crate::model::ActionNet;
 
@@ -82,11 +83,6 @@ struct EpochProgress {
     lr: f64,
     seconds: f64,
     bar: ProgressBar,
-}
-
-/// Writes `text` to `path` atomically (see [`crate::fsio`]).
-pub(crate) fn write_atomic(path: &Path, text: &str) -> Result<(), TrainError> {
-    Ok(crate::fsio::write_atomic(path, text.as_bytes())?)
 }
 
 impl Trainer {
@@ -210,6 +206,10 @@ impl Trainer {
             net.reset_classifier_default();
         }
         config.log_live_stride();
+        let lengths = super::warnings::probe_lengths(&train_set);
+        if let Some(w) = clip_length_warning(&config.sampling(), &lengths, &train_set.source) {
+            tracing::warn!("{w}");
+        }
         net.set_partial_bn(config.partial_bn);
         let mut sgd = Sgd::new(&vs, config.sgd, net.classifier_prefix());
         if let Some(tensors) = &saved {
