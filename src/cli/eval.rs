@@ -2,7 +2,7 @@
 //! each model's own protocol (clips, crops, frames) unless flags say otherwise: top-1, top-5,
 //! mean class accuracy, optionally the confusion matrices and the online (frame by frame) run.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
@@ -11,7 +11,8 @@ use shiftlive::data::{Dataset, Layout, Subset};
 use shiftlive::model::{ActionNet, TensorFile};
 use shiftlive::online::{Recognizer, RecognizerOptions};
 use shiftlive::train::{
-    EvalOptions, ProtocolOverrides, Scores, TestProtocol, evaluate, evaluate_online, mirror_map_of,
+    ConfusionTitle, EvalOptions, ProtocolOverrides, Scores, TestProtocol, evaluate,
+    evaluate_online, mirror_map_of, write_eval_files,
 };
 
 use super::args::{ComputeArgs, CropArg, DataArgs};
@@ -51,8 +52,9 @@ pub struct Args {
     /// Also run uni-directional models frame by frame through the online recogniser
     #[arg(long)]
     online: bool,
-    /// Write each set's confusion matrix (CSV, JSON, PNG) and per-video predictions (CSV,
-    /// JSONL) here (default: the folder of the model file, in eval/)
+    /// Write each set's per-video predictions (CSV, JSONL: true label, top-5 with scores) and
+    /// confusion matrix (CSV, JSON, PNG) here (default: RUN/eval/ when the model is in a training
+    /// run's folder RUN, else not written)
     #[arg(long)]
     out: Option<PathBuf>,
     /// Stop at the first unreadable video instead of leaving it out
@@ -63,6 +65,29 @@ pub struct Args {
     /// No progress bars
     #[arg(long)]
     quiet: bool,
+}
+
+/// Where `eval` writes its files: `--out`, else `eval/` in the model's folder when that folder
+/// is a training run's (it holds `config.json`), else nowhere.
+fn out_dir(out: Option<&Path>, model: &Path) -> Option<PathBuf> {
+    if let Some(out) = out {
+        return Some(out.to_path_buf());
+    }
+    let run = model.parent()?;
+    if run.join("config.json").is_file() {
+        return Some(run.join("eval"));
+    }
+    tracing::info!(
+        "no --out and {} is not in a training run's folder: predictions and confusion files \
+         not written",
+        model.display()
+    );
+    None
+}
+
+fn file_stem(path: &Path) -> String {
+    path.file_stem()
+        .map_or("model".into(), |s| s.to_string_lossy().into_owned())
 }
 
 fn scores_json(s: &Scores) -> serde_json::Value {
@@ -159,6 +184,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             );
         }
         let mut line = json!({
+            "loss": report.loss,
             "set": name,
             "model": path.display().to_string(),
             "arch": config.name,
@@ -195,15 +221,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 obj.insert("online".into(), serde_json::to_value(&online)?);
             }
         }
-        if let Some(out) = &args.out {
-            std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-            let file = out.join(format!("confusion-{}.png", name.replace([' ', '/'], "_")));
-            shiftlive::train::confusion(
-                &file,
-                &report.confusion,
-                &set.classes,
-                &format!("{} on {name}", config.name),
-            )?;
+        if let Some(dir) = out_dir(args.out.as_deref(), path) {
+            let title = ConfusionTitle {
+                model: config.name.clone(),
+                set: name.clone(),
+                epoch: metadata.get("epoch").and_then(|e| e.parse().ok()),
+                what: path
+                    .file_name()
+                    .map_or("model".into(), |f| f.to_string_lossy().into_owned()),
+            };
+            let stem = format!("{}-{name}", file_stem(path));
+            let files = write_eval_files(&dir, &stem, &report, &set, &title)?;
+            if let Some(obj) = line.as_object_mut() {
+                obj.insert("files".into(), json!(files));
+            }
         }
         super::out::outln!("{line}");
         all.push(report.scores);

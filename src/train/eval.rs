@@ -35,10 +35,27 @@ pub struct EvalOptions {
     pub mirror_map: Option<Vec<usize>>,
 }
 
+/// One video's outcome in an evaluation.
+#[derive(Debug, Clone, Serialize)]
+pub struct VideoResult {
+    /// The video's index in the data set's items.
+    pub item: usize,
+    pub label: usize,
+    /// The [`TOP_K`] most likely classes with their softmax probabilities, best first.
+    pub top: Vec<(usize, f32)>,
+}
+
+/// Classes kept per video in [`VideoResult::top`].
+pub const TOP_K: i64 = 5;
+
 /// The result of an evaluation.
 #[derive(Debug, Clone, Serialize)]
 pub struct EvalReport {
     pub scores: Scores,
+    /// Mean cross-entropy of the videos' view-averaged logits.
+    pub loss: f64,
+    /// Every video read, in the order evaluated.
+    pub videos: Vec<VideoResult>,
     /// `confusion[true][predicted]`.
     pub confusion: Vec<Vec<u64>>,
     /// Unreadable videos left out, with the reason.
@@ -103,6 +120,30 @@ pub(crate) fn video_logits(
     combine_views(&views, options.crop, options.mirror_map.as_deref())
 }
 
+/// Each video of `batch` with its label and its [`TOP_K`] classes (softmax of `logits`).
+fn video_results(logits: &Tensor, batch: &Batch) -> Result<Vec<VideoResult>, TrainError> {
+    let k = TOP_K.min(logits.size()[1]);
+    let (values, indices) = logits
+        .f_softmax(-1, Kind::Float)?
+        .f_topk(k, -1, true, true)?;
+    let values = Vec::<f32>::try_from(values.f_reshape([-1])?)?;
+    let indices = Vec::<i64>::try_from(indices.f_reshape([-1])?)?;
+    let labels = Vec::<i64>::try_from(&batch.labels)?;
+    let k = k as usize;
+    Ok(batch
+        .items
+        .iter()
+        .enumerate()
+        .map(|(row, &item)| VideoResult {
+            item,
+            label: labels[row] as usize,
+            top: (row * k..(row + 1) * k)
+                .map(|j| (indices[j] as usize, values[j]))
+                .collect(),
+        })
+        .collect())
+}
+
 /// Evaluates `net` (in evaluation mode, no gradients) on every video of `dataset`.
 pub fn evaluate(
     net: &ActionNet,
@@ -126,11 +167,18 @@ pub fn evaluate(
     let bar = bar(options.progress, loader.len() as u64, "eval");
     let mut acc = Accuracy::new(classes);
     let mut views = 1;
+    let (mut loss_sum, mut videos) = (0f64, Vec::with_capacity(dataset.items.len()));
     for batch in loader.by_ref() {
         let batch = batch?;
         views = batch.views;
         let logits = video_logits(net, &batch, options, device)?;
         acc.add(&logits, &batch.labels);
+        let b = batch.items.len() as f64;
+        loss_sum += logits
+            .f_cross_entropy_loss::<Tensor>(&batch.labels, None, tch::Reduction::Mean, -100, 0.0)?
+            .f_double_value(&[])?
+            * b;
+        videos.extend(video_results(&logits, &batch)?);
         bar.inc(1);
         let s = acc.scores();
         bar.set_message(format!("top-1 {:.3}", s.top1));
@@ -142,6 +190,8 @@ pub fn evaluate(
         .map(|s| (s.path.clone(), s.reason.clone()))
         .collect();
     Ok(EvalReport {
+        loss: loss_sum / videos.len().max(1) as f64,
+        videos,
         scores: acc.scores(),
         confusion: acc.confusion().to_vec(),
         skipped,

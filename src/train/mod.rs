@@ -4,8 +4,11 @@
 
 mod checkpointer;
 mod config;
+mod confusion;
 mod error;
 mod eval;
+mod eval_files;
+mod heatmap;
 mod lock;
 mod metrics;
 mod mirror;
@@ -18,18 +21,23 @@ mod recipe;
 mod report;
 mod schedule;
 mod step;
+mod text;
 mod trainer;
 mod warnings;
 
 pub use checkpointer::TRAIN_STATE_KEY;
 pub use config::{DataSpec, Distill, FlipSpec, TrainConfig, mirror_label_map};
+pub use confusion::{ClassScore, Confusion, ConfusionTitle};
 pub use error::{ResumeError, TrainError};
-pub use eval::{EvalOptions, EvalReport, OnlineReport, evaluate, evaluate_online};
+pub use eval::{
+    EvalOptions, EvalReport, OnlineReport, TOP_K, VideoResult, evaluate, evaluate_online,
+};
+pub use eval_files::{file_part, predictions_csv, predictions_jsonl, write_eval_files};
 pub use metrics::{Accuracy, Scores};
 pub use mirror::{FLIP_KEY, FlipRecord, combine_views, mirror_map_of, mirrored_view_map};
 pub use optim::{MOMENTUM_PREFIX, OptimError, Sgd, SgdOptions};
 pub use overrides::Overrides;
-pub use plot::{CurvePoint, confusion, curves};
+pub use plot::{CurvePoint, curves};
 pub use predict::{Prediction, predict};
 pub use protocol::{ProtocolError, ProtocolOverrides, TEST_PROTOCOL_KEY, TestProtocol, TestViews};
 pub use recipe::Recipe;

@@ -1,5 +1,5 @@
 //! What a run reports: one [`EpochRecord`] per epoch, logged and written to `metrics.jsonl`,
-//! `metrics.csv` and `curves.png`; the confusion matrix of the last validation; the unreadable
+//! `metrics.csv` and `curves.png`; the confusion matrix of the best model (PNG, CSV, JSON); the unreadable
 //! videos skipped so far (`skipped.txt`); the [`TrainOutcome`] printed at the end.
 
 use std::collections::BTreeMap;
@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::TrainError;
+use super::confusion::{Confusion, ConfusionTitle};
 use super::plot::{self, CurvePoint};
 
 /// Writes `text` to `path` atomically (see [`crate::fsio`]).
@@ -22,6 +23,9 @@ pub struct EpochRecord {
     pub lr: f64,
     pub train_loss: f64,
     pub train_top1: f64,
+    /// Mean cross-entropy of the validation videos (absent in runs saved before it was kept).
+    #[serde(default)]
+    pub val_loss: Option<f64>,
     pub val_top1: Option<f64>,
     pub val_top5: Option<f64>,
     pub val_mean_class_acc: Option<f64>,
@@ -81,7 +85,7 @@ impl MetricsLog {
     pub fn write(&self, history: &[EpochRecord]) -> Result<(), TrainError> {
         let mut jsonl = String::new();
         let mut csv = String::from(
-            "epoch,lr,train_loss,train_top1,val_top1,val_top5,val_mean_class_acc,clips_per_second,data_wait_seconds,epoch_seconds,skipped_videos\n",
+            "epoch,lr,train_loss,train_top1,val_loss,val_top1,val_top5,val_mean_class_acc,clips_per_second,data_wait_seconds,epoch_seconds,skipped_videos\n",
         );
         let opt = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.6}"));
         for r in history {
@@ -92,11 +96,12 @@ impl MetricsLog {
             jsonl.push_str(&line);
             jsonl.push('\n');
             csv.push_str(&format!(
-                "{},{:.6e},{:.6},{:.6},{},{},{},{:.3},{:.3},{:.3},{}\n",
+                "{},{:.6e},{:.6},{:.6},{},{},{},{},{:.3},{:.3},{:.3},{}\n",
                 r.epoch,
                 r.lr,
                 r.train_loss,
                 r.train_top1,
+                opt(r.val_loss),
                 opt(r.val_top1),
                 opt(r.val_top5),
                 opt(r.val_mean_class_acc),
@@ -112,28 +117,32 @@ impl MetricsLog {
             .iter()
             .map(|r| CurvePoint {
                 epoch: f64::from(r.epoch),
+                lr: r.lr,
                 train_loss: r.train_loss,
                 train_top1: r.train_top1,
+                val_loss: r.val_loss,
                 val_top1: r.val_top1,
             })
             .collect();
         plot::curves(&self.out.join("curves.png"), &points, &self.model)
     }
 
-    /// `confusion.png` of the best model (validated after `epoch`).
+    /// `confusion.png`, `.csv` and `.json` of the best model (validated after `epoch`).
     pub fn confusion(
         &self,
-        confusion: &[Vec<u64>],
+        matrix: &[Vec<u64>],
         classes: &[String],
         set: &str,
         epoch: u32,
     ) -> Result<(), TrainError> {
-        plot::confusion(
-            &self.out.join("confusion.png"),
-            confusion,
-            classes,
-            &format!("{} (best model, epoch {epoch}) on {set}", self.model),
-        )
+        let title = ConfusionTitle {
+            model: self.model.clone(),
+            set: set.to_string(),
+            epoch: Some(epoch),
+            what: "best model".into(),
+        };
+        Confusion { matrix, classes }.write(&self.out.join("confusion"), &title)?;
+        Ok(())
     }
 
     /// `skipped.txt`: the unreadable videos left out so far, with the reason.

@@ -24,18 +24,14 @@ use tch::{Device, Kind, nn};
 use super::TrainError;
 use super::checkpointer::{Checkpointer, RunState, init_from};
 use super::config::TrainConfig;
-use super::eval::{EvalOptions, evaluate};
+use super::eval::{EvalOptions, EvalReport, evaluate};
 use super::lock::RunLock;
-use super::metrics::Scores;
 use super::optim::Sgd;
 use super::report::{EpochRecord, MetricsLog, TrainOutcome, write_atomic};
 use super::step::{NoHook, SoftTargets, StepOutput, StepSettings, Teacher, mix, train_step_with};
 use super::warnings::clip_length_warning;
 use crate::data::{Batch, Dataset, DecodeCache, Flip, Loader, Mode, TestCrop};
 use crate::model::ActionNet;
-
-/// A validation's scores with its confusion matrix (`[true][predicted]`).
-type Validation = (Scores, Vec<Vec<u64>>);
 
 /// A training run writing into `out`.
 pub struct Trainer {
@@ -418,7 +414,7 @@ impl Trainer {
 
     /// One centre-cropped clip per validation video, every `eval_every` epochs and after the
     /// last (with the confusion matrix).
-    fn validate(&self, run: &mut Run) -> Result<Option<Validation>, TrainError> {
+    fn validate(&self, run: &mut Run) -> Result<Option<EvalReport>, TrainError> {
         let (c, epoch) = (&run.config, run.state.epoch);
         let last = epoch + 1 == c.epochs;
         if !(last || (c.eval_every > 0 && (epoch + 1).is_multiple_of(c.eval_every))) {
@@ -439,7 +435,7 @@ impl Trainer {
         for (path, why) in &report.skipped {
             run.skipped.insert(path.clone(), why.clone());
         }
-        Ok(Some((report.scores, report.confusion)))
+        Ok(Some(report))
     }
 
     /// The epoch's record, the best model if it improved, the checkpoint, the metric files.
@@ -447,15 +443,16 @@ impl Trainer {
         &self,
         run: &mut Run,
         p: &EpochProgress,
-        val: Option<Validation>,
+        report: Option<EvalReport>,
     ) -> Result<(), TrainError> {
-        let (val, confusion) = val.unzip();
+        let val = report.as_ref().map(|r| r.scores);
         let state = &mut run.state;
         let record = EpochRecord {
             epoch: state.epoch + 1,
             lr: p.lr,
             train_loss: state.loss_sum / state.seen.max(1) as f64,
             train_top1: state.correct as f64 / state.seen.max(1) as f64,
+            val_loss: report.as_ref().map(|r| r.loss),
             val_top1: val.map(|s| s.top1),
             val_top5: val.map(|s| s.top5),
             val_mean_class_acc: val.map(|s| s.mean_class_acc),
@@ -485,11 +482,11 @@ impl Trainer {
             let epoch = run.state.epoch;
             run.checkpointer.save_best(&run.vs, &run.config, epoch)?;
         }
-        if improved && let Some(confusion) = &confusion {
-            // The best model's confusion, drawn when it becomes the best.
-            let set = &run.val_set.source;
-            let epoch = run.state.epoch;
-            run.metrics.confusion(confusion, &run.classes, set, epoch)?;
+        if improved && let Some(report) = &report {
+            // The best model's confusion, written when it becomes the best.
+            let (set, epoch) = (&run.val_set.source, run.state.epoch);
+            run.metrics
+                .confusion(&report.confusion, &run.classes, set, epoch)?;
         }
         run.checkpointer
             .save(&run.vs, &run.config, &run.sgd, &run.state)?;
