@@ -255,6 +255,50 @@ fn eval_crops_and_clips() {
         assert_eq!(flip["rule"], "mirror", "{file}: {flip}");
         assert_eq!(flip["map"], serde_json::json!([1, 0, 2, 3, 5, 4, 6, 7, 8]));
     }
+    // The run's confusion of its best model, with class names; the validation loss per epoch.
+    let csv = std::fs::read_to_string(out.join("confusion.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 10, "{csv}");
+    assert!(
+        csv.starts_with("true \\ predicted,MoveLeft,MoveRight,"),
+        "{csv}"
+    );
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("confusion.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["per_class"].as_array().unwrap().len(), 9);
+    assert_eq!(json["what"], "best model");
+    let metrics = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    assert!(
+        metrics.starts_with("epoch,lr,train_loss,train_top1,val_loss,"),
+        "{metrics}"
+    );
+    // `eval` of a model in a run folder writes its files to RUN/eval/ by default: one line per
+    // test video, its top-1 agreeing with the printed score.
+    let eval = last_json(&run_ok(
+        bin()
+            .args(["eval", "--model"])
+            .arg(out.join("best.safetensors"))
+            .arg("--data")
+            .arg(&data)
+            .args(["--split", "1", "--quiet"]),
+    ));
+    let lines = std::fs::read_to_string(out.join("eval/best-split_1-predictions.csv")).unwrap();
+    let rows: Vec<&str> = lines.lines().skip(1).collect();
+    assert_eq!(rows.len() as u64, eval["videos"].as_u64().unwrap());
+    let right = rows
+        .iter()
+        .filter(|r| r.split(',').nth(3) == Some("1"))
+        .count();
+    assert!((right as f64 / rows.len() as f64 - eval["top1"].as_f64().unwrap()).abs() < 1e-9);
+    let jsonl = std::fs::read_to_string(out.join("eval/best-split_1-predictions.jsonl")).unwrap();
+    let first: Value = serde_json::from_str(jsonl.lines().next().unwrap()).unwrap();
+    assert_eq!(first["top"].as_array().unwrap().len(), 5);
+    for ext in ["csv", "json", "png"] {
+        assert!(
+            out.join(format!("eval/best-split_1-confusion.{ext}"))
+                .is_file()
+        );
+    }
     for (crop, views) in [("centre", 2), ("three", 6), ("ten", 20)] {
         let eval = last_json(&run_ok(
             bin()

@@ -126,9 +126,11 @@ fn panel(
     } else {
         1.0
     };
+    // Room after the last epoch, so its marker sits inside the frame.
+    let x_span = x_max * 1.04 + 0.1;
     let px = |(x, y): (f64, f64)| -> (i32, i32) {
         (
-            left + ((x / x_max) * f64::from(right - left)).round() as i32,
+            left + ((x / x_span) * f64::from(right - left)).round() as i32,
             bottom - ((y / y_top) * f64::from(bottom - top)).round() as i32,
         )
     };
@@ -147,7 +149,8 @@ fn panel(
             false,
         )?;
     }
-    for t in ticks(x_max) {
+    // Whole epochs only.
+    for t in ticks(x_max).into_iter().filter(|t| t.fract() == 0.0) {
         let (x, _) = px((t, 0.0));
         area.draw(&PathElement::new(vec![(x, top), (x, bottom)], grid))
             .map_err(e)?;
@@ -248,8 +251,40 @@ pub fn curves(path: &Path, points: &[CurvePoint], title: &str) -> Result<(), Tra
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// A one-epoch run still shows its values: a marker per series, inside the frame.
+    #[cfg(feature = "ui")]
+    #[test]
+    fn one_epoch_curves_show_their_markers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("curves.png");
+        let point = CurvePoint {
+            epoch: 1.0,
+            lr: 0.003,
+            train_loss: 2.2,
+            train_top1: 0.12,
+            val_loss: Some(2.1),
+            val_top1: Some(0.11),
+        };
+        curves(&path, &[point], "one epoch").unwrap();
+        let png = image::open(&path).unwrap().to_rgb8();
+        let count = |rgb: [u8; 3]| png.pixels().filter(|p| p.0 == rgb).count();
+        // Legend swatches alone are about 2 x 40 pixels per colour and panel; markers add more.
+        let (train, val) = (count([0, 114, 178]), count([213, 94, 0]));
+        assert!(
+            train >= 2 * 60 && val >= 2 * 60,
+            "train {train}, validation {val}"
+        );
+        // The rate's marker sits in the third panel, right of its left axis.
+        let black_in_plot = (850..1240)
+            .flat_map(|x| (60..380).map(move |y| (x, y)))
+            .filter(|&(x, y)| png.get_pixel(x, y).0 == [0, 0, 0])
+            .count();
+        assert!(black_in_plot > 500, "{black_in_plot}");
+    }
 
     #[test]
     fn ticks_are_round_and_cover_the_range() {
