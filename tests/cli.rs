@@ -277,3 +277,30 @@ fn train_dry_run_prints_the_resolved_config_and_warns() {
     assert!(ok && !stderr.contains("WARN"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `shiftlive presets` shows each preset's model and whole recipe.
+#[test]
+fn presets_show_model_and_recipe() {
+    let (ok, stdout, stderr) = shiftlive(&["presets"]);
+    assert!(ok, "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with("tsm_r50 "))
+        .unwrap();
+    assert!(lines[at].contains("Shift { direction: Bi"), "{}", lines[at]);
+    let recipe = lines[at + 1];
+    for part in [
+        "lr 0.001 x0.1 at epochs [10, 20]",
+        "25 epochs",
+        "batch 64",
+        "8 segments",
+        "clip 20",
+        "dropout 0.8",
+        "partial BN on",
+        "flip On",
+        "from --init weights",
+    ] {
+        assert!(recipe.contains(part), "{part} missing: {recipe}");
+    }
+}

@@ -27,7 +27,8 @@ pub struct Args {
     /// UCF-101 split(s): 1, 2, 3 or a list such as 1,2,3 (the mean over them is printed too)
     #[arg(long, value_delimiter = ',', default_value = "1")]
     split: Vec<u8>,
-    /// Evaluate a list file (`relative/path label` lines) instead of a UCF-101 split
+    /// Evaluate a list file (`relative/path label` lines, labels 0-based) instead of a UCF-101
+    /// split
     #[arg(long)]
     list: Option<PathBuf>,
     /// Crops per clip (default: the model's test protocol, else centre)

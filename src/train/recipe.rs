@@ -187,7 +187,7 @@ impl Recipe {
     }
 
     /// One line for `shiftlive presets`: schedule, length, batch, frames, clipping, dropout,
-    /// partial BN, and whether it starts from `--init` weights, for `model` (before this recipe).
+    /// partial BN, flip, test views, and whether it starts from `--init` weights, for `model` (before this recipe).
     pub fn describe(&self, model: &ModelConfig) -> String {
         let s = &self.schedule;
         let decay = match &s.decay {
@@ -206,7 +206,7 @@ impl Recipe {
         };
         format!(
             "{:?}: lr {} {decay}{warmup}, {} epochs, batch {}, {clip}, clip {}, dropout {}, \
-             partial BN {}, {}",
+             partial BN {}, flip {:?}, tested {} clip(s) x {:?}, {}",
             self.name,
             s.base_lr,
             self.epochs,
@@ -214,6 +214,9 @@ impl Recipe {
             self.clip_grad.map_or("off".to_string(), |c| c.to_string()),
             self.dropout,
             if self.partial_bn { "on" } else { "off" },
+            self.flip,
+            self.test.clips,
+            self.test.crop,
             if self.wants_init {
                 "from --init weights"
             } else {
