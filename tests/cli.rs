@@ -1,4 +1,5 @@
 //! The command line as a user meets it: exit codes, error messages, JSON output.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::Command;
 

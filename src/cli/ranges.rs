@@ -75,6 +75,7 @@ pub fn positive() -> clap::builder::RangedU64ValueParser<usize> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

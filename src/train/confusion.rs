@@ -53,7 +53,7 @@ impl ConfusionTitle {
 }
 
 /// A CSV field, quoted when it holds a comma, a quote or a line break.
-fn field(text: &str) -> String {
+pub(super) fn field(text: &str) -> String {
     if text.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", text.replace('"', "\"\""))
     } else {

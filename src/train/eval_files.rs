@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use super::TrainError;
-use super::confusion::{Confusion, ConfusionTitle};
+use super::confusion::{Confusion, ConfusionTitle, field};
 use super::eval::{EvalReport, TOP_K};
 use super::report::write_atomic;
 use crate::data::Dataset;
@@ -27,13 +27,6 @@ pub fn file_part(text: &str) -> String {
 /// `video,label,label_name,correct,top1,top1_score,...` then one line per video.
 pub fn predictions_csv(report: &EvalReport, set: &Dataset) -> String {
     let name = |c: usize| set.classes.get(c).map_or("?", String::as_str);
-    let quote = |s: &str| {
-        if s.contains([',', '"', '\n', '\r']) {
-            format!("\"{}\"", s.replace('"', "\"\""))
-        } else {
-            s.to_string()
-        }
-    };
     let mut out = String::from("video,label,label_name,correct");
     for k in 1..=TOP_K {
         out.push_str(&format!(",top{k},top{k}_name,top{k}_score"));
@@ -44,13 +37,13 @@ pub fn predictions_csv(report: &EvalReport, set: &Dataset) -> String {
         let correct = v.top.first().is_some_and(|t| t.0 == v.label);
         out.push_str(&format!(
             "{},{},{},{}",
-            quote(path.as_deref().unwrap_or("?")),
+            field(path.as_deref().unwrap_or("?")),
             v.label,
-            quote(name(v.label)),
+            field(name(v.label)),
             u8::from(correct)
         ));
         for &(class, score) in &v.top {
-            out.push_str(&format!(",{class},{},{score:.6}", quote(name(class))));
+            out.push_str(&format!(",{class},{},{score:.6}", field(name(class))));
         }
         out.push('\n');
     }

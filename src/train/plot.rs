@@ -204,30 +204,19 @@ pub fn curves(path: &Path, points: &[CurvePoint], title: &str) -> Result<(), Tra
             .filter_map(|p| f(p).map(|v| (p.epoch, v)))
             .collect()
     };
-    let loss = [
-        Series {
-            name: "training",
-            color: train,
-            points: of(&|p| Some(p.train_loss)),
-        },
-        Series {
-            name: "validation",
-            color: val,
-            points: of(&|p| p.val_loss),
-        },
-    ];
-    let top1 = [
-        Series {
-            name: "training",
-            color: train,
-            points: of(&|p| Some(p.train_top1)),
-        },
-        Series {
-            name: "validation",
-            color: val,
-            points: of(&|p| p.val_top1),
-        },
-    ];
+    let pair = |training: Vec<(f64, f64)>, validation: Vec<(f64, f64)>| {
+        [
+            ("training", train, training),
+            ("validation", val, validation),
+        ]
+        .map(|(name, color, points)| Series {
+            name,
+            color,
+            points,
+        })
+    };
+    let loss = pair(of(&|p| Some(p.train_loss)), of(&|p| p.val_loss));
+    let top1 = pair(of(&|p| Some(p.train_top1)), of(&|p| p.val_top1));
     let lr = [Series {
         name: "learning rate",
         color: BLACK,
