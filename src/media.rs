@@ -174,6 +174,19 @@ pub fn wait_for_eos(bus: &gst::Bus, timeout: Duration) -> Result<bool, BusError>
     }
 }
 
+/// The frame rate in a sample's caps (None for 0/1, a variable rate).
+pub fn frame_rate(sample: &gst::Sample) -> Option<f64> {
+    let caps = sample.caps()?;
+    let rate = caps.structure(0)?.get::<gst::Fraction>("framerate").ok()?;
+    (rate.numer() > 0 && rate.denom() > 0)
+        .then(|| f64::from(rate.numer()) / f64::from(rate.denom()))
+}
+
+/// The frames a stated duration holds at `fps`.
+pub fn frames_in(duration: gst::ClockTime, fps: f64) -> u64 {
+    (duration.nseconds() as f64 / 1e9 * fps).round() as u64
+}
+
 /// A sample that could not be read as RGB.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum SampleError {

@@ -510,12 +510,12 @@ fn training_presets_of_the_new_backbones_follow_their_recipes() {
     let vgg = TrainConfig::preset("tsn_vgg16".parse().unwrap(), data());
     assert_eq!(vgg.model.num_segments, 3);
     assert_eq!(vgg.model.dropout, 0.9);
-    assert_eq!((vgg.epochs, vgg.clip_grad), (80, None));
+    assert_eq!((vgg.regimen.epochs, vgg.regimen.clip_grad), (80, None));
     // The ResNet-D presets take the ResNet-50 recipes.
     let tsm = TrainConfig::preset("tsm".parse().unwrap(), data());
     let vd = TrainConfig::preset("tsm_r50_vd".parse().unwrap(), data());
     assert_eq!(
-        (vd.epochs, vd.model.dropout),
-        (tsm.epochs, tsm.model.dropout)
+        (vd.regimen.epochs, vd.model.dropout),
+        (tsm.regimen.epochs, tsm.model.dropout)
     );
 }

@@ -61,7 +61,7 @@ pub enum CaptureError {
     Frames {
         name: String,
         #[source]
-        source: FrameSequenceError,
+        source: crate::data::FrameFolderError,
     },
     #[error("{name}: mixed frame sizes: frame {frame} is {width}x{height}, the first was {}x{}", .first.0, .first.1)]
     MixedSizes {
@@ -109,23 +109,4 @@ fn listing(devices: &[PathBuf]) -> String {
     }
     let names: Vec<String> = devices.iter().map(|d| d.display().to_string()).collect();
     format!("devices present: {}", names.join(", "))
-}
-
-/// Why a directory of frames cannot be played as a numbered sequence.
-#[derive(Debug, thiserror::Error)]
-pub enum FrameSequenceError {
-    #[error("cannot read the directory")]
-    Read(#[source] std::io::Error),
-    #[error("{0}: a frame name must end in its number (img_00001.jpg)")]
-    Unnumbered(String),
-    #[error("{0}: frame number out of range")]
-    OutOfRange(String),
-    #[error("no frames (.jpg, .jpeg or .png files) in it")]
-    Empty,
-    #[error("mixed frame names: {0} and {1} (one prefix, width and extension expected)")]
-    MixedNames(String, String),
-    #[error("a gap in the frames: {0} is followed by {1}")]
-    Gap(String, String),
-    #[error("its path is not UTF-8, which GStreamer's multifilesrc cannot read (rename it)")]
-    NotUtf8,
 }

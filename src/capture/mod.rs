@@ -3,19 +3,17 @@
 //! that hands RGB frames, copied row by row honouring the stride, to the capture thread.
 //!
 //! `source` describes each kind of source and its pipeline; `running` is a started capture and
-//! its pulls; `stated` reads the length an AVI header states; `sequence` reads a frame directory's numbering; `devices` finds cameras.
+//! its pulls; `stated` reads the length an AVI header states; `devices` finds cameras.
 
 mod devices;
 mod error;
 mod running;
-mod sequence;
 mod source;
 mod stated;
 
 pub use devices::{camera_devices, resolve_camera};
-pub use error::{CaptureError, FrameSequenceError};
+pub use error::CaptureError;
 pub use running::{Capture, CaptureEvent, Frame};
-pub use sequence::{FrameSequence, frame_sequence};
 pub use source::Source;
 
 /// Copies rows honouring the stride into a packed buffer (see [`crate::media::packed_rgb`]).

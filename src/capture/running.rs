@@ -165,7 +165,9 @@ impl Capture {
     /// its frame rate; None when unknown (live sources, streams without a duration).
     fn expected_frames(&self) -> Option<u64> {
         match &self.source {
-            Source::Frames { dir, .. } => super::frame_sequence(dir).ok().map(|s| s.count),
+            Source::Frames { dir, .. } => crate::data::FrameFolder::read(dir)
+                .ok()
+                .map(|f| f.len() as u64),
             Source::File(path) if !self.live => {
                 super::stated::avi_total_frames(path).or_else(|| self.frames_by_duration())
             }
@@ -181,7 +183,7 @@ impl Capture {
             .stated
             .max(self.pipeline.query_duration::<gst::ClockTime>())?;
         let fps = self.fps.filter(|f| *f > 0.0)?;
-        Some((duration.nseconds() as f64 / 1e9 * fps).round() as u64)
+        Some(media::frames_in(duration, fps))
     }
 
     /// At the end: fewer frames than the container states is damage.
@@ -208,7 +210,7 @@ impl Capture {
         self.last_progress = captured;
         let rgb = media::rgb_sample(&sample).map_err(|e| self.fail(e))?;
         if self.next_index == 0 {
-            self.fps = frame_rate(&sample);
+            self.fps = media::frame_rate(&sample);
             self.stated = self.pipeline.query_duration::<gst::ClockTime>();
         }
         if let Source::Frames { .. } = &self.source {
@@ -265,14 +267,6 @@ impl Capture {
         self.check_complete()?;
         Ok(CaptureEvent::Eos)
     }
-}
-
-/// The frame rate in a sample's caps (None for 0/1, a variable rate).
-fn frame_rate(sample: &gst::Sample) -> Option<f64> {
-    let caps = sample.caps()?;
-    let rate = caps.structure(0)?.get::<gst::Fraction>("framerate").ok()?;
-    (rate.numer() > 0 && rate.denom() > 0)
-        .then(|| f64::from(rate.numer()) / f64::from(rate.denom()))
 }
 
 impl Drop for Capture {

@@ -16,7 +16,8 @@ use std::path::PathBuf;
 use gstreamer as gst;
 use gstreamer::prelude::*;
 
-use super::{CaptureError, frame_sequence};
+use super::CaptureError;
+use crate::data::FrameFolder;
 use crate::media::MediaError;
 
 /// Where frames come from.
@@ -35,7 +36,7 @@ pub enum Source {
         frames: Option<u32>,
     },
     /// A directory of numbered frames (`img_00001.jpg`, ... as in the rawframes layout; JPEG or
-    /// PNG), played in name order at `fps`.
+    /// PNG), played in the order of their numbers at `fps` (the rules: [`FrameFolder`]).
     Frames {
         dir: PathBuf,
         fps: u32,
@@ -100,7 +101,8 @@ impl Source {
                 if *fps == 0 {
                     return Err(CaptureError::ZeroFps { name });
                 }
-                frame_sequence(dir)
+                FrameFolder::read(dir)
+                    .and_then(|frames| frames.pattern())
                     .map(|_| ())
                     .map_err(|source| CaptureError::Frames { name, source })
             }
@@ -132,7 +134,7 @@ impl Source {
             Source::Frames { dir, fps } => {
                 // check() ran first; an error here is only a race with the directory changing,
                 // and configure() reports it.
-                let png = frame_sequence(dir).is_ok_and(|s| s.png);
+                let png = FrameFolder::read(dir).is_ok_and(|f| f.is_png());
                 let (caps, decoder) = if png {
                     ("image/png", "pngdec")
                 } else {
@@ -161,13 +163,15 @@ impl Source {
                 src.set_property_from_str("pattern", pattern);
             }
             Source::Frames { dir, .. } => {
-                let seq = frame_sequence(dir).map_err(|source| CaptureError::Frames {
+                let fail = |source| CaptureError::Frames {
                     name: self.describe(),
                     source,
-                })?;
-                src.set_property("location", seq.pattern.as_str());
-                src.set_property("start-index", seq.first as i32);
-                src.set_property("stop-index", (seq.first + seq.count - 1) as i32);
+                };
+                let frames = FrameFolder::read(dir).map_err(fail)?;
+                let first = frames.first();
+                src.set_property("location", frames.pattern().map_err(fail)?.as_str());
+                src.set_property("start-index", first as i32);
+                src.set_property("stop-index", (first + frames.len() as u64 - 1) as i32);
             }
         }
         Ok(())

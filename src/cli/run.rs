@@ -184,30 +184,27 @@ fn stride_of(model: &ModelArgs, args: &RunArgs) -> anyhow::Result<u32> {
     }
 }
 
-fn pipeline_options(
-    source: Source,
-    realtime: bool,
-    args: &RunArgs,
-    stride: u32,
-    labels: Vec<String>,
-    max_retries: Option<u32>,
-) -> PipelineOptions {
-    PipelineOptions {
-        source,
-        realtime,
-        max_frames: args.max_frames,
-        stride,
-        smoothing: SmoothingOptions {
-            window: args.smooth,
-            hysteresis: args.hysteresis,
-            threshold: args.threshold,
-            top_k: args.top_k,
-        },
-        labels,
-        emit_logits: args.emit_logits,
-        keep_frames: false,
-        throttle: args.throttle_ms.map(Duration::from_millis),
-        max_retries,
+impl Plan<'_> {
+    /// The pipeline's options for this run at `stride`, naming classes by `labels`.
+    fn pipeline_options(self, stride: u32, labels: Vec<String>) -> PipelineOptions {
+        let args = self.args;
+        PipelineOptions {
+            source: self.source,
+            realtime: self.realtime,
+            max_frames: args.max_frames,
+            stride,
+            smoothing: SmoothingOptions {
+                window: args.smooth,
+                hysteresis: args.hysteresis,
+                threshold: args.threshold,
+                top_k: args.top_k,
+            },
+            labels,
+            emit_logits: args.emit_logits,
+            keep_frames: false,
+            throttle: args.throttle_ms.map(Duration::from_millis),
+            max_retries: self.max_retries,
+        }
     }
 }
 
@@ -237,7 +234,15 @@ pub fn run(
     #[cfg(feature = "ui")]
     if !args.headless {
         if shiftlive::ui::display_available() {
-            match window(source.clone(), realtime, model, args, max_retries, &hook) {
+            let plan = Plan {
+                source: source.clone(),
+                realtime,
+                model,
+                args,
+                max_retries,
+                hook: &hook,
+            };
+            match window(plan) {
                 Ok(summary) => return summary.map_or(Ok(()), |s| outcome_of(&s, args)),
                 Err(e) if e.downcast_ref::<OutputError>().is_some() => return Err(e),
                 Err(e) => tracing::warn!(
@@ -257,26 +262,38 @@ pub fn run(
             "built without the window (feature `ui`): printing JSON lines (as --headless)"
         );
     }
-    headless(source, realtime, model, args, max_retries, &hook)
+    headless(Plan {
+        source,
+        realtime,
+        model,
+        args,
+        max_retries,
+        hook: &hook,
+    })
+}
+
+/// One run as `run` decided it: what plays, at which pace, with which model and flags, and the
+/// Ctrl-C hook its pipeline installs its stop into.
+struct Plan<'a> {
+    source: Source,
+    realtime: bool,
+    model: &'a ModelArgs,
+    args: &'a RunArgs,
+    max_retries: Option<u32>,
+    hook: &'a InterruptHook,
 }
 
 /// The window: the model loads on the session thread, so one that fails opens the window with an
 /// error banner instead of ending the run. Prints `{"window": {...}}` (and the last summary) at exit
 /// and returns the last summary.
 #[cfg(feature = "ui")]
-fn window(
-    source: Source,
-    realtime: bool,
-    model: &ModelArgs,
-    args: &RunArgs,
-    max_retries: Option<u32>,
-    hook: &InterruptHook,
-) -> anyhow::Result<Option<Summary>> {
+fn window(plan: Plan<'_>) -> anyhow::Result<Option<Summary>> {
     use shiftlive::ui::{LoadedModel, WindowOptions, run_window};
 
-    let live_retries = match source {
+    let (model, args, hook) = (plan.model, plan.args, plan.hook);
+    let live_retries = match plan.source {
         Source::File(_) | Source::Frames { .. } => None,
-        _ => max_retries,
+        _ => plan.max_retries,
     };
     // A checkpoint whose metadata cannot be read fails to load on the session thread too, where
     // the window shows the error; until then the stride is 1.
@@ -284,7 +301,7 @@ fn window(
         tracing::warn!("{e:#}: stride 1");
         1
     });
-    let mut options = pipeline_options(source, realtime, args, stride, Vec::new(), max_retries);
+    let mut options = plan.pipeline_options(stride, Vec::new());
     options.keep_frames = true;
     let model = model.clone();
     let hook = hook.clone();
@@ -347,17 +364,11 @@ fn outcome_of(summary: &Summary, args: &RunArgs) -> anyhow::Result<()> {
 }
 
 /// JSON lines on stdout.
-fn headless(
-    source: Source,
-    realtime: bool,
-    model: &ModelArgs,
-    args: &RunArgs,
-    max_retries: Option<u32>,
-    hook: &InterruptHook,
-) -> anyhow::Result<()> {
-    let (recognizer, labels) = recognizer(model)?;
-    let stride = stride_of(model, args)?;
-    let options = pipeline_options(source, realtime, args, stride, labels, max_retries);
+fn headless(plan: Plan<'_>) -> anyhow::Result<()> {
+    let (args, hook) = (plan.args, plan.hook);
+    let (recognizer, labels) = recognizer(plan.model)?;
+    let stride = stride_of(plan.model, args)?;
+    let options = plan.pipeline_options(stride, labels);
     let pipeline = Pipeline::start(recognizer, options).context("starting the pipeline threads")?;
     let stop = pipeline.stop_handle();
     set_hook(hook, Box::new(move || stop.store(true, Ordering::Relaxed)));

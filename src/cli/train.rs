@@ -274,7 +274,7 @@ fn resumed_config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
         tracing::info!(
             "--resume: applied {} to the run (now {} epochs)",
             applied.join(", "),
-            config.epochs
+            config.regimen.epochs
         );
     }
     Ok(config)
@@ -302,9 +302,9 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             DataSpec::Ucf101 { root, split, .. } => format!("{} split {split}", root.display()),
             DataSpec::List { train, .. } => train.display().to_string(),
         },
-        config.epochs,
-        config.batch_size,
-        config.schedule.base_lr,
+        config.regimen.epochs,
+        config.regimen.batch_size,
+        config.regimen.schedule.base_lr,
         device_name(device),
         args.out.display()
     );

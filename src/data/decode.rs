@@ -1,18 +1,19 @@
 //! Decoding an item's frames, with an optional cache kept across epochs.
 //!
 //! ```text
-//! video:  filesrc ! decodebin ! videoconvert ! RGB ! appsink   (data::gst), every frame
-//! frames: img_00001.jpg ... listed and sorted; only the sampled ones are decoded (GStreamer jpegdec)
+//! video:  filesrc ! decodebin ! videoconvert ! RGB ! appsink   streamed, only the sampled frames
+//!         kept (data::stream); decoded whole (data::gst) when a cache keeps it across epochs
+//! frames: img_1.jpg ... listed in number order (data::frames); only the sampled ones decoded
 //! ```
 //!
-//! A video is decoded whole: its frame count is only known at the end, and the sampler needs it
-//! first. Without the `capture` feature decoding returns [`DataError::NoCapture`].
+//! A [`FrameSampler`] says which frames it takes once the count is known and gets them as they
+//! are decoded. Without the `capture` feature decoding returns [`DataError::NoCapture`].
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use super::{DataError, Item, Layout};
+use super::{DataError, FrameFolder, Item, Layout};
 use crate::preprocess::FrameRef;
 
 /// An owned, packed RGB frame.
@@ -105,60 +106,39 @@ impl DecodeCache {
     }
 }
 
-/// An item ready to be sampled: its frame count is known, frames are fetched by index.
-pub(crate) enum Opened {
-    Video(Arc<Vec<Arc<Image>>>),
-    Frames(Vec<PathBuf>),
+/// Takes the frames of one clip (or several) as they are decoded: first the frame count is
+/// known and [`FrameSampler::plan`] says which frame each slot takes, then each planned frame is
+/// handed to [`FrameSampler::take`], once per slot that takes it, in decoding order.
+pub trait FrameSampler {
+    /// The frame index of each slot, for an item of `frames` frames (every index below it).
+    /// Called again, to start over, when a video turns out to hold another count than planned.
+    fn plan(&mut self, frames: usize) -> Vec<usize>;
+    /// Slot `slot` gets `image`; nothing keeps it after the call.
+    fn take(&mut self, slot: usize, image: &Image) -> Result<(), DataError>;
 }
 
-impl Opened {
-    pub(crate) fn open(item: &Item, cache: Option<&DecodeCache>) -> Result<Self, DataError> {
-        match item.layout {
-            Layout::Video => {
-                if let Some(hit) = cache.and_then(|c| c.video(&item.path)) {
-                    return hit.map(Opened::Video);
-                }
-                match decode_video(&item.path) {
-                    Ok(frames) => {
-                        let frames = Arc::new(frames.into_iter().map(Arc::new).collect::<Vec<_>>());
-                        if let Some(c) = cache {
-                            c.keep_video(&item.path, &frames);
-                        }
-                        Ok(Opened::Video(frames))
-                    }
-                    Err(err) => {
-                        if let Some(c) = cache {
-                            c.keep_failure(&item.path, &err);
-                        }
-                        Err(err)
-                    }
-                }
-            }
-            Layout::Frames => list_frames(&item.path).map(Opened::Frames),
-        }
+/// The slots of a plan grouped by the frame they take, in frame order.
+pub(crate) fn slots_by_frame(plan: &[usize]) -> BTreeMap<usize, Vec<usize>> {
+    let mut by_frame: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for (slot, &frame) in plan.iter().enumerate() {
+        by_frame.entry(frame).or_default().push(slot);
     }
+    by_frame
+}
 
-    pub(crate) fn len(&self) -> usize {
-        match self {
-            Opened::Video(frames) => frames.len(),
-            Opened::Frames(paths) => paths.len(),
-        }
-    }
-
-    pub(crate) fn frame(
-        &self,
-        index: usize,
-        cache: Option<&DecodeCache>,
-    ) -> Result<Arc<Image>, DataError> {
-        match self {
-            Opened::Video(frames) => frames
-                .get(index.min(frames.len().saturating_sub(1)))
-                .cloned()
-                .ok_or_else(|| DataError::Options("a video with no frames".into())),
-            Opened::Frames(paths) => {
-                let Some(path) = paths.get(index.min(paths.len().saturating_sub(1))) else {
-                    return Err(DataError::Options("a frame folder with no frames".into()));
-                };
+/// Hands the planned frames of `item` to `sampler`. A frame folder's frames are decoded one by
+/// one; a video is decoded whole when there is a cache to keep it in (training reads it again
+/// every epoch), else streamed, only the planned frames kept ([`decode_sampled`]).
+pub(crate) fn sample_item(
+    item: &Item,
+    cache: Option<&DecodeCache>,
+    sampler: &mut dyn FrameSampler,
+) -> Result<(), DataError> {
+    match (item.layout, cache) {
+        (Layout::Frames, _) => {
+            let paths = list_frames(&item.path)?;
+            hand_planned(sampler, paths.len(), |frame| {
+                let path = &paths[frame];
                 if let Some(hit) = cache.and_then(|c| c.image(path)) {
                     return Ok(hit);
                 }
@@ -167,13 +147,51 @@ impl Opened {
                     c.keep_image(path, &image);
                 }
                 Ok(image)
-            }
+            })
+        }
+        (Layout::Video, Some(cache)) => {
+            let frames = cached_video(&item.path, cache)?;
+            hand_planned(sampler, frames.len(), |frame| Ok(frames[frame].clone()))
+        }
+        (Layout::Video, None) => decode_sampled(&item.path, sampler).map(|_| ()),
+    }
+}
+
+/// Plans an item of `frames` frames (at least one) and hands each planned frame, got from
+/// `fetch`, to the slots that take it.
+fn hand_planned(
+    sampler: &mut dyn FrameSampler,
+    frames: usize,
+    mut fetch: impl FnMut(usize) -> Result<Arc<Image>, DataError>,
+) -> Result<(), DataError> {
+    for (frame, slots) in slots_by_frame(&sampler.plan(frames)) {
+        let image = fetch(frame.min(frames.saturating_sub(1)))?;
+        for slot in slots {
+            sampler.take(slot, &image)?;
+        }
+    }
+    Ok(())
+}
+
+/// A video's frames from the cache, else decoded whole and offered to it.
+fn cached_video(path: &Path, cache: &DecodeCache) -> Result<Arc<Vec<Arc<Image>>>, DataError> {
+    if let Some(hit) = cache.video(path) {
+        return hit;
+    }
+    match decode_video(path) {
+        Ok(frames) => {
+            let frames = Arc::new(frames.into_iter().map(Arc::new).collect::<Vec<_>>());
+            cache.keep_video(path, &frames);
+            Ok(frames)
+        }
+        Err(err) => {
+            cache.keep_failure(path, &err);
+            Err(err)
         }
     }
 }
 
-/// The `img_*.jpg` (or `.jpeg`, `.png`) files of a frame folder, sorted by name (`img_00001.jpg`
-/// first).
+/// The frames of a frame folder, in the order of their numbers (the rules: [`FrameFolder`]).
 pub fn list_frames(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
     if !dir.exists() {
         return Err(DataError::Missing {
@@ -181,28 +199,37 @@ pub fn list_frames(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
             what: "frame folder".into(),
         });
     }
-    let entries = std::fs::read_dir(dir).map_err(|e| DataError::io(dir, e))?;
-    let mut frames = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| DataError::io(dir, e))?;
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        let lower = name.to_ascii_lowercase();
-        let image = [".jpg", ".jpeg", ".png"]
-            .iter()
-            .any(|ext| lower.ends_with(ext));
-        if lower.starts_with("img_") && image {
-            frames.push(entry.path());
-        }
-    }
-    if frames.is_empty() {
-        return Err(DataError::decode(
-            dir,
-            "no img_*.jpg or img_*.png frames in this folder",
-        ));
-    }
-    frames.sort();
-    Ok(frames)
+    FrameFolder::read(dir)
+        .map(|folder| folder.paths().to_vec())
+        .map_err(|source| DataError::Frames {
+            path: dir.to_path_buf(),
+            source,
+        })
+}
+
+/// How a streamed video was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sampled {
+    /// Frames the video decoded to.
+    pub frames: usize,
+    /// Passes over the video: 1 when the length its container states was right, 2 when it was
+    /// wrong or not stated (a first pass counted the frames).
+    pub passes: usize,
+}
+
+/// Decodes the video at `path`, handing `sampler` only the frames it plans; memory holds the
+/// frames in flight, never the video (see `data::stream`).
+#[cfg(feature = "capture")]
+pub fn decode_sampled(path: &Path, sampler: &mut dyn FrameSampler) -> Result<Sampled, DataError> {
+    super::gst::check_file(path, "video")?;
+    super::stream::decode_sampled(path, sampler)
+}
+
+#[cfg(not(feature = "capture"))]
+pub fn decode_sampled(path: &Path, _sampler: &mut dyn FrameSampler) -> Result<Sampled, DataError> {
+    Err(DataError::NoCapture {
+        path: path.to_path_buf(),
+    })
 }
 
 /// Every frame of a video file, as packed RGB.
@@ -222,12 +249,7 @@ pub fn decode_image(path: &Path) -> Result<Image, DataError> {
 
 #[cfg(feature = "capture")]
 fn decode_all(path: &Path, what: &str) -> Result<Vec<Image>, DataError> {
-    if !path.exists() {
-        return Err(DataError::Missing {
-            path: path.to_path_buf(),
-            what: what.to_string(),
-        });
-    }
+    super::gst::check_file(path, what)?;
     super::gst::decode_file(path)
 }
 

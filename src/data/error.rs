@@ -22,6 +22,13 @@ pub enum DataError {
     /// A split or list file holds no entries.
     #[error("{path}: no entries ({why})")]
     Empty { path: PathBuf, why: String },
+    /// A frame folder whose frames cannot be put in order.
+    #[error("{path}")]
+    Frames {
+        path: PathBuf,
+        #[source]
+        source: super::FrameFolderError,
+    },
     /// A video or image could not be decoded.
     #[error("{path}: cannot decode: {why}")]
     Decode { path: PathBuf, why: String },

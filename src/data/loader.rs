@@ -27,11 +27,10 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use tch::Tensor;
 
-use super::augment::{Flip, Mode, TrainChoice, render, test_views};
-use super::decode::Opened;
+use super::clip::ClipViews;
+use super::decode::sample_item;
 use super::options::LoaderOptions;
 use super::{DataError, Dataset, Skipped};
-use crate::preprocess::Preprocessor;
 
 /// A batch: `input` is `[B * V * T, 3, S, S]`, item-major, then view (clip-major:
 /// `v = clip * crops + crop`), then frame.
@@ -83,7 +82,6 @@ pub(crate) fn stream(seed: u64, epoch: u64, index: u64, purpose: u64) -> ChaCha8
 }
 
 const SHUFFLE: u64 = 1;
-const ITEM: u64 = 2;
 
 impl Loader {
     pub fn new(
@@ -288,61 +286,8 @@ fn build(shared: &Shared, b: usize) -> Outcome {
 
 /// Decodes, samples and augments item `i` into `out` (`[V, T, 3, S, S]`); returns its label.
 fn fill(shared: &Shared, i: usize, out: &mut [f32]) -> Result<usize, DataError> {
-    let o = &shared.options;
     let item = &shared.dataset.items[i];
-    let cache = o.cache.as_deref();
-    let opened = Opened::open(item, cache)?;
-    let n = opened.len();
-    let (t, s) = (o.sampling.frames(), o.input_size);
-    let chw = 3 * s * s;
-    let frame = |index: usize| -> Result<_, DataError> {
-        let image = opened.frame(index, cache)?;
-        Preprocessor::check(&image.as_frame_ref())
-            .map_err(|e| DataError::decode(&item.path, format!("frame {index}: {e}")))?;
-        Ok(image)
-    };
-    match &o.mode {
-        Mode::Train { scales, flip } => {
-            let mut rng = stream(o.seed, shared.epoch, i as u64, ITEM);
-            let indices = o.sampling.train_indices(n, &mut rng);
-            let choice = TrainChoice::draw(scales.len(), *flip != Flip::Off, &mut rng);
-            for (k, &index) in indices.iter().enumerate() {
-                let image = frame(index)?;
-                let view = choice.view(image.width, image.height, s, scales);
-                render(
-                    &image.as_frame_ref(),
-                    &view,
-                    s,
-                    o.mean,
-                    o.std,
-                    &mut out[k * chw..(k + 1) * chw],
-                );
-            }
-            Ok(match flip {
-                Flip::Mapped(map) if choice.flip => map[item.label],
-                _ => item.label,
-            })
-        }
-        Mode::Eval { crop, clips } => {
-            let crops = crop.count();
-            for clip in 0..*clips {
-                for (k, &index) in o.sampling.test_indices(n, clip, *clips).iter().enumerate() {
-                    let image = frame(index)?;
-                    let views = test_views(image.width, image.height, s, *crop);
-                    for (c, view) in views.iter().enumerate() {
-                        let at = ((clip * crops + c) * t + k) * chw;
-                        render(
-                            &image.as_frame_ref(),
-                            view,
-                            s,
-                            o.mean,
-                            o.std,
-                            &mut out[at..at + chw],
-                        );
-                    }
-                }
-            }
-            Ok(item.label)
-        }
-    }
+    let mut views = ClipViews::new(&shared.options, &item.path, shared.epoch, i, out);
+    sample_item(item, shared.options.cache.as_deref(), &mut views)?;
+    Ok(views.label(item.label))
 }

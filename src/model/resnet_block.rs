@@ -140,16 +140,18 @@ impl ResBlock {
         }
     }
 
+    /// The block on `[N*T, C, H, W]` features: temporal module, residual branch, shortcut, sum,
+    /// ReLU.
     pub fn forward_t(
         &self,
-        x: &Tensor,
+        features: &Tensor,
         time: &mut TimeAxis,
         train: bool,
     ) -> Result<Tensor, TchError> {
         // "block" placement shifts what both paths see; "blockres" only the residual branch.
         let input = match &self.temporal {
-            BlockTemporal::Shift(shift, ShiftPlacement::Block) => shift.forward(x, time)?,
-            _ => x.shallow_clone(),
+            BlockTemporal::Shift(shift, ShiftPlacement::Block) => shift.forward(features, time)?,
+            _ => features.shallow_clone(),
         };
         let y = match &self.temporal {
             BlockTemporal::Shift(shift, ShiftPlacement::Blockres) => {

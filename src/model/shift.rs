@@ -183,33 +183,42 @@ impl TemporalShift {
     }
 }
 
-/// Bidirectional shift of a `[N*T, C, H, W]` batch.
-pub fn shift_bi(x: &Tensor, t: i64, fold: i64) -> Result<Tensor, TchError> {
-    let (nt, c, h, w) = x.size4()?;
-    let x5 = x.view([nt / t, t, c, h, w]); // [N, T, C, H, W]
+/// `fold` channels from `channel` on of a `[N, T, C, H, W]` clip, moved one frame along time:
+/// forward (frame `i` gets frame `i - 1`'s, the first frame zeros) or backward (frame `i` gets
+/// frame `i + 1`'s, the last frame zeros).
+fn moved(x5: &Tensor, t: i64, channel: i64, fold: i64, forward: bool) -> Tensor {
     // Padding spec runs from the last dim backwards: (w0, w1, h0, h1, c0, c1, t0, t1).
-    let from_next = x5
-        .narrow(1, 1, t - 1)
-        .narrow(2, 0, fold)
-        .constant_pad_nd([0, 0, 0, 0, 0, 0, 0, 1]);
-    let from_prev = x5
-        .narrow(1, 0, t - 1)
-        .narrow(2, fold, fold)
-        .constant_pad_nd([0, 0, 0, 0, 0, 0, 1, 0]);
-    let rest = x5.narrow(2, 2 * fold, c - 2 * fold);
-    Ok(Tensor::cat(&[from_next, from_prev, rest], 2).view([nt, c, h, w]))
+    let (first, pad) = if forward {
+        (0, [0, 0, 0, 0, 0, 0, 1, 0])
+    } else {
+        (1, [0, 0, 0, 0, 0, 0, 0, 1])
+    };
+    x5.narrow(1, first, t - 1)
+        .narrow(2, channel, fold)
+        .constant_pad_nd(pad)
 }
 
-/// Uni-directional (past to present) shift of a `[N*T, C, H, W]` batch.
+/// Bidirectional shift of a `[N*T, C, H, W]` batch: the first `fold` channels come from the next
+/// frame, the next `fold` from the previous one.
+pub fn shift_bi(x: &Tensor, t: i64, fold: i64) -> Result<Tensor, TchError> {
+    let (nt, c, h, w) = x.size4()?;
+    let x5 = x.view([nt / t, t, c, h, w]);
+    let rest = x5.narrow(2, 2 * fold, c - 2 * fold);
+    let parts = [
+        moved(&x5, t, 0, fold, false),
+        moved(&x5, t, fold, fold, true),
+        rest,
+    ];
+    Ok(Tensor::cat(&parts, 2).view([nt, c, h, w]))
+}
+
+/// Uni-directional (past to present) shift of a `[N*T, C, H, W]` batch: the first `fold`
+/// channels come from the previous frame.
 pub fn shift_uni(x: &Tensor, t: i64, fold: i64) -> Result<Tensor, TchError> {
     let (nt, c, h, w) = x.size4()?;
-    let x5 = x.view([nt / t, t, c, h, w]); // [N, T, C, H, W]
-    let from_prev = x5
-        .narrow(1, 0, t - 1)
-        .narrow(2, 0, fold)
-        .constant_pad_nd([0, 0, 0, 0, 0, 0, 1, 0]);
+    let x5 = x.view([nt / t, t, c, h, w]);
     let rest = x5.narrow(2, fold, c - fold);
-    Ok(Tensor::cat(&[from_prev, rest], 2).view([nt, c, h, w]))
+    Ok(Tensor::cat(&[moved(&x5, t, 0, fold, true), rest], 2).view([nt, c, h, w]))
 }
 
 /// TSM's temporal pool: max over time with kernel 3, stride 2, padding 1, halving T.

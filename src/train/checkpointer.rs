@@ -124,9 +124,9 @@ impl Checkpointer {
         }
         let protocol = TestProtocol {
             frames: config.model.num_segments.max(1) as usize,
-            interval: config.interval,
-            clips: config.test.clips.max(1),
-            crop: config.test.crop,
+            interval: config.regimen.interval,
+            clips: config.regimen.test.clips.max(1),
+            crop: config.regimen.test.crop,
         };
         let protocol = serde_json::to_string(&protocol).map_err(|source| TrainError::Json {
             what: "the test protocol",
@@ -135,7 +135,7 @@ impl Checkpointer {
         meta.push((TEST_PROTOCOL_KEY, protocol));
         meta.push((
             FLIP_KEY,
-            FlipRecord::new(config.flip, &self.classes).to_json(),
+            FlipRecord::new(config.regimen.flip, &self.classes).to_json(),
         ));
         Ok(meta)
     }

@@ -152,6 +152,35 @@ impl FlipSpec {
 pub struct TrainConfig {
     pub model: ModelConfig,
     pub data: DataSpec,
+    /// How the model is optimised and tested: what its recipe set, with the run's overrides.
+    #[serde(flatten)]
+    pub regimen: Regimen,
+    pub seed: u64,
+    /// Data worker threads.
+    pub workers: usize,
+    /// Evaluate on the validation set every N epochs (and after the last).
+    pub eval_every: u32,
+    /// Weights to start from (ImageNet, Kinetics or an earlier run); the classifier is replaced
+    /// when its class count differs.
+    pub init: Option<PathBuf>,
+    /// Stop at the first unreadable video instead of skipping it.
+    pub strict: bool,
+    /// Also checkpoint every N steps within an epoch.
+    pub checkpoint_every: Option<usize>,
+    /// The frame stride the online model should run at (the spacing of the training frames in
+    /// the source video), written into the checkpoints for `live` and `play`.
+    #[serde(default)]
+    pub live_stride: Option<u32>,
+    /// Knowledge distillation from a trained teacher (None: labels only).
+    #[serde(default)]
+    pub distill: Option<Distill>,
+}
+
+/// The part of a run a training recipe sets: optimiser and schedule, augmentation, sampling,
+/// precision and the test protocol. A [`super::Recipe`] holds one; a run's config holds the
+/// recipe's, changed by its flags.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Regimen {
     pub epochs: u32,
     pub batch_size: usize,
     pub schedule: Schedule,
@@ -165,34 +194,15 @@ pub struct TrainConfig {
     pub flip: FlipSpec,
     /// Dense clips with this frame interval (MVF: 16 frames x 4); None: TSN segments.
     pub interval: Option<usize>,
-    pub seed: u64,
-    /// Data worker threads.
-    pub workers: usize,
-    /// Evaluate on the validation set every N epochs (and after the last).
-    pub eval_every: u32,
-    /// Weights to start from (ImageNet, Kinetics or an earlier run); the classifier is replaced
-    /// when its class count differs.
-    pub init: Option<PathBuf>,
     /// Mixed precision (CUDA only).
     pub amp: bool,
-    /// Stop at the first unreadable video instead of skipping it.
-    pub strict: bool,
-    /// Also checkpoint every N steps within an epoch.
-    pub checkpoint_every: Option<usize>,
     /// Keep decoded videos in memory across epochs (small data sets).
     pub cache_decoded: bool,
-    /// The frame stride the online model should run at (the spacing of the training frames in
-    /// the source video), written into the checkpoints for `live` and `play`.
-    #[serde(default)]
-    pub live_stride: Option<u32>,
     /// How the trained model is tested (clips per video, crops), written into the checkpoints
     /// with the clip sampling for `eval` and `predict`; validation during training stays at one
     /// centre-cropped clip.
     #[serde(default)]
     pub test: TestViews,
-    /// Knowledge distillation from a trained teacher (None: labels only).
-    #[serde(default)]
-    pub distill: Option<Distill>,
 }
 
 /// Knowledge distillation (Hinton et al., 2015): the loss mixes the labels' cross-entropy with the
@@ -225,7 +235,7 @@ impl TrainConfig {
     }
 
     pub fn live_stride_with_origin(&self) -> Option<(u32, &'static str)> {
-        match (self.live_stride, self.interval) {
+        match (self.live_stride, self.regimen.interval) {
             (Some(stride), _) => Some((stride, "--live-stride")),
             (None, Some(interval)) => u32::try_from(interval)
                 .ok()
@@ -236,31 +246,36 @@ impl TrainConfig {
 
     pub fn validate(&self) -> Result<(), TrainError> {
         let bad = |what: String| Err(TrainError::Config(what));
-        if self.epochs == 0 {
+        if self.regimen.epochs == 0 {
             return bad("epochs must be at least 1".into());
         }
-        if self.batch_size == 0 {
+        if self.regimen.batch_size == 0 {
             return bad("batch size must be at least 1".into());
         }
-        if !(self.schedule.base_lr > 0.0 && self.schedule.base_lr.is_finite()) {
+        if !(self.regimen.schedule.base_lr > 0.0 && self.regimen.schedule.base_lr.is_finite()) {
             return bad(format!(
                 "learning rate {} is not positive",
-                self.schedule.base_lr
+                self.regimen.schedule.base_lr
             ));
         }
-        if !(0.0..1.0).contains(&self.label_smoothing) {
+        if !(0.0..1.0).contains(&self.regimen.label_smoothing) {
             return bad(format!(
                 "label smoothing {} is outside [0, 1)",
-                self.label_smoothing
+                self.regimen.label_smoothing
             ));
         }
-        if self.scales.is_empty() || self.scales.iter().any(|s| !(*s > 0.0 && *s <= 1.0)) {
-            return bad(format!("crop scales {:?} must lie in (0, 1]", self.scales));
+        if self.regimen.scales.is_empty()
+            || self.regimen.scales.iter().any(|s| !(*s > 0.0 && *s <= 1.0))
+        {
+            return bad(format!(
+                "crop scales {:?} must lie in (0, 1]",
+                self.regimen.scales
+            ));
         }
-        if self.interval == Some(0) {
+        if self.regimen.interval == Some(0) {
             return bad("frame interval must be at least 1".into());
         }
-        if self.test.clips == 0 {
+        if self.regimen.test.clips == 0 {
             return bad("test clips must be at least 1".into());
         }
         if let Some(d) = &self.distill {
@@ -289,7 +304,7 @@ impl TrainConfig {
         let c = self;
         let imagenet = Transform::imagenet(c.model.input_size as usize);
         LoaderOptions {
-            batch_size: c.batch_size,
+            batch_size: c.regimen.batch_size,
             workers: c.workers.max(1),
             queue: 2 * c.workers.max(1),
             seed: c.seed,
@@ -308,7 +323,7 @@ impl TrainConfig {
     /// Which frames make a training clip: dense with `interval`, else TSN segments.
     pub fn sampling(&self) -> Sampling {
         let frames = self.model.num_segments as usize;
-        match self.interval {
+        match self.regimen.interval {
             Some(interval) => Sampling::Dense {
                 clip_len: frames,
                 interval,
@@ -368,11 +383,11 @@ mod tests {
             frames: false,
         };
         let mut c = TrainConfig::preset(crate::model::Preset::TsmR18TinyOnline, data);
-        (c.live_stride, c.interval) = (None, Some(4));
+        (c.live_stride, c.regimen.interval) = (None, Some(4));
         assert_eq!(c.live_stride_with_origin().map(|s| s.0), Some(4));
         c.live_stride = Some(2);
         assert_eq!(c.live_stride_with_origin(), Some((2, "--live-stride")));
-        (c.live_stride, c.interval) = (None, None);
+        (c.live_stride, c.regimen.interval) = (None, None);
         assert_eq!(c.live_stride_with_origin(), None);
     }
 

@@ -59,25 +59,13 @@ pub enum TrainError {
          out, or start a new run in another folder)"
     )]
     ResumeChanges { flags: String },
-    #[error(
-        "{}: cannot teach {student}: the teacher has {teacher} classes, the data set {data}",
-        path.display()
-    )]
-    TeacherClasses {
+    /// The teacher does not fit the student: `mismatch` says how ("has 10 classes, the data
+    /// set 9").
+    #[error("{}: cannot teach {student}: the teacher {mismatch}", path.display())]
+    TeacherMismatch {
         path: PathBuf,
         student: String,
-        teacher: i64,
-        data: i64,
-    },
-    #[error(
-        "{}: cannot teach {student}: the teacher takes {teacher} px input, the student {data} px",
-        path.display()
-    )]
-    TeacherInput {
-        path: PathBuf,
-        student: String,
-        teacher: i64,
-        data: i64,
+        mismatch: String,
     },
     #[error(
         "{} holds a run (checkpoint, best model or metrics): give --resume to continue it, \

@@ -26,7 +26,7 @@ mod trainer;
 mod warnings;
 
 pub use checkpointer::TRAIN_STATE_KEY;
-pub use config::{DataSpec, Distill, FlipSpec, TrainConfig, mirror_label_map};
+pub use config::{DataSpec, Distill, FlipSpec, Regimen, TrainConfig, mirror_label_map};
 pub use confusion::{ClassScore, Confusion, ConfusionTitle};
 pub use error::{ResumeError, TrainError};
 pub use eval::{

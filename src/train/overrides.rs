@@ -78,48 +78,66 @@ impl TrainConfig {
         let epochs = self.set_epochs(o.epochs);
         let changes = [
             ("--epochs", epochs),
-            ("--batch-size", put(&mut self.batch_size, o.batch_size)),
-            ("--lr", put(&mut self.schedule.base_lr, o.lr)),
-            ("--warmup", put(&mut self.schedule.warmup_epochs, o.warmup)),
+            (
+                "--batch-size",
+                put(&mut self.regimen.batch_size, o.batch_size),
+            ),
+            ("--lr", put(&mut self.regimen.schedule.base_lr, o.lr)),
+            (
+                "--warmup",
+                put(&mut self.regimen.schedule.warmup_epochs, o.warmup),
+            ),
             (
                 "--milestones/--cosine",
-                put(&mut self.schedule.decay, o.decay.clone()),
+                put(&mut self.regimen.schedule.decay, o.decay.clone()),
             ),
-            ("--momentum", put(&mut self.sgd.momentum, o.momentum)),
-            ("--nesterov", put(&mut self.sgd.nesterov, o.nesterov)),
+            (
+                "--momentum",
+                put(&mut self.regimen.sgd.momentum, o.momentum),
+            ),
+            (
+                "--nesterov",
+                put(&mut self.regimen.sgd.nesterov, o.nesterov),
+            ),
             (
                 "--weight-decay",
-                put(&mut self.sgd.weight_decay, o.weight_decay),
+                put(&mut self.regimen.sgd.weight_decay, o.weight_decay),
             ),
             (
                 "--clip-grad",
                 put(
-                    &mut self.clip_grad,
+                    &mut self.regimen.clip_grad,
                     o.clip_grad.map(|v| (v > 0.0).then_some(v)),
                 ),
             ),
             ("--dropout", put(&mut self.model.dropout, o.dropout)),
-            ("--partial-bn", put(&mut self.partial_bn, o.partial_bn)),
+            (
+                "--partial-bn",
+                put(&mut self.regimen.partial_bn, o.partial_bn),
+            ),
             (
                 "--label-smoothing",
-                put(&mut self.label_smoothing, o.label_smoothing),
+                put(&mut self.regimen.label_smoothing, o.label_smoothing),
             ),
             ("--segments", put(&mut self.model.num_segments, o.segments)),
             (
                 "--interval",
-                put(&mut self.interval, o.interval.map(|v| (v > 0).then_some(v))),
+                put(
+                    &mut self.regimen.interval,
+                    o.interval.map(|v| (v > 0).then_some(v)),
+                ),
             ),
             (
                 "--input-size",
                 put(&mut self.model.input_size, o.input_size),
             ),
-            ("--scales", put(&mut self.scales, o.scales.clone())),
-            ("--flip", put(&mut self.flip, o.flip)),
+            ("--scales", put(&mut self.regimen.scales, o.scales.clone())),
+            ("--flip", put(&mut self.regimen.flip, o.flip)),
             ("--seed", put(&mut self.seed, o.seed)),
             ("--workers", put(&mut self.workers, o.workers)),
             ("--eval-every", put(&mut self.eval_every, o.eval_every)),
             ("--init", put(&mut self.init, o.init.clone().map(Some))),
-            ("--amp", put(&mut self.amp, o.amp)),
+            ("--amp", put(&mut self.regimen.amp, o.amp)),
             ("--strict", put(&mut self.strict, o.strict)),
             (
                 "--checkpoint-every",
@@ -130,14 +148,17 @@ impl TrainConfig {
             ),
             (
                 "--cache-decoded",
-                put(&mut self.cache_decoded, o.cache_decoded),
+                put(&mut self.regimen.cache_decoded, o.cache_decoded),
             ),
             (
                 "--live-stride",
                 put(&mut self.live_stride, o.live_stride.map(Some)),
             ),
-            ("--test-clips", put(&mut self.test.clips, o.test_clips)),
-            ("--test-crop", put(&mut self.test.crop, o.test_crop)),
+            (
+                "--test-clips",
+                put(&mut self.regimen.test.clips, o.test_clips),
+            ),
+            ("--test-crop", put(&mut self.regimen.test.crop, o.test_crop)),
             (
                 "--teacher",
                 put(&mut self.distill, o.distill.clone().map(Some)),
@@ -152,17 +173,17 @@ impl TrainConfig {
     /// A new length for the run, with a step schedule's milestones moved to keep their place
     /// relative to it; true when it changed.
     fn set_epochs(&mut self, epochs: Option<u32>) -> bool {
-        let Some(v) = epochs.filter(|v| *v != self.epochs) else {
+        let Some(v) = epochs.filter(|v| *v != self.regimen.epochs) else {
             return false;
         };
-        if let Decay::Step { milestones, .. } = &mut self.schedule.decay {
-            let old = self.epochs.max(1);
+        if let Decay::Step { milestones, .. } = &mut self.regimen.schedule.decay {
+            let old = self.regimen.epochs.max(1);
             for m in milestones.iter_mut() {
                 *m = ((u64::from(*m) * u64::from(v)).div_ceil(u64::from(old))) as u32;
             }
         }
-        self.epochs = v;
-        self.schedule.epochs = v;
+        self.regimen.epochs = v;
+        self.regimen.schedule.epochs = v;
         true
     }
 
@@ -188,10 +209,10 @@ impl TrainConfig {
         }
         *self = probe;
         if let Some(epochs) = o.epochs
-            && epochs != self.epochs
+            && epochs != self.regimen.epochs
         {
-            self.epochs = epochs;
-            self.schedule.epochs = epochs;
+            self.regimen.epochs = epochs;
+            self.regimen.schedule.epochs = epochs;
             changed.insert(0, "--epochs");
         }
         Ok(changed)
@@ -240,12 +261,14 @@ mod tests {
             ]
         );
         // Milestone 30 of 40 epochs is at 60 of 80.
-        assert_eq!(c.epochs, 80);
-        assert_eq!(c.schedule.epochs, 80);
-        assert!(matches!(&c.schedule.decay, Decay::Step { milestones, .. } if milestones == &[60]));
-        assert_eq!((c.clip_grad, c.interval), (None, None));
+        assert_eq!(c.regimen.epochs, 80);
+        assert_eq!(c.regimen.schedule.epochs, 80);
+        assert!(
+            matches!(&c.regimen.schedule.decay, Decay::Step { milestones, .. } if milestones == &[60])
+        );
+        assert_eq!((c.regimen.clip_grad, c.regimen.interval), (None, None));
         assert_eq!((c.model.num_segments, c.strict), (4, true));
-        assert_eq!(c.test.crop, TestCrop::Three);
+        assert_eq!(c.regimen.test.crop, TestCrop::Three);
         assert!(c.apply(&Overrides::default()).is_empty());
     }
 
@@ -267,15 +290,18 @@ mod tests {
         // Same values as saved are no change; workers and epochs apply.
         let changed = c
             .apply_on_resume(&Overrides {
-                lr: Some(saved.schedule.base_lr),
+                lr: Some(saved.regimen.schedule.base_lr),
                 workers: Some(4),
                 epochs: Some(60),
                 ..Overrides::default()
             })
             .unwrap();
         assert_eq!(changed, ["--epochs", "--workers"]);
-        assert_eq!((c.epochs, c.schedule.epochs, c.workers), (60, 60, 4));
+        assert_eq!(
+            (c.regimen.epochs, c.regimen.schedule.epochs, c.workers),
+            (60, 60, 4)
+        );
         // The steps taken stay where they were.
-        assert_eq!(c.schedule.decay, saved.schedule.decay);
+        assert_eq!(c.regimen.schedule.decay, saved.regimen.schedule.decay);
     }
 }

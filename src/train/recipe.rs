@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use super::config::{DataSpec, FlipSpec, TrainConfig};
+use super::config::{DataSpec, FlipSpec, Regimen, TrainConfig};
 use super::optim::SgdOptions;
 use super::protocol::TestViews;
 use super::schedule::{Decay, Schedule};
@@ -17,24 +17,13 @@ use crate::model::{ModelConfig, Preset, RecipeName};
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Recipe {
     pub name: RecipeName,
-    pub epochs: u32,
-    pub batch_size: usize,
-    pub schedule: Schedule,
-    pub sgd: SgdOptions,
-    pub clip_grad: Option<f64>,
-    pub partial_bn: bool,
-    pub label_smoothing: f64,
-    pub scales: Vec<f32>,
-    pub flip: FlipSpec,
-    /// Dense clips with this frame interval; None: TSN segments.
-    pub interval: Option<usize>,
+    /// What a run takes over from the recipe.
+    #[serde(flatten)]
+    pub regimen: Regimen,
     /// Frames per clip, replacing the model preset's; None keeps it.
     pub segments: Option<i64>,
     /// Dropout before the classifier, replacing the model preset's.
     pub dropout: f64,
-    pub amp: bool,
-    pub cache_decoded: bool,
-    pub test: TestViews,
     /// Whether the recipe starts from pretrained weights (`--init`) rather than from scratch.
     pub wants_init: bool,
 }
@@ -69,26 +58,28 @@ impl Recipe {
     pub fn ucf101_finetune() -> Self {
         Self {
             name: RecipeName::Ucf101Finetune,
-            epochs: 25,
-            batch_size: 64,
-            schedule: steps(0.001, 25, &[10, 20]),
-            sgd: SgdOptions {
-                momentum: 0.9,
-                nesterov: false,
-                weight_decay: 5e-4,
-                classifier_lr_mult: 5.0,
+            regimen: Regimen {
+                epochs: 25,
+                batch_size: 64,
+                schedule: steps(0.001, 25, &[10, 20]),
+                sgd: SgdOptions {
+                    momentum: 0.9,
+                    nesterov: false,
+                    weight_decay: 5e-4,
+                    classifier_lr_mult: 5.0,
+                },
+                clip_grad: Some(20.0),
+                partial_bn: true,
+                label_smoothing: 0.0,
+                scales: vec![1.0, 0.875, 0.75, 0.66],
+                flip: FlipSpec::On,
+                interval: None,
+                amp: true,
+                cache_decoded: false,
+                test: TestViews::default(),
             },
-            clip_grad: Some(20.0),
-            partial_bn: true,
-            label_smoothing: 0.0,
-            scales: vec![1.0, 0.875, 0.75, 0.66],
-            flip: FlipSpec::On,
-            interval: None,
             segments: None,
             dropout: 0.8,
-            amp: true,
-            cache_decoded: false,
-            test: TestViews::default(),
             wants_init: true,
         }
     }
@@ -97,48 +88,56 @@ impl Recipe {
     /// 60 of 80, momentum 0.9, weight decay 5e-4, no gradient clipping, dropout 0.9 after fc6 and
     /// fc7, no extra learning rate for the classifier; VGG has no BatchNorm.
     pub fn gluoncv_vgg() -> Self {
+        let base = Self::ucf101_finetune();
         Self {
             name: RecipeName::GluoncvVgg,
-            epochs: 80,
-            schedule: steps(0.001, 80, &[30, 60]),
-            sgd: SgdOptions {
-                classifier_lr_mult: 1.0,
-                ..Self::ucf101_finetune().sgd
+            regimen: Regimen {
+                epochs: 80,
+                schedule: steps(0.001, 80, &[30, 60]),
+                sgd: SgdOptions {
+                    classifier_lr_mult: 1.0,
+                    ..base.regimen.sgd
+                },
+                clip_grad: None,
+                partial_bn: false,
+                ..base.regimen
             },
-            clip_grad: None,
-            partial_bn: false,
             dropout: 0.9,
-            ..Self::ucf101_finetune()
+            ..base
         }
     }
 
     /// PaddleMVF on UCF-101: 16 frames x 4, batch 16, 50 epochs, cosine 0.00125 with 5 warm-up
     /// epochs, Nesterov, clip 40, dropout 0.5; tested in 10 clips x ThreeCrop.
     pub fn paddle_mvf() -> Self {
+        let base = Self::ucf101_finetune();
         Self {
             name: RecipeName::PaddleMvf,
-            epochs: 50,
-            batch_size: 16,
-            schedule: Schedule {
-                base_lr: 0.00125,
-                warmup_epochs: 5.0,
+            regimen: Regimen {
                 epochs: 50,
-                decay: Decay::Cosine,
+                batch_size: 16,
+                schedule: Schedule {
+                    base_lr: 0.00125,
+                    warmup_epochs: 5.0,
+                    epochs: 50,
+                    decay: Decay::Cosine,
+                },
+                sgd: SgdOptions {
+                    nesterov: true,
+                    classifier_lr_mult: 1.0,
+                    ..base.regimen.sgd
+                },
+                clip_grad: Some(40.0),
+                partial_bn: false,
+                interval: Some(4),
+                test: TestViews {
+                    clips: 10,
+                    crop: TestCrop::Three,
+                },
+                ..base.regimen
             },
-            sgd: SgdOptions {
-                nesterov: true,
-                classifier_lr_mult: 1.0,
-                ..Self::ucf101_finetune().sgd
-            },
-            clip_grad: Some(40.0),
-            partial_bn: false,
-            interval: Some(4),
             dropout: 0.5,
-            test: TestViews {
-                clips: 10,
-                crop: TestCrop::Three,
-            },
-            ..Self::ucf101_finetune()
+            ..base
         }
     }
 
@@ -153,26 +152,28 @@ impl Recipe {
     pub fn motion_tiny() -> Self {
         Self {
             name: RecipeName::MotionTiny,
-            epochs: 40,
-            batch_size: 8,
-            schedule: steps(0.003, 40, &[30]),
-            sgd: SgdOptions {
-                momentum: 0.9,
-                nesterov: true,
-                weight_decay: 1e-4,
-                classifier_lr_mult: 1.0,
+            regimen: Regimen {
+                epochs: 40,
+                batch_size: 8,
+                schedule: steps(0.003, 40, &[30]),
+                sgd: SgdOptions {
+                    momentum: 0.9,
+                    nesterov: true,
+                    weight_decay: 1e-4,
+                    classifier_lr_mult: 1.0,
+                },
+                clip_grad: Some(20.0),
+                partial_bn: false,
+                label_smoothing: 0.0,
+                scales: vec![1.0],
+                flip: FlipSpec::Mirror,
+                interval: Some(4),
+                amp: false,
+                cache_decoded: true,
+                test: TestViews::default(),
             },
-            clip_grad: Some(20.0),
-            partial_bn: false,
-            label_smoothing: 0.0,
-            scales: vec![1.0],
-            flip: FlipSpec::Mirror,
-            interval: Some(4),
             segments: Some(8),
             dropout: 0.0,
-            amp: false,
-            cache_decoded: true,
-            test: TestViews::default(),
             wants_init: false,
         }
     }
@@ -187,9 +188,11 @@ impl Recipe {
     }
 
     /// One line for `shiftlive presets`: schedule, length, batch, frames, clipping, dropout,
-    /// partial BN, flip, test views, and whether it starts from `--init` weights, for `model` (before this recipe).
+    /// partial BN, flip, test views, and whether it starts from `--init` weights, for `model`
+    /// (before this recipe).
     pub fn describe(&self, model: &ModelConfig) -> String {
-        let s = &self.schedule;
+        let r = &self.regimen;
+        let s = &r.schedule;
         let decay = match &s.decay {
             Decay::Step { milestones, gamma } => format!("x{gamma} at epochs {milestones:?}"),
             Decay::Cosine => "cosine".to_string(),
@@ -200,7 +203,7 @@ impl Recipe {
             String::new()
         };
         let frames = self.segments.unwrap_or(model.num_segments);
-        let clip = match self.interval {
+        let clip = match r.interval {
             Some(interval) => format!("{frames} frames x {interval}"),
             None => format!("{frames} segments"),
         };
@@ -209,14 +212,14 @@ impl Recipe {
              partial BN {}, flip {:?}, tested {} clip(s) x {:?}, {}",
             self.name,
             s.base_lr,
-            self.epochs,
-            self.batch_size,
-            self.clip_grad.map_or("off".to_string(), |c| c.to_string()),
+            r.epochs,
+            r.batch_size,
+            r.clip_grad.map_or("off".to_string(), |c| c.to_string()),
             self.dropout,
-            if self.partial_bn { "on" } else { "off" },
-            self.flip,
-            self.test.clips,
-            self.test.crop,
+            if r.partial_bn { "on" } else { "off" },
+            r.flip,
+            r.test.clips,
+            r.test.crop,
             if self.wants_init {
                 "from --init weights"
             } else {
@@ -239,26 +242,14 @@ impl TrainConfig {
         Self {
             model: recipe.model(model),
             data,
-            epochs: recipe.epochs,
-            batch_size: recipe.batch_size,
-            schedule: recipe.schedule.clone(),
-            sgd: recipe.sgd,
-            clip_grad: recipe.clip_grad,
-            partial_bn: recipe.partial_bn,
-            label_smoothing: recipe.label_smoothing,
-            scales: recipe.scales.clone(),
-            flip: recipe.flip,
-            interval: recipe.interval,
+            regimen: recipe.regimen.clone(),
             seed: 0,
             workers: 2,
             eval_every: 1,
             init: None,
-            amp: recipe.amp,
             strict: false,
             checkpoint_every: None,
-            cache_decoded: recipe.cache_decoded,
             live_stride: None,
-            test: recipe.test,
             distill: None,
         }
     }
@@ -325,24 +316,36 @@ mod tests {
             let c = TrainConfig::preset(name.parse().unwrap(), data.clone());
             c.validate().unwrap();
             assert_eq!(c.model.name, name);
-            let got = (c.epochs, c.batch_size, c.schedule.base_lr, c.clip_grad);
+            let got = (
+                c.regimen.epochs,
+                c.regimen.batch_size,
+                c.regimen.schedule.base_lr,
+                c.regimen.clip_grad,
+            );
             assert_eq!(got, (epochs, batch, lr, clip), "{name}");
-            assert_eq!(c.schedule.epochs, epochs, "{name}");
+            assert_eq!(c.regimen.schedule.epochs, epochs, "{name}");
             let got = (
                 c.model.dropout,
                 c.model.num_segments,
-                c.interval,
-                c.partial_bn,
+                c.regimen.interval,
+                c.regimen.partial_bn,
             );
             assert_eq!(got, (dropout, frames, interval, pbn), "{name}");
             assert_eq!(
-                (c.test.clips, c.sgd.classifier_lr_mult),
+                (c.regimen.test.clips, c.regimen.sgd.classifier_lr_mult),
                 (clips, cls),
                 "{name}"
             );
             let tiny = name.contains("tiny");
-            assert_eq!(c.flip, if tiny { FlipSpec::Mirror } else { FlipSpec::On });
-            assert_eq!((c.amp, c.cache_decoded), (!tiny, tiny), "{name}");
+            assert_eq!(
+                c.regimen.flip,
+                if tiny { FlipSpec::Mirror } else { FlipSpec::On }
+            );
+            assert_eq!(
+                (c.regimen.amp, c.regimen.cache_decoded),
+                (!tiny, tiny),
+                "{name}"
+            );
         }
     }
 }

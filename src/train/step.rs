@@ -164,20 +164,24 @@ impl Teacher {
     ) -> Result<Self, TrainError> {
         let (vs, net) = ActionNet::load(&d.teacher, device)?;
         let t = net.config();
-        if t.num_classes != student.num_classes {
-            return Err(TrainError::TeacherClasses {
+        let mismatch = if t.num_classes != student.num_classes {
+            Some(format!(
+                "has {} classes, the data set {}",
+                t.num_classes, student.num_classes
+            ))
+        } else if t.input_size != student.input_size {
+            Some(format!(
+                "takes {} px input, the student {} px",
+                t.input_size, student.input_size
+            ))
+        } else {
+            None
+        };
+        if let Some(mismatch) = mismatch {
+            return Err(TrainError::TeacherMismatch {
                 path: d.teacher.clone(),
                 student: student.name.clone(),
-                teacher: t.num_classes,
-                data: student.num_classes,
-            });
-        }
-        if t.input_size != student.input_size {
-            return Err(TrainError::TeacherInput {
-                path: d.teacher.clone(),
-                student: student.name.clone(),
-                teacher: t.input_size,
-                data: student.input_size,
+                mismatch,
             });
         }
         tracing::info!("distilling from {} ({})", d.teacher.display(), t.name);

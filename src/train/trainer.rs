@@ -139,20 +139,20 @@ impl Trainer {
     pub fn run(&self, resume: bool) -> Result<TrainOutcome, TrainError> {
         let _lock = RunLock::acquire(&self.out, resume, self.force)?;
         let mut run = self.prepare(resume)?;
-        if resume && run.state.epoch >= run.config.epochs {
+        if resume && run.state.epoch >= run.config.regimen.epochs {
             tracing::warn!(
                 "the run in {} is finished ({} of {} epochs): nothing to train; give --epochs \
                  with more to extend it",
                 self.out.display(),
                 run.state.epoch,
-                run.config.epochs
+                run.config.regimen.epochs
             );
         }
-        while run.state.epoch < run.config.epochs {
+        while run.state.epoch < run.config.regimen.epochs {
             let progress = self.train_epoch(&mut run)?;
             let val = self.validate(&mut run)?;
             self.end_epoch(&mut run, &progress, val)?;
-            if self.stopping() && run.state.epoch < run.config.epochs {
+            if self.stopping() && run.state.epoch < run.config.regimen.epochs {
                 // The epoch's checkpoint is written: it is the one to resume from.
                 return Err(self.interrupted(&run.state));
             }
@@ -160,7 +160,7 @@ impl Trainer {
         Ok(TrainOutcome {
             model: run.config.model.name.clone(),
             classes: run.classes.len(),
-            epochs: run.config.epochs,
+            epochs: run.config.regimen.epochs,
             final_record: run.state.history.last().cloned(),
             best_top1: run.state.best_top1,
             train_seconds: run.state.train_seconds,
@@ -206,8 +206,8 @@ impl Trainer {
         if let Some(w) = clip_length_warning(&config.sampling(), &lengths, &train_set.source) {
             tracing::warn!("{w}");
         }
-        net.set_partial_bn(config.partial_bn);
-        let mut sgd = Sgd::new(&vs, config.sgd, net.classifier_prefix());
+        net.set_partial_bn(config.regimen.partial_bn);
+        let mut sgd = Sgd::new(&vs, config.regimen.sgd, net.classifier_prefix());
         if let Some(tensors) = &saved {
             checkpointer.resume_optimiser(&mut sgd, tensors)?;
         }
@@ -217,11 +217,12 @@ impl Trainer {
         })?;
         write_atomic(&self.out.join("config.json"), &json)?;
         Ok(Run {
-            flip: config.flip.flip(&classes),
+            flip: config.regimen.flip.flip(&classes),
             cache: config
+                .regimen
                 .cache_decoded
                 .then(|| Arc::new(DecodeCache::new(4 << 30))),
-            loss_scale: (config.amp && self.device.is_cuda()).then_some(65536.0),
+            loss_scale: (config.regimen.amp && self.device.is_cuda()).then_some(65536.0),
             metrics: MetricsLog::new(&self.out, &config.model.name),
             train_set: Arc::new(train_set),
             val_set: Arc::new(val_set),
@@ -241,7 +242,7 @@ impl Trainer {
     fn train_epoch(&self, run: &mut Run) -> Result<EpochProgress, TrainError> {
         let (c, epoch) = (&run.config, run.state.epoch);
         let mode = Mode::Train {
-            scales: c.scales.clone(),
+            scales: c.regimen.scales.clone(),
             flip: run.flip.clone(),
         };
         let options = c.loader_options(mode, run.cache.clone());
@@ -252,10 +253,10 @@ impl Trainer {
                 "the training set {} has {} videos, fewer than one batch of {}",
                 run.train_set.source,
                 run.train_set.items.len(),
-                c.batch_size
+                c.regimen.batch_size
             )));
         }
-        let prefix = format!("epoch {}/{}", epoch + 1, c.epochs);
+        let prefix = format!("epoch {}/{}", epoch + 1, c.regimen.epochs);
         let bar = super::eval::bar(self.progress, steps as u64, &prefix);
         bar.set_position(run.state.step as u64);
         let mut progress = EpochProgress {
@@ -263,7 +264,7 @@ impl Trainer {
             steps,
             wait: Duration::ZERO,
             clips: 0,
-            lr: c.schedule.lr(f64::from(epoch)),
+            lr: c.regimen.schedule.lr(f64::from(epoch)),
             seconds: 0.0,
             bar,
         };
@@ -318,14 +319,15 @@ impl Trainer {
         p.wait += batch.wait;
         tch::manual_seed(mix(c.seed, u64::from(epoch), step as u64));
         p.lr = c
+            .regimen
             .schedule
             .lr(f64::from(epoch) + step as f64 / p.steps as f64);
         let x = batch.input.to_device(self.device);
         let y = batch.labels.to_device(self.device);
         let settings = StepSettings {
             lr: p.lr,
-            label_smoothing: c.label_smoothing,
-            clip_grad: c.clip_grad,
+            label_smoothing: c.regimen.label_smoothing,
+            clip_grad: c.regimen.clip_grad,
             loss_scale: run.loss_scale,
         };
         let soft = match &run.teacher {
@@ -416,14 +418,14 @@ impl Trainer {
     /// last (with the confusion matrix).
     fn validate(&self, run: &mut Run) -> Result<Option<EvalReport>, TrainError> {
         let (c, epoch) = (&run.config, run.state.epoch);
-        let last = epoch + 1 == c.epochs;
+        let last = epoch + 1 == c.regimen.epochs;
         if !(last || (c.eval_every > 0 && (epoch + 1).is_multiple_of(c.eval_every))) {
             return Ok(None);
         }
         let options = EvalOptions {
             crop: TestCrop::Centre,
             clips: 1,
-            batch_size: c.batch_size,
+            batch_size: c.regimen.batch_size,
             workers: c.workers.max(1),
             sampling: c.sampling(),
             strict: c.strict,
@@ -461,7 +463,7 @@ impl Trainer {
             epoch_seconds: p.seconds,
             skipped_videos: run.skipped.len(),
         };
-        run.metrics.log(&record, run.config.epochs);
+        run.metrics.log(&record, run.config.regimen.epochs);
         let improved = match (record.val_top1, state.best_top1) {
             (Some(v), Some(best)) => v > best,
             (Some(_), None) => true,

@@ -32,10 +32,13 @@ impl TrainConfig {
                  is given: from scratch it will stay far below the published accuracy. Give \
                  --init (an ImageNet or Kinetics checkpoint through `shiftlive import`, see the \
                  README) or set --lr and --epochs for training from scratch",
-                self.model.name, recipe.name, recipe.schedule.base_lr, recipe.epochs
+                self.model.name,
+                recipe.name,
+                recipe.regimen.schedule.base_lr,
+                recipe.regimen.epochs
             ));
         }
-        if self.amp && !device.is_cuda() {
+        if self.regimen.amp && !device.is_cuda() {
             out.push(format!(
                 "--amp (mixed precision) is on, but the device is {device:?}: it works on CUDA \
                  only, this run trains in fp32"
@@ -117,11 +120,9 @@ mod tests {
         assert!(warnings[0].contains("no --init"), "{}", warnings[0]);
         assert!(warnings[1].contains("--amp"), "{}", warnings[1]);
         assert_eq!(tsm.warnings(Device::Cuda(0), true).len(), 0);
-        let with_init = TrainConfig {
-            init: Some("r50.safetensors".into()),
-            amp: false,
-            ..tsm
-        };
+        let mut with_init = tsm;
+        with_init.init = Some("r50.safetensors".into());
+        with_init.regimen.amp = false;
         assert!(with_init.warnings(Device::Cpu, false).is_empty());
         assert!(
             config(Preset::TsmR18TinyOnline)
