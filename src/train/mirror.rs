@@ -61,11 +61,10 @@ impl FlipRecord {
         let Some(text) = metadata.get(FLIP_KEY) else {
             return Ok(None);
         };
-        let bad = |why: String| {
-            TrainError::Config(format!(
-                "{}: metadata '{FLIP_KEY}' ({text}) {why}",
-                path.display()
-            ))
+        let bad = |why: String| TrainError::FlipRule {
+            path: path.to_path_buf(),
+            text: text.clone(),
+            why,
         };
         let record: Self =
             serde_json::from_str(text).map_err(|e| bad(format!("is not a flip rule ({e})")))?;
@@ -110,12 +109,18 @@ pub fn mirrored_view_map(
     };
     match record.rule {
         FlipSpec::Mirror if record.has_pairs() => Ok(Some(record.map.clone())),
-        FlipSpec::Off if record.has_pairs() => Err(TrainError::Config(format!(
-            "{}: --crop ten has mirrored views, but the model was trained with --flip off and \
-             its classes have mirrored pairs (Left/Right): it never saw a mirror image, so a \
-             mirrored view's class is unknown to it; test with --crop centre or three",
-            path.display()
-        ))),
+        FlipSpec::Off if record.has_pairs() => {
+            let (a, b) = record
+                .map
+                .iter()
+                .enumerate()
+                .find(|(c, m)| c != *m)
+                .unwrap_or((0, &0));
+            Err(TrainError::MirroredViews {
+                path: path.to_path_buf(),
+                pair: format!("classes {a} and {b}"),
+            })
+        }
         _ => Ok(None),
     }
 }
