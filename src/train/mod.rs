@@ -21,6 +21,7 @@ mod recipe;
 mod report;
 mod schedule;
 mod step;
+mod tensorboard;
 mod text;
 mod trainer;
 mod warnings;

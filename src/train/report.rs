@@ -1,6 +1,7 @@
 //! What a run reports: one [`EpochRecord`] per epoch, logged and written to `metrics.jsonl`,
-//! `metrics.csv` and `curves.png`; the confusion matrix of the best model (PNG, CSV, JSON); the unreadable
-//! videos skipped so far (`skipped.txt`); the [`TrainOutcome`] printed at the end.
+//! `metrics.csv`, `curves.png` and TensorBoard's `tb/`; the confusion matrix of the best model
+//! (PNG, CSV, JSON); the unreadable videos skipped so far (`skipped.txt`); the [`TrainOutcome`]
+//! printed at the end.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -81,7 +82,7 @@ impl MetricsLog {
         );
     }
 
-    /// `metrics.jsonl`, `metrics.csv` and `curves.png` of every epoch so far.
+    /// `metrics.jsonl`, `metrics.csv`, `curves.png` and `tb/` of every epoch so far.
     pub fn write(&self, history: &[EpochRecord]) -> Result<(), TrainError> {
         let mut jsonl = String::new();
         let mut csv = String::from(
@@ -124,7 +125,13 @@ impl MetricsLog {
                 val_top1: r.val_top1,
             })
             .collect();
-        plot::curves(&self.out.join("curves.png"), &points, &self.model)
+        plot::curves(&self.out.join("curves.png"), &points, &self.model)?;
+        // Wall times: now, less the epochs' seconds (a resumed run keeps its spacing).
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        let start = now - history.iter().map(|r| r.epoch_seconds).sum::<f64>();
+        super::tensorboard::write(&self.out, history, start)
     }
 
     /// `confusion.png`, `.csv` and `.json` of the best model (validated after `epoch`).
