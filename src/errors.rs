@@ -1,6 +1,6 @@
 //! Errors as text: an error and its causes on one line, for the places that keep an error as a
 //! string (a pipeline's summary, the window's banner, the skipped-videos list). `main` prints
-//! errors the same way (`{:#}` of `anyhow`).
+//! errors the same way (`{:#}` of `anyhow`); a panic's message and place, also on one line.
 
 use std::error::Error;
 
@@ -16,6 +16,20 @@ pub fn chain(err: &dyn Error) -> String {
         cause = next.source();
     }
     text
+}
+
+/// A panic's message and place on one line: "what at file:line" (the first line of what).
+pub fn panic_text(info: &std::panic::PanicHookInfo<'_>) -> String {
+    let payload = info.payload();
+    let what = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown cause".to_string());
+    let place = info
+        .location()
+        .map_or_else(String::new, |l| format!(" at {}:{}", l.file(), l.line()));
+    format!("{}{place}", what.lines().next().unwrap_or(""))
 }
 
 fn first_line(message: &str) -> String {

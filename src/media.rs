@@ -102,23 +102,15 @@ pub fn set_state(
         })
 }
 
-/// An error message posted on a pipeline's bus. Shown as GStreamer's message followed by the
-/// first line of its debug text (which names the failing element); the whole debug text is kept
-/// here and logged at debug level.
+/// An error message posted on a pipeline's bus. Shown as GStreamer's message alone (a sentence a
+/// user reads); the debug text (the failing element, its source file) is kept here and logged.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{error}{}", head(.debug.as_deref()))]
+#[error("{error}")]
 pub struct BusError {
     /// GStreamer's error (its domain and code say what failed).
     pub error: gst::glib::Error,
     /// The debug text, as the element posted it.
     pub debug: Option<String>,
-}
-
-/// " (first line)" of a debug text, or nothing.
-fn head(debug: Option<&str>) -> String {
-    debug
-        .and_then(|d| d.lines().next())
-        .map_or_else(String::new, |line| format!(" ({})", line.trim()))
 }
 
 /// The bus message as a typed error, if it is an error message.
@@ -128,7 +120,7 @@ pub fn bus_error(msg: &gst::Message) -> Option<BusError> {
     };
     let debug = err.debug().map(|d| d.to_string());
     if let Some(text) = &debug {
-        tracing::debug!("GStreamer error {}: {text}", err.error());
+        tracing::warn!("GStreamer: {} ({text})", err.error());
     }
     Some(BusError {
         error: err.error(),

@@ -66,7 +66,7 @@ fn run(model: &Path, options: PipelineOptions) -> (Vec<FrameResult>, Summary) {
         let left = deadline.saturating_duration_since(Instant::now());
         match pipeline.events().recv_timeout(left) {
             Ok(Event::Frame(r)) => results.push(*r),
-            Ok(Event::Warning(_)) => {}
+            Ok(Event::Warning(_) | Event::Picture(_)) => {}
             Ok(Event::Summary(s)) => return (results, *s),
             Err(e) => panic!("pipeline hung or closed without a summary: {e}"),
         }
@@ -216,7 +216,9 @@ fn expect_error(model: &Path, source: Source, needle: &str) {
             let mut error = None;
             for event in pipeline.events().iter() {
                 match event {
-                    Event::Frame(_) => panic!("{source:?}: a frame from a bad source"),
+                    Event::Frame(_) | Event::Picture(_) => {
+                        panic!("{source:?}: a frame from a bad source")
+                    }
                     Event::Summary(s) => error = s.error,
                     Event::Warning(_) => {}
                 }
@@ -447,6 +449,7 @@ fn controls_pause_stride_and_smoothing_change_a_running_pipeline() {
             None
         }
         Ok(Event::Warning(w)) => panic!("warning from a file: {w}"),
+        Ok(Event::Picture(_)) => panic!("a picture without keep_frames"),
         Err(e) => panic!("no event: {e}"),
     };
     for i in 0..5 {
@@ -487,6 +490,56 @@ fn controls_pause_stride_and_smoothing_change_a_running_pipeline() {
 }
 
 /// Writes every decoded frame of `clip` as a numbered PNG (lossless): img_00001.png, ...
+#[test]
+fn a_paused_realtime_file_waits_and_skips_nothing_on_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = model(dir.path());
+    let path = dir.path().join("clip.webm");
+    encode(&path, 45, 160, 120, 30, "vp8enc ! webmmux");
+    let recognizer = Recognizer::from_checkpoint(&model, Default::default()).unwrap();
+    let started = Instant::now();
+    let pipeline = Pipeline::start(
+        recognizer,
+        PipelineOptions {
+            realtime: true,
+            ..options(Source::File(path))
+        },
+    )
+    .unwrap();
+    let mut frames = Vec::new();
+    let summary = loop {
+        match pipeline.events().recv_timeout(Duration::from_secs(30)) {
+            Ok(Event::Frame(r)) => {
+                frames.push(r.frame);
+                // 10 results in (about a third of a second of the clip): pause for 1.5 s.
+                if frames.len() == 10 {
+                    assert!(pipeline.control(Control::Pause(true)));
+                    std::thread::sleep(Duration::from_millis(1500));
+                    assert!(pipeline.control(Control::Pause(false)));
+                }
+            }
+            Ok(Event::Summary(s)) => break *s,
+            Ok(other) => panic!("unexpected {other:?}"),
+            Err(e) => panic!("no event: {e}"),
+        }
+    };
+    // The clip's 1.5 s at 30 fps plus the pause: it waited instead of skipping 45 frames' worth.
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(2800), "{took:?}");
+    assert_eq!(summary.error, None);
+    assert_eq!(summary.frames_captured, 45);
+    // On resume the file goes on where it stopped: the next result is one of the few frames the
+    // ring held (4), not 45 frames (the pause's length) later. Drops elsewhere are the model's
+    // (a loaded machine), counted as such.
+    let (before, after) = (frames[9], frames[10]);
+    assert!(after <= before + 6, "{before} -> {after}: {frames:?}");
+    assert!(
+        frames.len() >= 25,
+        "{} of 45 processed: {frames:?}",
+        frames.len()
+    );
+}
+
 fn write_pngs(clip: &Path, dir: &Path) {
     std::fs::create_dir_all(dir).unwrap();
     let pattern = dir.join("img_%05d.png");

@@ -1,6 +1,6 @@
 //! Temporal smoothing of predictions: window sums, hysteresis, threshold; and the frame stride.
 
-use shiftlive::online::{FrameStride, Smoother, SmoothingOptions};
+use shiftlive::online::{FrameStride, LabelState, Smoother, SmoothingOptions};
 
 fn onehot(class: usize, classes: usize, value: f32) -> Vec<f32> {
     (0..classes)
@@ -15,9 +15,14 @@ fn the_window_sums_the_last_k_logits() {
         hysteresis: false,
         threshold: 0.0,
         top_k: 2,
+        ..Default::default()
     });
-    s.push(&onehot(0, 3, 5.0));
-    s.push(&onehot(0, 3, 5.0));
+    // Warming up: two of three frames summed, no label yet.
+    let p = s.push(&onehot(0, 3, 5.0));
+    assert_eq!(p.state, LabelState::WarmingUp { frames: 1, of: 3 });
+    assert_eq!((p.label, p.score), (None, 0.0));
+    let p = s.push(&onehot(0, 3, 5.0));
+    assert_eq!(p.state, LabelState::WarmingUp { frames: 2, of: 3 });
     // Class 1 is stronger in this frame but the window still favours class 0 (10 vs 6).
     let p = s.push(&onehot(1, 3, 6.0));
     assert_eq!(p.label, Some(0));
@@ -38,36 +43,69 @@ fn the_window_sums_the_last_k_logits() {
 }
 
 #[test]
-fn hysteresis_waits_for_two_agreeing_decisions() {
+fn hysteresis_shows_a_class_once_it_led_two_frames_and_never_a_stale_one() {
     let mut s = Smoother::new(SmoothingOptions {
         window: 1,
         hysteresis: true,
         threshold: 0.0,
         top_k: 1,
+        ..Default::default()
     });
-    assert_eq!(
-        s.push(&onehot(0, 2, 3.0)).label,
-        Some(0),
-        "the first decision is shown at once"
-    );
-    assert_eq!(
-        s.push(&onehot(1, 2, 3.0)).label,
-        Some(0),
-        "one flip is not enough"
-    );
-    assert_eq!(s.push(&onehot(0, 2, 3.0)).label, Some(0));
-    assert_eq!(s.push(&onehot(1, 2, 3.0)).label, Some(0));
-    assert_eq!(
-        s.push(&onehot(1, 2, 3.0)).label,
-        Some(1),
-        "two agreeing decisions switch"
-    );
+    // Frame by frame: (the frame's class, the label, its state).
+    let expected = [
+        (0, None, LabelState::Unconfirmed),
+        (1, None, LabelState::Unconfirmed),
+        (0, None, LabelState::Unconfirmed),
+        (0, Some(0), LabelState::Confirmed),
+        (1, None, LabelState::Unconfirmed),
+        (1, Some(1), LabelState::Confirmed),
+        (1, Some(1), LabelState::Confirmed),
+    ];
+    for (i, (class, label, state)) in expected.into_iter().enumerate() {
+        let p = s.push(&onehot(class, 2, 3.0));
+        assert_eq!((p.label, p.state), (label, state), "frame {i}");
+        // The label is the first bar, with its score, or there is none.
+        match p.label {
+            Some(c) => assert_eq!((c, p.score), p.top[0]),
+            None => assert_eq!(p.score, 0.0),
+        }
+    }
     s.reset();
     assert_eq!(
-        s.push(&onehot(0, 2, 3.0)).label,
-        Some(0),
-        "reset forgets the history"
+        s.push(&onehot(1, 2, 3.0)).label,
+        None,
+        "reset forgets the previous decision"
     );
+}
+
+#[test]
+fn a_span_in_ms_becomes_frames_at_the_processed_interval() {
+    let options = SmoothingOptions {
+        window: 12,
+        window_ms: Some(500.0),
+        ..Default::default()
+    };
+    // Stride 4 at 25 fps: 160 ms between processed frames -> 3 frames; 25 fps -> 13 (12.5 up).
+    assert_eq!(options.frames_at(Some(160.0)), 3);
+    assert_eq!(options.frames_at(Some(40.0)), 13);
+    assert_eq!(options.frames_at(Some(10_000.0)), 1);
+    assert_eq!(
+        options.frames_at(None),
+        12,
+        "frames until the interval is known"
+    );
+    let mut s = Smoother::new(options);
+    assert_eq!(s.window(), 12);
+    for _ in 0..12 {
+        s.push(&onehot(0, 2, 1.0));
+    }
+    // Learning the interval shrinks the window at once (the newest rows kept), no new warm-up.
+    s.set_frame_interval_ms(160.0);
+    assert_eq!(s.window(), 3);
+    let p = s.push(&onehot(1, 2, 1.0));
+    assert_eq!(p.window, 3);
+    assert_eq!(p.state, LabelState::Confirmed);
+    assert_eq!(p.label, Some(0), "two of the three frames are class 0");
 }
 
 #[test]
@@ -77,9 +115,11 @@ fn a_threshold_withholds_unsure_labels() {
         hysteresis: false,
         threshold: 0.9,
         top_k: 3,
+        ..Default::default()
     });
     let p = s.push(&[1.0, 0.9, 0.8]);
     assert_eq!(p.label, None);
+    assert_eq!(p.state, LabelState::BelowThreshold);
     assert_eq!(p.score, 0.0);
     assert_eq!(p.top.len(), 3);
     let p = s.push(&[9.0, 0.0, 0.0]);
@@ -103,6 +143,7 @@ fn new_settings_apply_to_the_next_frame_and_keep_the_history() {
         hysteresis: false,
         threshold: 0.0,
         top_k: 3,
+        ..Default::default()
     });
     for _ in 0..3 {
         s.push(&onehot(0, 3, 5.0));
@@ -113,6 +154,7 @@ fn new_settings_apply_to_the_next_frame_and_keep_the_history() {
         hysteresis: false,
         threshold: 0.0,
         top_k: 1,
+        ..Default::default()
     });
     let p = s.push(&onehot(1, 3, 6.0));
     assert_eq!(p.label, Some(1));
@@ -124,6 +166,7 @@ fn new_settings_apply_to_the_next_frame_and_keep_the_history() {
         hysteresis: false,
         threshold: 0.99,
         top_k: 3,
+        ..Default::default()
     });
     let p = s.push(&onehot(2, 3, 0.0));
     assert_eq!(p.label, None);

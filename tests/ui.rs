@@ -7,120 +7,23 @@
 #![cfg(feature = "ui")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use common::ui::{harness, options, result, state_with_results};
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use egui::{Key, Modifiers, vec2};
-use egui_kittest::Harness;
+use egui::{Key, Modifiers};
 use egui_kittest::kittest::Queryable;
-use shiftlive::capture::{Frame, Source};
+use shiftlive::capture::Source;
 use shiftlive::model::ModelConfig;
 use shiftlive::online::{Recognizer, SmoothingOptions};
-use shiftlive::pipeline::{Control, FrameResult, Latency, PipelineOptions, Scored};
+use shiftlive::pipeline::{Control, PipelineOptions};
 use shiftlive::ui::{
-    App, AppState, BannerKind, Command, LoadedModel, Message, ModelInfo, Session, SessionConfig,
-    save_png, window_ui,
+    BannerKind, Command, LoadedModel, Message, Origin, Session, SessionConfig, Shown, save_png,
 };
-
-fn options(source: Source) -> PipelineOptions {
-    PipelineOptions {
-        source,
-        realtime: false,
-        max_frames: None,
-        stride: 1,
-        smoothing: SmoothingOptions {
-            threshold: 0.1,
-            ..SmoothingOptions::default()
-        },
-        labels: Vec::new(),
-        emit_logits: false,
-        keep_frames: true,
-        throttle: None,
-        max_retries: Some(0),
-    }
-}
-
-/// A 320x240 frame: a colour gradient with a bright square, so the snapshot shows the video.
-fn frame(index: u64, captured: Instant) -> Arc<Frame> {
-    let (width, height) = (320, 240);
-    let mut data = Vec::with_capacity(width * height * 3);
-    for y in 0..height {
-        for x in 0..width {
-            let square = (120..200).contains(&x) && (80..160).contains(&y);
-            let (r, g, b) = if square {
-                (250, 240, 90)
-            } else {
-                ((x * 255 / width) as u8, (y * 255 / height) as u8, 120)
-            };
-            data.extend_from_slice(&[r, g, b]);
-        }
-    }
-    Arc::new(Frame {
-        data,
-        width,
-        height,
-        index,
-        pts_ms: Some(index as f64 * 40.0),
-        captured,
-        discontinuity: false,
-    })
-}
-
-fn result(index: u64, model_ms: f64, captured: Instant) -> FrameResult {
-    let top = [
-        ("waving", 0.873),
-        ("clapping", 0.08),
-        ("running", 0.03),
-        ("sitting", 0.012),
-        ("jumping", 0.005),
-    ]
-    .iter()
-    .map(|&(label, score)| Scored {
-        label: label.into(),
-        score,
-    })
-    .collect();
-    FrameResult {
-        frame: index,
-        pts_ms: Some(index as f64 * 40.0),
-        top,
-        label: Some("waving".into()),
-        score: 0.873,
-        latency_ms: Latency {
-            capture_to_ring: 0.5,
-            preprocess: 1.0,
-            model: model_ms,
-            // Zero total: the result is produced at its capture instant, so the fps is exact.
-            total: 0.0,
-        },
-        dropped: 2,
-        logits: None,
-        image: Some(frame(index, captured)),
-    }
-}
-
-/// A state after three results 40 ms apart (25 fps), model latencies 8, 10 and 12 ms.
-fn state_with_results() -> AppState {
-    let mut state = AppState::new(&options(Source::File("clip.mp4".into())));
-    state.apply_message(Message::ModelLoaded(ModelInfo {
-        name: "tsm_mobilenet_v2_tiny_online".into(),
-        device: "cpu".into(),
-        classes: 10,
-    }));
-    let start = Instant::now();
-    for (i, model_ms) in [8.0, 10.0, 12.0].into_iter().enumerate() {
-        let at = start + Duration::from_millis(40 * i as u64);
-        state.apply_frame(result(i as u64, model_ms, at), at);
-    }
-    state
-}
-
-fn harness(state: AppState) -> Harness<'static, App> {
-    Harness::builder()
-        .with_size(vec2(1120.0, 680.0))
-        .build_ui_state(|ui, app: &mut App| window_ui(ui, app), App::new(state))
-}
 
 #[test]
 fn the_overlay_shows_the_label_scores_and_counters() {
@@ -216,6 +119,7 @@ fn keys_change_the_settings_and_queue_commands() {
         last_smoothing,
         Some(SmoothingOptions {
             window: 13,
+            window_ms: None,
             hysteresis: true,
             threshold: 0.05,
             top_k: 6,
@@ -371,9 +275,11 @@ fn frames_within(session: &Session, wait: Duration) -> usize {
     let deadline = Instant::now() + wait;
     let mut n = 0;
     while Instant::now() < deadline {
-        while let Some(result) = session.try_frame() {
-            assert!(result.image.is_some(), "the window's results carry frames");
-            n += 1;
+        while let Some(shown) = session.try_frame() {
+            if let Shown::Result(result) = shown {
+                assert!(result.image.is_some(), "the window's results carry frames");
+                n += 1;
+            }
         }
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -399,6 +305,8 @@ fn the_session_survives_a_bad_model_and_a_bad_file_and_pauses() {
                 recognizer: Recognizer::random(&config, Default::default())?,
                 labels: Vec::new(),
                 device: "cpu".into(),
+                stride: Some(3),
+                trained: true,
             })
         }
     });
@@ -409,6 +317,7 @@ fn the_session_survives_a_bad_model_and_a_bad_file_and_pauses() {
         },
         live_retries: None,
         loader,
+        stride_flag: None,
         repaint: Box::new(|| {}),
     })
     .unwrap();
@@ -421,7 +330,14 @@ fn the_session_survives_a_bad_model_and_a_bad_file_and_pauses() {
     assert_eq!(frames_within(&session, Duration::from_millis(200)), 0);
 
     assert!(session.send(Command::LoadModel(dir.path().join("good.safetensors"))));
-    wait_for(&session, "model", |m| matches!(m, Message::ModelLoaded(_)));
+    // The checkpoint's stride applies, as `--model` applies it at start.
+    let Message::ModelLoaded(info) =
+        wait_for(&session, "model", |m| matches!(m, Message::ModelLoaded(_)))
+    else {
+        unreachable!()
+    };
+    assert_eq!((info.stride, info.stride_from), (3, Origin::Checkpoint));
+    assert!(info.trained);
     wait_for(&session, "start", |m| matches!(m, Message::Started(_)));
     assert!(frames_within(&session, Duration::from_millis(1500)) > 5);
 
@@ -434,10 +350,30 @@ fn the_session_survives_a_bad_model_and_a_bad_file_and_pauses() {
     else {
         unreachable!()
     };
-    assert!(error.contains("notes.mp4"), "{error}");
+    // A sentence, not GStreamer's debug text (that goes to the log).
+    assert!(
+        error.contains("notes.mp4: not a media file GStreamer can read"),
+        "{error}"
+    );
+    assert!(!error.contains("../") && !error.contains(".c("), "{error}");
     assert!(session.send(Command::OpenSource(pattern)));
     wait_for(&session, "restart", |m| matches!(m, Message::Started(_)));
     assert!(frames_within(&session, Duration::from_millis(1500)) > 5);
+
+    // A file that is not there: the error says what still plays, and it plays on.
+    assert!(session.send(Command::OpenSource(Source::File(
+        "/nonexistent/clip.mp4".into()
+    ))));
+    let Message::Error(error) =
+        wait_for(&session, "missing file", |m| matches!(m, Message::Error(_)))
+    else {
+        unreachable!()
+    };
+    assert!(
+        error.contains("/nonexistent/clip.mp4") && error.contains("still playing test pattern"),
+        "{error}"
+    );
+    assert!(frames_within(&session, Duration::from_millis(1000)) > 3);
 
     // Paused: nothing comes (after what was in flight); resumed: frames again.
     assert!(session.send(Command::Control(Control::Pause(true))));
@@ -462,8 +398,14 @@ fn the_session_survives_a_bad_model_and_a_bad_file_and_pauses() {
     };
     assert!(warning.contains("reopening"), "{warning}");
     assert!(frames_within(&session, Duration::from_millis(1000)) > 0);
-    // Dropping the session stops and joins every thread.
+    // Closing the session stops and joins every thread, and gives the running pipeline's summary.
     let stopped = Instant::now();
-    drop(session);
+    let summary = session.close().expect("the summary of the running source");
     assert!(stopped.elapsed() < Duration::from_secs(5));
+    assert!(summary.frames_processed > 0, "{summary:?}");
+    assert!(
+        summary.source.contains("test pattern"),
+        "{}",
+        summary.source
+    );
 }

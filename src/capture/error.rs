@@ -24,6 +24,11 @@ pub enum CaptureError {
     NoVideo { name: String },
     #[error("{name}: not a media file GStreamer can read (its format is not recognised)")]
     NotMedia { name: String },
+    #[error(
+        "{name}: no decoder for its video format on this machine (GStreamer's libav or \
+         plugins-bad/ugly packages decode most formats)"
+    )]
+    NoDecoder { name: String },
     #[error("{name}: unknown test pattern '{pattern}' (known: {known})")]
     Pattern {
         name: String,

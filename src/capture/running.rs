@@ -72,6 +72,8 @@ pub struct Capture {
     /// The duration the container stated at the first frame (a demuxer may shorten it to what it
     /// found by the end).
     stated: Option<gst::ClockTime>,
+    /// Held in PAUSED by `set_paused` (no stall is declared meanwhile).
+    paused: bool,
 }
 
 /// A file that delivers fewer than this share of the frames its container states is damaged.
@@ -103,6 +105,7 @@ impl Capture {
             bus_eos: false,
             fps: None,
             stated: None,
+            paused: false,
         };
         // A live pipeline (camera, test pattern, RTSP) cannot preroll: PAUSED answers NoPreroll.
         let paused = media::set_state(&capture.pipeline, gst::State::Paused).map_err(fail)?;
@@ -124,6 +127,23 @@ impl Capture {
         &self.source
     }
 
+    /// Holds the pipeline in PAUSED (true) or lets it play again. A file replayed in real time
+    /// then waits where it is: its running time stops with it, so nothing is skipped on resume.
+    pub fn set_paused(&mut self, paused: bool) -> Result<(), CaptureError> {
+        if paused == self.paused {
+            return Ok(());
+        }
+        let state = if paused {
+            gst::State::Paused
+        } else {
+            gst::State::Playing
+        };
+        media::set_state(&self.pipeline, state).map_err(|e| self.fail(e))?;
+        self.paused = paused;
+        self.last_progress = Instant::now();
+        Ok(())
+    }
+
     /// The error of a failed pipeline: damage after frames came from a file, a missing video
     /// stream or an unknown format before any frame, else GStreamer's error.
     fn fail(&self, err: impl Into<MediaError>) -> CaptureError {
@@ -139,10 +159,16 @@ impl Capture {
         if self.next_index == 0 && self.video_unlinked(&source) {
             return CaptureError::NoVideo { name };
         }
-        if let MediaError::Bus(bus) = &source
-            && bus.error.matches(gst::StreamError::TypeNotFound)
-        {
-            return CaptureError::NotMedia { name };
+        if let MediaError::Bus(bus) = &source {
+            // "Could not determine type of stream", "This appears to be a text file".
+            if bus.error.matches(gst::StreamError::TypeNotFound)
+                || bus.error.matches(gst::StreamError::WrongType)
+            {
+                return CaptureError::NotMedia { name };
+            }
+            if bus.error.matches(gst::StreamError::CodecNotFound) {
+                return CaptureError::NoDecoder { name };
+            }
         }
         CaptureError::Media { name, source }
     }
@@ -250,7 +276,7 @@ impl Capture {
             .ok_or_else(|| self.fail(MediaError::NoElement("bus")))?;
         self.bus_eos |= media::poll_bus(&bus).map_err(|e| self.fail(e))?;
         if !self.sink.is_eos() {
-            if !self.live && self.last_progress.elapsed() > media::STALL {
+            if !self.live && !self.paused && self.last_progress.elapsed() > media::STALL {
                 return Err(self.fail(MediaError::Stalled));
             }
             return Ok(CaptureEvent::Pending);

@@ -51,18 +51,14 @@ pub fn report(err: &anyhow::Error) -> ExitCode {
 /// optional backtrace; `main` then exits with [`BUG`].
 pub fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
-        let what = info
-            .payload()
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| info.payload().downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown cause".to_string());
-        let what = what.lines().next().unwrap_or("").to_string();
-        let place = info
-            .location()
-            .map_or_else(String::new, |l| format!(" at {}:{}", l.file(), l.line()));
         let thread = std::thread::current();
         let name = thread.name().unwrap_or("unnamed");
+        let text = shiftlive::errors::panic_text(info);
+        // "what at file:line" -> "'name' at file:line: what", as before.
+        let (what, place) = match text.rsplit_once(" at ") {
+            Some((what, place)) if info.location().is_some() => (what, format!(" at {place}")),
+            _ => (text.as_str(), String::new()),
+        };
         eprintln!("error: internal error in thread '{name}'{place}: {what}");
     }));
 }

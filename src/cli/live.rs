@@ -53,7 +53,13 @@ pub fn live(args: LiveArgs) -> anyhow::Result<()> {
             frames: args.pattern_frames,
         }
     };
-    run(source, false, &args.model, &args.run, args.max_retries)
+    run(
+        source,
+        Some(false),
+        &args.model,
+        &args.run,
+        args.max_retries,
+    )
 }
 
 #[derive(Debug, clap::Args)]
@@ -61,9 +67,12 @@ pub struct PlayArgs {
     /// Video file (any container and codec GStreamer decodes), or a directory of numbered frames
     /// (img_00001.jpg ... or .png, as in the rawframes layout)
     file: PathBuf,
-    /// Replay at the file's own pace (drops counted) instead of as fast as possible (no frame lost)
-    #[arg(long)]
+    /// Replay at the file's own pace (drops counted); the default in a window
+    #[arg(long, conflicts_with = "fast")]
     realtime: bool,
+    /// Replay as fast as possible (no frame lost); the default with --headless
+    #[arg(long)]
+    fast: bool,
     /// Frame rate of a frame directory
     #[arg(long, default_value_t = 25, value_parser = clap::value_parser!(u32).range(1..=1000))]
     fps: u32,
@@ -82,5 +91,10 @@ pub fn play(args: PlayArgs) -> anyhow::Result<()> {
     } else {
         Source::File(args.file)
     };
-    run(source, args.realtime, &args.model, &args.run, Some(0))
+    let pace = match (args.realtime, args.fast) {
+        (true, _) => Some(true),
+        (_, true) => Some(false),
+        _ => None,
+    };
+    run(source, pace, &args.model, &args.run, Some(0))
 }

@@ -19,6 +19,8 @@ pub mod ranges;
 mod run;
 mod synth;
 mod train;
+#[cfg(feature = "ui")]
+mod window;
 
 use clap::{Parser, Subcommand};
 

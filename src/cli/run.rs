@@ -16,7 +16,7 @@ use shiftlive::online::{Precision, Recognizer, RecognizerOptions, SmoothingOptio
 use shiftlive::pipeline::{Event, Pipeline, PipelineOptions, Summary};
 
 use super::exit::Damaged;
-use super::out::{OutputError, outln};
+use super::out::OutputError;
 
 /// Which model runs, and where.
 #[derive(Debug, Clone, clap::Args)]
@@ -48,11 +48,16 @@ pub struct RunArgs {
     /// the checkpoint's `stride`, written by `train --live-stride`, else 1)
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub stride: Option<u32>,
-    /// Sum the logits of the last K processed frames (1: no smoothing)
-    #[arg(long, default_value_t = 12, value_parser = super::ranges::positive())]
-    pub smooth: usize,
-    /// Change the label only when two consecutive decisions agree
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    /// Sum the logits of the last K processed frames (1: no smoothing); default: --smooth-ms
+    #[arg(long, conflicts_with = "smooth_ms", value_parser = super::ranges::positive())]
+    pub smooth: Option<usize>,
+    /// Sum the logits of the processed frames of the last MS milliseconds (turned into frames at
+    /// the source's frame rate and the stride) [default: 500]
+    #[arg(long, value_parser = super::ranges::finite(1.0..=600_000.0))]
+    pub smooth_ms: Option<f32>,
+    /// Show a new label only once it led two processed frames in a row (adds one processed
+    /// frame of lag; the smoothing over --smooth-ms already damps flicker)
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
     pub hysteresis: bool,
     /// Minimum score for a label (below it the label is null)
     #[arg(long, default_value_t = 0.0, value_parser = super::ranges::finite(0.0..=1.0))]
@@ -84,6 +89,10 @@ pub struct RunArgs {
     #[cfg(feature = "ui")]
     #[arg(long, hide = true)]
     pub measure_window: bool,
+    /// Also print each result the window receives as a JSON line (what the window was told)
+    #[cfg(feature = "ui")]
+    #[arg(long, hide = true)]
+    pub echo_results: bool,
 }
 
 /// The most a labels file may hold (ImageNet-21k's names take about 400 KiB).
@@ -121,7 +130,7 @@ pub fn recognizer(model: &ModelArgs) -> anyhow::Result<(Recognizer, Vec<String>)
 }
 
 /// The recogniser, its labels and the name of its device.
-fn load(model: &ModelArgs) -> anyhow::Result<(Recognizer, Vec<String>, String)> {
+pub(super) fn load(model: &ModelArgs) -> anyhow::Result<(Recognizer, Vec<String>, String)> {
     if let Some(threads) = model.threads {
         tch::set_num_threads(threads);
     }
@@ -154,51 +163,72 @@ fn load(model: &ModelArgs) -> anyhow::Result<(Recognizer, Vec<String>, String)> 
 }
 
 /// What Ctrl-C does: stop the headless pipeline, or close the window. Set once the mode is known.
-type InterruptHook = Arc<Mutex<Option<Box<dyn Fn() + Send>>>>;
+pub(super) type InterruptHook = Arc<Mutex<Option<Box<dyn Fn() + Send>>>>;
 
-fn set_hook(hook: &InterruptHook, action: Box<dyn Fn() + Send>) {
+pub(super) fn set_hook(hook: &InterruptHook, action: Box<dyn Fn() + Send>) {
     if let Ok(mut slot) = hook.lock() {
         *slot = Some(action);
     }
 }
 
+/// The smoothing span when neither --smooth nor --smooth-ms is given: the shipped model at stride 4
+/// (6.25 processed frames a second at 25 fps) sums 3 frames, and its label follows a change of
+/// action on the demo clip 460 ms later on average (README, "Smoothing and lag").
+pub const DEFAULT_SMOOTH_MS: f64 = 500.0;
+
 /// The frame stride: --stride, else the checkpoint's `stride` metadata, else 1.
-fn stride_of(model: &ModelArgs, args: &RunArgs) -> anyhow::Result<u32> {
+pub(super) fn stride_of(model: &ModelArgs, args: &RunArgs) -> anyhow::Result<u32> {
     if let Some(stride) = args.stride {
         return Ok(stride.max(1));
     }
-    let Some(path) = &model.model else {
-        return Ok(1);
-    };
-    let metadata = TensorFile::read_metadata(path)?;
-    match metadata.get("stride") {
-        Some(text) => {
-            let stride: u32 = text
-                .trim()
-                .parse()
-                .with_context(|| format!("{}: metadata 'stride' is '{text}'", path.display()))?;
-            tracing::info!("stride {stride}, as {} was trained", path.display());
-            Ok(stride.max(1))
-        }
+    match &model.model {
+        Some(path) => Ok(checkpoint_stride(path)?.unwrap_or(1)),
         None => Ok(1),
     }
 }
 
+/// The `stride` a checkpoint was trained at (its metadata), if it records one.
+pub(super) fn checkpoint_stride(path: &std::path::Path) -> anyhow::Result<Option<u32>> {
+    let metadata = TensorFile::read_metadata(path)?;
+    let Some(text) = metadata.get("stride") else {
+        return Ok(None);
+    };
+    let stride: u32 = text
+        .trim()
+        .parse()
+        .with_context(|| format!("{}: metadata 'stride' is '{text}'", path.display()))?;
+    tracing::info!("stride {stride}, as {} was trained", path.display());
+    Ok(Some(stride.max(1)))
+}
+
+/// --smooth K frames, else --smooth-ms (default 500 ms) with K its value at 25 fps until the
+/// source's frame rate is known.
+fn smoothing_of(args: &RunArgs, stride: u32) -> SmoothingOptions {
+    let window_ms = match args.smooth {
+        Some(_) => None,
+        None => Some(args.smooth_ms.map_or(DEFAULT_SMOOTH_MS, f64::from)),
+    };
+    let mut smoothing = SmoothingOptions {
+        window: args.smooth.unwrap_or(1),
+        window_ms,
+        hysteresis: args.hysteresis,
+        threshold: args.threshold,
+        top_k: args.top_k,
+    };
+    smoothing.window = smoothing.frames_at(Some(40.0 * f64::from(stride.max(1))));
+    smoothing
+}
+
 impl Plan<'_> {
     /// The pipeline's options for this run at `stride`, naming classes by `labels`.
-    fn pipeline_options(self, stride: u32, labels: Vec<String>) -> PipelineOptions {
+    pub(super) fn pipeline_options(self, stride: u32, labels: Vec<String>) -> PipelineOptions {
         let args = self.args;
         PipelineOptions {
             source: self.source,
             realtime: self.realtime,
             max_frames: args.max_frames,
             stride,
-            smoothing: SmoothingOptions {
-                window: args.smooth,
-                hysteresis: args.hysteresis,
-                threshold: args.threshold,
-                top_k: args.top_k,
-            },
+            smoothing: smoothing_of(args, stride),
             labels,
             emit_logits: args.emit_logits,
             keep_frames: false,
@@ -210,9 +240,11 @@ impl Plan<'_> {
 
 /// Runs `source` to the end (or --max-frames, or Ctrl-C): in a window unless `--headless`, there
 /// is no display, or the window cannot open (a one-line notice says which).
+/// `pace`: Some(true) replays a file at its own pace, Some(false) as fast as possible, None as
+/// the mode does by default (a window paces a file, `--headless` does not).
 pub fn run(
     source: Source,
-    realtime: bool,
+    pace: Option<bool>,
     model: &ModelArgs,
     args: &RunArgs,
     max_retries: Option<u32>,
@@ -236,15 +268,24 @@ pub fn run(
         if shiftlive::ui::display_available() {
             let plan = Plan {
                 source: source.clone(),
-                realtime,
+                realtime: pace.unwrap_or(true),
                 model,
                 args,
                 max_retries,
                 hook: &hook,
             };
-            match window(plan) {
+            match super::window::window(plan) {
                 Ok(summary) => return summary.map_or(Ok(()), |s| outcome_of(&s, args)),
                 Err(e) if e.downcast_ref::<OutputError>().is_some() => return Err(e),
+                // The window was up and failed: its run is over, there is nothing to fall back on.
+                Err(e)
+                    if matches!(
+                        e.downcast_ref::<shiftlive::ui::WindowError>(),
+                        Some(shiftlive::ui::WindowError::Failed { .. })
+                    ) =>
+                {
+                    return Err(e);
+                }
                 Err(e) => tracing::warn!(
                     "{}: printing JSON lines instead (as --headless)",
                     super::exit::one_line(&e)
@@ -264,7 +305,7 @@ pub fn run(
     }
     headless(Plan {
         source,
-        realtime,
+        realtime: pace.unwrap_or(false),
         model,
         args,
         max_retries,
@@ -274,71 +315,13 @@ pub fn run(
 
 /// One run as `run` decided it: what plays, at which pace, with which model and flags, and the
 /// Ctrl-C hook its pipeline installs its stop into.
-struct Plan<'a> {
-    source: Source,
-    realtime: bool,
-    model: &'a ModelArgs,
-    args: &'a RunArgs,
-    max_retries: Option<u32>,
-    hook: &'a InterruptHook,
-}
-
-/// The window: the model loads on the session thread, so one that fails opens the window with an
-/// error banner instead of ending the run. Prints `{"window": {...}}` (and the last summary) at exit
-/// and returns the last summary.
-#[cfg(feature = "ui")]
-fn window(plan: Plan<'_>) -> anyhow::Result<Option<Summary>> {
-    use shiftlive::ui::{LoadedModel, WindowOptions, run_window};
-
-    let (model, args, hook) = (plan.model, plan.args, plan.hook);
-    let live_retries = match plan.source {
-        Source::File(_) | Source::Frames { .. } => None,
-        _ => plan.max_retries,
-    };
-    // A checkpoint whose metadata cannot be read fails to load on the session thread too, where
-    // the window shows the error; until then the stride is 1.
-    let stride = stride_of(model, args).unwrap_or_else(|e| {
-        tracing::warn!("{e:#}: stride 1");
-        1
-    });
-    let mut options = plan.pipeline_options(stride, Vec::new());
-    options.keep_frames = true;
-    let model = model.clone();
-    let hook = hook.clone();
-    let outcome = run_window(WindowOptions {
-        pipeline: options,
-        live_retries,
-        loader: Box::new(move |path| {
-            let mut model = model.clone();
-            if let Some(path) = path {
-                // A checkpoint opened in the window brings its own labels.
-                model.model = Some(path.to_path_buf());
-                model.labels = None;
-            }
-            let (recognizer, labels, device) = load(&model)?;
-            Ok(LoadedModel {
-                recognizer,
-                labels,
-                device,
-            })
-        }),
-        renderer: args.renderer,
-        measure_latency: args.measure_window,
-        on_context: Box::new(move |ctx| {
-            set_hook(
-                &hook,
-                Box::new(move || {
-                    ctx.send_viewport_cmd(egui::ViewportCommand::Close);
-                    ctx.request_repaint();
-                }),
-            );
-        }),
-    })?;
-    if let Some(summary) = &outcome.summary {
-        outln!("{}", serde_json::json!({ "summary": summary }));
-    }
-    outln!("{}", serde_json::json!({ "window": outcome.report }));
-    Ok(outcome.summary)
+pub(super) struct Plan<'a> {
+    pub source: Source,
+    pub realtime: bool,
+    pub model: &'a ModelArgs,
+    pub args: &'a RunArgs,
+    pub max_retries: Option<u32>,
+    pub hook: &'a InterruptHook,
 }
 
 /// How a run whose summary is `summary` ends: damaged input is exit 3 (a warning with
@@ -380,6 +363,8 @@ fn headless(plan: Plan<'_>) -> anyhow::Result<()> {
                 tracing::warn!("{message}");
                 continue;
             }
+            // Only a window keeps frames.
+            Event::Picture(_) => continue,
             Event::Summary(summary) => {
                 let line = serde_json::to_string(&serde_json::json!({ "summary": summary }))?;
                 last = Some(summary);

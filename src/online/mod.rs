@@ -11,4 +11,4 @@ pub use eco::{Averaging, EcoOptions, EcoRunner, EcoUpdate, MemorySampling};
 pub use recognizer::{
     OnlineError, Precision, Recognizer, RecognizerOptions, StepTiming, cpu_has_native_bf16,
 };
-pub use smooth::{FrameStride, Prediction, Smoother, SmoothingOptions};
+pub use smooth::{FrameStride, LabelState, Prediction, Smoother, SmoothingOptions};

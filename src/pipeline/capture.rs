@@ -122,6 +122,8 @@ pub struct CaptureLoop {
     options: PipelineOptions,
     producer: RingProducer<Frame>,
     stop: Arc<AtomicBool>,
+    /// Set while the window pauses: a file replayed in real time is then held in PAUSED.
+    hold: Arc<AtomicBool>,
     events: Sender<Event>,
     live: bool,
     started: bool,
@@ -134,6 +136,7 @@ impl CaptureLoop {
         options: PipelineOptions,
         producer: RingProducer<Frame>,
         stop: Arc<AtomicBool>,
+        hold: Arc<AtomicBool>,
         events: Sender<Event>,
         live: bool,
     ) -> Self {
@@ -142,6 +145,7 @@ impl CaptureLoop {
             options,
             producer,
             stop,
+            hold,
             events,
             live,
             started: false,
@@ -213,9 +217,15 @@ impl CaptureLoop {
         } else {
             Duration::from_millis(100)
         };
+        // Only a file replayed in real time is held: a live source runs on (its frames counted as
+        // paused), and a file replayed as fast as possible waits on the full ring.
+        let holds = !self.live && self.options.realtime;
         loop {
             if self.stopped() || self.producer.flush() == Pushed::Closed {
                 return Ok(Opening::Done);
+            }
+            if holds {
+                capture.set_paused(self.hold.load(Ordering::Relaxed))?;
             }
             match capture.next(pull) {
                 Ok(CaptureEvent::Frame(mut frame)) => {

@@ -28,6 +28,8 @@ pub struct Pipeline {
     events: Receiver<Event>,
     controls: Sender<Control>,
     stop: Arc<AtomicBool>,
+    /// Mirrors the pause for the capture thread (a file replayed in real time is held).
+    hold: Arc<AtomicBool>,
     /// The inference thread gives the recogniser back when it ends.
     infer: Option<JoinHandle<Inferred>>,
 }
@@ -68,9 +70,16 @@ impl Pipeline {
         let (tx, events) = bounded(EVENTS);
         let (controls, control_rx) = bounded::<Control>(CONTROLS);
         let stop = Arc::new(AtomicBool::new(false));
+        let hold = Arc::new(AtomicBool::new(false));
 
-        let capture_loop =
-            CaptureLoop::new(options.clone(), producer, stop.clone(), tx.clone(), live);
+        let capture_loop = CaptureLoop::new(
+            options.clone(),
+            producer,
+            stop.clone(),
+            hold.clone(),
+            tx.clone(),
+            live,
+        );
         let spawned = std::thread::Builder::new()
             .name("shiftlive-capture".into())
             .spawn(move || capture_loop.run(capture));
@@ -96,6 +105,7 @@ impl Pipeline {
                 events,
                 controls,
                 stop,
+                hold,
                 infer: Some(handle),
             }),
             // The loop (its stream, and with it the capture thread) was dropped and joined; the
@@ -107,6 +117,9 @@ impl Pipeline {
     /// Sends a change to the inference thread, which applies it before its next frame. False when
     /// the pipeline has ended or 16 changes are already waiting.
     pub fn control(&self, control: Control) -> bool {
+        if let Control::Pause(paused) = control {
+            self.hold.store(paused, Ordering::Relaxed);
+        }
         self.controls.try_send(control).is_ok()
     }
 

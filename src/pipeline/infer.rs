@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
-use super::inference::Inference;
+use super::inference::{Inference, Processed};
 use super::stream::SourceStream;
 use super::{Control, Event, Summary};
 use crate::online::Recognizer;
@@ -85,11 +85,17 @@ impl InferLoop {
                 Popped::Item(_) if self.inference.is_paused() => self.inference.skip_paused(),
                 Popped::Item(frame) => {
                     let dropped = self.stream.dropped();
-                    let Some(result) = self.inference.process(frame, dropped) else {
-                        continue;
+                    let event = match self.inference.process(frame, dropped) {
+                        Processed::Result(result) => Event::Frame(result),
+                        Processed::Picture(frame) => Event::Picture(frame),
+                        Processed::Nothing => continue,
                     };
-                    if self.events.send(Event::Frame(Box::new(result))).is_err() {
+                    let result = matches!(event, Event::Frame(_));
+                    if self.events.send(event).is_err() {
                         return;
+                    }
+                    if !result {
+                        continue;
                     }
                     if self
                         .max_frames

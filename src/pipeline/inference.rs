@@ -13,6 +13,14 @@ use crate::capture::Frame;
 use crate::errors::chain;
 use crate::online::{Recognizer, Smoother};
 
+/// What one frame gave.
+pub enum Processed {
+    Result(Box<FrameResult>),
+    /// Not processed (the stride), but kept for a window to show.
+    Picture(Arc<Frame>),
+    Nothing,
+}
+
 /// The recogniser and what it needs per frame, and the counters of a run.
 pub struct Inference {
     recognizer: Recognizer,
@@ -22,6 +30,11 @@ pub struct Inference {
     emit_logits: bool,
     keep_frames: bool,
     throttle: Option<Duration>,
+    /// The stride now in force and the source's frame period (ms, from the timestamps), which
+    /// turn a smoothing span in ms into frames.
+    stride: u32,
+    period_ms: Option<f64>,
+    last_pts_ms: Option<f64>,
     processed: u64,
     strided: u64,
     /// Frames of a live source taken while paused.
@@ -42,6 +55,9 @@ impl Inference {
             emit_logits: options.emit_logits,
             keep_frames: options.keep_frames,
             throttle: options.throttle,
+            stride: options.stride.max(1),
+            period_ms: None,
+            last_pts_ms: None,
             processed: 0,
             strided: 0,
             paused_frames: 0,
@@ -79,29 +95,66 @@ impl Inference {
 
     pub fn control(&mut self, control: Control) {
         self.gate.control(&control);
-        if let Control::Smoothing(options) = control {
-            self.smoother.set_options(options);
+        match control {
+            Control::Smoothing(options) => self.smoother.set_options(options),
+            Control::Stride(every) => {
+                self.stride = every.max(1);
+                self.update_interval();
+            }
+            Control::Pause(_) | Control::Reset => {}
         }
     }
 
-    /// Runs one frame through the gate, the recogniser and the smoothing. None when the stride
-    /// leaves it out or the recogniser refuses it (logged).
-    pub fn process(&mut self, frame: Frame, dropped: u64) -> Option<FrameResult> {
+    /// Learns the source's frame period: the smallest step between two consecutive timestamps
+    /// (a dropped frame only makes a step longer).
+    fn observe_pts(&mut self, pts_ms: Option<f64>) {
+        if let (Some(last), Some(now)) = (self.last_pts_ms, pts_ms) {
+            let step = now - last;
+            if step > 0.0 && self.period_ms.is_none_or(|p| step < p - 1e-3) {
+                self.period_ms = Some(step);
+                self.update_interval();
+            }
+        }
+        self.last_pts_ms = pts_ms;
+    }
+
+    fn update_interval(&mut self) {
+        if let Some(period) = self.period_ms {
+            self.smoother
+                .set_frame_interval_ms(period * f64::from(self.stride));
+        }
+    }
+
+    /// Runs one frame through the gate, the recogniser and the smoothing. A frame the stride
+    /// leaves out, or the recogniser refuses (logged), comes back as a picture when frames are
+    /// kept (a window shows it), else as nothing.
+    pub fn process(&mut self, frame: Frame, dropped: u64) -> Processed {
         let taken = Instant::now();
+        if frame.discontinuity {
+            self.last_pts_ms = None;
+        }
+        self.observe_pts(frame.pts_ms);
         let admission = self.gate.admit(frame.discontinuity);
         if admission.reset {
             self.recognizer.reset();
             self.smoother.reset();
         }
+        let picture = |frame: Frame, keep: bool| {
+            if keep {
+                Processed::Picture(Arc::new(frame))
+            } else {
+                Processed::Nothing
+            }
+        };
         if !admission.take {
             self.strided += 1;
-            return None;
+            return picture(frame, self.keep_frames);
         }
         let (logits, timing) = match self.recognizer.step(&frame.as_frame_ref()) {
             Ok((logits, timing)) => (logits.to_vec(), timing),
             Err(e) => {
                 tracing::warn!("frame {} skipped: {e}", frame.index);
-                return None;
+                return picture(frame, self.keep_frames);
             }
         };
         if let Some(extra) = self.throttle {
@@ -136,17 +189,19 @@ impl Inference {
                 score,
             })
             .collect();
-        Some(FrameResult {
+        Processed::Result(Box::new(FrameResult {
             frame: frame.index,
             pts_ms: frame.pts_ms,
             top,
             label: prediction.label.map(|c| self.label(c)),
             score: prediction.score,
+            label_state: prediction.state,
+            smooth_frames: prediction.window,
             latency_ms: latency,
             dropped,
             logits: self.emit_logits.then_some(logits),
             image: self.keep_frames.then(|| Arc::new(frame)),
-        })
+        }))
     }
 
     /// The totals of the run. The fps spans the first to the last result (one interval per

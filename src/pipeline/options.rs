@@ -33,7 +33,8 @@ pub struct PipelineOptions {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Control {
     /// Stop feeding frames to the model (true) or go on (false). A paused file waits where it is
-    /// (the ring fills and the capture thread waits: nothing is lost); a paused live source keeps
+    /// (the ring fills and the capture thread waits: nothing is lost; a file replayed in real time
+    /// is held in GStreamer's PAUSED, so its clock waits too); a paused live source keeps
     /// running and its frames are counted as `frames_paused`. When a live source resumes, the cache
     /// and the smoothing reset: the time step the shift sees jumped by the length of the pause.
     Pause(bool),

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::bench::Stats;
 use crate::capture::Frame;
+use crate::online::LabelState;
 
 /// A class and its score.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -31,8 +32,15 @@ pub struct FrameResult {
     pub frame: u64,
     pub pts_ms: Option<f64>,
     pub top: Vec<Scored>,
+    /// The best class of the smoothed scores once confirmed (see `label_state`), else null.
     pub label: Option<String>,
+    /// The label's smoothed score (the first of `top`), 0 without a label.
     pub score: f32,
+    /// Why the label is what it is: warming up (k of n frames), below the threshold, unconfirmed
+    /// (hysteresis) or confirmed.
+    pub label_state: LabelState,
+    /// Processed frames the smoothing sums (from `--smooth`, or `--smooth-ms` at this stride).
+    pub smooth_frames: usize,
     pub latency_ms: Latency,
     /// Frames dropped so far.
     pub dropped: u64,
@@ -77,6 +85,9 @@ pub struct LatencySummary {
 #[derive(Debug, Clone)]
 pub enum Event {
     Frame(Box<FrameResult>),
+    /// A frame the stride left out, for a window to show (only with `keep_frames`): the picture
+    /// moves at the source's rate while the label keeps the latest result.
+    Picture(Arc<Frame>),
     /// A live source failed and is being reopened.
     Warning(String),
     /// The last event of a run.

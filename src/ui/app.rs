@@ -16,13 +16,15 @@ use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 
-use crate::pipeline::{PipelineOptions, Summary};
+use crate::pipeline::{FrameResult, PipelineOptions, Summary};
 
 use super::controls;
 use super::draw;
+use super::messages::{Command, ModelLoader, Shown};
+use super::panel;
 use super::screenshot::next_screenshot_path;
-use super::session::{Command, ModelLoader, Session, SessionConfig};
-use super::state::AppState;
+use super::session::{Session, SessionConfig};
+use super::state::{AppState, NARROW};
 use super::stats::WindowReport;
 
 /// The renderer eframe uses.
@@ -41,9 +43,13 @@ pub struct WindowOptions {
     /// Reopenings of a live source opened from the window (None: forever).
     pub live_retries: Option<u32>,
     pub loader: ModelLoader,
+    /// `--stride`: wins over the stride of a checkpoint opened in the window.
+    pub stride_flag: Option<u32>,
     pub renderer: Renderer,
     /// Called once with the egui context (the command line closes the window on Ctrl-C with it).
     pub on_context: Box<dyn FnOnce(egui::Context) + Send>,
+    /// Called with each result the window receives (the command line's `--echo-results`).
+    pub on_result: Option<ResultHook>,
     /// Measure the window's latency to the end of the buffer swap: each shown frame is followed
     /// at once by one more pass, whose start marks the end of the previous one. Costs one extra
     /// pass per video frame; without it the figure stops at the end of the paint (eframe's frame
@@ -65,7 +71,13 @@ pub struct WindowOutcome {
 pub enum WindowError {
     #[error("cannot open the window ({renderer:?} renderer): {why}")]
     Open { renderer: Renderer, why: String },
+    /// The window system or the renderer failed while the window was up, before it could close.
+    #[error("the window failed: {why}")]
+    Failed { why: String },
 }
+
+/// A function given each result the window takes.
+pub type ResultHook = Box<dyn FnMut(&FrameResult) + Send>;
 
 /// True when there is a display to open a window on (X11 or Wayland).
 pub fn display_available() -> bool {
@@ -94,35 +106,52 @@ pub fn run_window(options: WindowOptions) -> Result<WindowOutcome, WindowError> 
         pipeline,
         live_retries,
         loader,
+        stride_flag,
         on_context,
+        on_result,
         measure_latency,
         ..
     } = options;
-    eframe::run_native(
-        "shiftlive",
-        native,
-        Box::new(move |cc| {
-            let ctx = cc.egui_ctx.clone();
-            on_context(ctx.clone());
-            let state = AppState::new(&pipeline);
-            let session = Session::start(SessionConfig {
-                options: pipeline,
-                live_retries,
-                loader,
-                repaint: Box::new(move || ctx.request_repaint()),
-            })?;
-            Ok(Box::new(App::with_session(
-                state,
-                session,
-                slot,
-                measure_latency,
-            )))
-        }),
-    )
-    .map_err(|e| WindowError::Open {
-        renderer,
-        why: e.to_string(),
-    })?;
+    let run = move || {
+        eframe::run_native(
+            "shiftlive",
+            native,
+            Box::new(move |cc| {
+                let ctx = cc.egui_ctx.clone();
+                on_context(ctx.clone());
+                let state = AppState::new(&pipeline);
+                let session = Session::start(SessionConfig {
+                    options: pipeline,
+                    live_retries,
+                    loader,
+                    stride_flag,
+                    repaint: Box::new(move || ctx.request_repaint()),
+                })?;
+                let mut app = App::with_session(state, session, slot, measure_latency);
+                app.echo = on_result;
+                Ok(Box::new(app))
+            }),
+        )
+    };
+    match super::guard::run_guarded(run) {
+        Ok(result) => result.map_err(|e| WindowError::Open {
+            renderer,
+            why: e.to_string(),
+        })?,
+        Err(why) => {
+            // The App was dropped while the panic unwound: it closed the session and left the
+            // run's figures. A window the window system destroyed (`xdotool windowclose`, a
+            // killed X client) makes winit panic; that is a close.
+            let taken = outcome.lock().ok().and_then(|mut o| o.take());
+            return match taken {
+                Some(outcome) => {
+                    tracing::warn!("the window was closed by the window system ({why})");
+                    Ok(outcome)
+                }
+                None => Err(WindowError::Failed { why }),
+            };
+        }
+    }
     let taken = outcome.lock().ok().and_then(|mut o| o.take());
     taken.ok_or_else(|| WindowError::Open {
         renderer,
@@ -156,6 +185,10 @@ pub struct App {
     pending_frame_nr: u64,
     /// Measure the latency to the end of the buffer swap (one extra pass per video frame).
     measure: bool,
+    /// Given each result as it is taken.
+    echo: Option<ResultHook>,
+    /// The window's size at the last pass.
+    last_size: egui::Vec2,
 }
 
 impl App {
@@ -170,6 +203,8 @@ impl App {
             outcome: Arc::default(),
             pending_frame_nr: 0,
             measure: false,
+            echo: None,
+            last_size: egui::Vec2::ZERO,
         }
     }
 
@@ -203,22 +238,36 @@ impl App {
     /// focused widget), the newest frame to the texture, then toolbar, panel, video and dialogs.
     pub fn window_ui(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
+        let size = ui.max_rect().size();
+        if size != self.last_size {
+            // The panels size themselves from the previous pass: after a resize draw once more,
+            // or an idle window (an ended file) keeps a toolbar clipped to its old height.
+            self.last_size = size;
+            ctx.request_repaint();
+        }
         let state = &mut self.state;
+        state.narrow = ui.available_width() < NARROW;
         controls::shortcuts_ui(&ctx, state);
         draw::upload_frame(&ctx, state, &mut self.texture);
         egui::Panel::top("toolbar").show(ui, |ui| controls::toolbar_ui(ui, state));
-        egui::Panel::right("panel")
-            .default_size(330.0)
-            .show(ui, |ui| {
-                egui::ScrollArea::vertical().show(ui, |ui| {
-                    draw::stats_ui(ui, state);
-                    ui.separator();
-                    controls::settings_ui(ui, state);
+        if state.panel_shown() {
+            let width = (ui.available_width() * 0.45).min(330.0);
+            egui::Panel::right("panel")
+                .default_size(width)
+                .max_size(width.max(200.0))
+                .show(ui, |ui| {
+                    egui::ScrollArea::vertical().show(ui, |ui| {
+                        panel::stats_ui(ui, state);
+                        ui.separator();
+                        controls::settings_ui(ui, state);
+                    });
                 });
-            });
+        }
         egui::CentralPanel::default().show(ui, |ui| {
-            draw::banner_ui(ui, state);
+            let area = ui.available_rect_before_wrap();
             draw::video_ui(ui, state, self.texture.as_ref());
+            // Over the video, so it never moves the layout.
+            draw::banner_ui(ui, state, area);
         });
         if state.show_sources {
             controls::sources_ui(&ctx, state);
@@ -250,10 +299,16 @@ impl App {
         };
         let now = Instant::now();
         for _ in 0..256 {
-            let Some(result) = session.try_frame() else {
-                break;
-            };
-            self.state.apply_frame(*result, now);
+            match session.try_frame() {
+                Some(Shown::Result(result)) => {
+                    if let Some(echo) = &mut self.echo {
+                        echo(&result);
+                    }
+                    self.state.apply_frame(*result, now);
+                }
+                Some(Shown::Picture(frame)) => self.state.apply_picture(frame),
+                None => break,
+            }
         }
         for _ in 0..64 {
             let Some(message) = session.try_message() else {
@@ -278,16 +333,17 @@ impl App {
         }
     }
 
-    /// Stops and joins everything, then leaves the figures for the command line.
+    /// Stops and joins everything, then leaves the figures for the command line: the summary of
+    /// the run still going, else of the last one that ended.
     fn close(&mut self) {
         let Some(session) = self.session.take() else {
             return;
         };
-        drop(session);
+        let running = session.close();
         if let Ok(mut slot) = self.outcome.lock() {
             *slot = Some(WindowOutcome {
                 report: self.state.report(),
-                summary: self.state.summary.clone(),
+                summary: running.or_else(|| self.state.summary.clone()),
             });
         }
     }

@@ -8,7 +8,9 @@ use egui::{Key, KeyboardShortcut, Modifiers};
 
 use crate::capture::Source;
 
-use super::state::{Action, AppState, SMOOTH_MAX, STRIDE_MAX, TOP_K_MAX};
+use super::actions::{Action, SMOOTH_MS_MAX, SMOOTH_MS_MIN};
+use super::settings::{SMOOTH_MAX, STRIDE_MAX, TOP_K_MAX};
+use super::state::AppState;
 
 const fn key(k: Key) -> KeyboardShortcut {
     KeyboardShortcut::new(Modifiers::NONE, k)
@@ -19,7 +21,7 @@ const fn shift(k: Key) -> KeyboardShortcut {
 }
 
 /// Every shortcut. Shifted ones come first: egui ignores an extra Shift when it matches a plain key.
-pub fn bindings() -> [(KeyboardShortcut, Action); 18] {
+pub fn bindings() -> [(KeyboardShortcut, Action); 20] {
     [
         (shift(Key::T), Action::Threshold(-0.05)),
         (shift(Key::K), Action::TopK(-1)),
@@ -36,6 +38,8 @@ pub fn bindings() -> [(KeyboardShortcut, Action); 18] {
         (key(Key::P), Action::Screenshot),
         (key(Key::F), Action::ToggleFullscreen),
         (key(Key::F11), Action::ToggleFullscreen),
+        (key(Key::V), Action::ToggleCards),
+        (key(Key::I), Action::TogglePanel),
         (key(Key::H), Action::ToggleHelp),
         (key(Key::F1), Action::ToggleHelp),
         (key(Key::Escape), Action::Escape),
@@ -44,9 +48,9 @@ pub fn bindings() -> [(KeyboardShortcut, Action); 18] {
 
 /// The help overlay's rows: keys, what they do.
 pub const HELP: &[(&str, &str)] = &[
-    ("Space", "pause / resume"),
+    ("Space", "pause / resume (replay an ended file)"),
     ("R", "reset the shift cache and the smoothing"),
-    ("[  ]", "smoothing window - / +"),
+    ("[  ]", "smoothing - / + (100 ms, or a frame)"),
     ("T  Shift+T", "threshold + / - 0.05"),
     ("K  Shift+K", "top-k + / -"),
     ("S  Shift+S", "stride + / -"),
@@ -54,14 +58,17 @@ pub const HELP: &[(&str, &str)] = &[
     ("", "(drop a video or a .safetensors model on the window)"),
     ("P", "save a screenshot (PNG)"),
     ("F  F11", "full screen"),
+    ("V", "hide / show the label and top-k cards"),
+    ("I", "hide / show the side panel"),
     ("H  F1", "this help"),
     ("Esc", "close a dialog, else dismiss the banner"),
 ];
 
 /// Key presses and dropped files. Runs before the widgets, so a consumed key never also
-/// activates a focused button. While a text field has the keyboard, only Esc is taken.
+/// activates a focused button. While a text field has the keyboard or the source dialog is open,
+/// only Esc is taken (it closes the dialog).
 pub fn shortcuts_ui(ctx: &egui::Context, state: &mut AppState) {
-    let typing = ctx.egui_wants_keyboard_input();
+    let typing = ctx.egui_wants_keyboard_input() || state.show_sources;
     let mut actions = Vec::new();
     ctx.input_mut(|input| {
         for (shortcut, action) in bindings() {
@@ -84,21 +91,27 @@ pub fn shortcuts_ui(ctx: &egui::Context, state: &mut AppState) {
 /// The row of buttons at the top: the same actions as the keys.
 pub fn toolbar_ui(ui: &mut egui::Ui, state: &mut AppState) {
     ui.horizontal_wrapped(|ui| {
-        let pause = if state.settings.paused {
+        let pause = if state.ended {
+            "Replay (Space)"
+        } else if state.settings.paused {
             "Resume (Space)"
         } else {
             "Pause (Space)"
         };
+        let playing = !state.idle;
         let buttons = [
             (pause, Action::TogglePause),
             ("Reset cache (R)", Action::ResetCache),
             ("Source… (O)", Action::ToggleSources),
             ("Screenshot (P)", Action::Screenshot),
             ("Full screen (F)", Action::ToggleFullscreen),
+            ("Cards (V)", Action::ToggleCards),
+            ("Panel (I)", Action::TogglePanel),
             ("Help (H)", Action::ToggleHelp),
         ];
         for (text, action) in buttons {
-            if ui.button(text).clicked() {
+            let enabled = playing || !matches!(action, Action::TogglePause | Action::ResetCache);
+            if ui.add_enabled(enabled, egui::Button::new(text)).clicked() {
                 state.act(action);
             }
         }
@@ -112,9 +125,20 @@ pub fn settings_ui(ui: &mut egui::Ui, state: &mut AppState) {
     let s = &mut state.settings;
     let mut smoothing = false;
     let mut stride = false;
-    smoothing |= ui
-        .add(egui::Slider::new(&mut s.smooth_window, 1..=SMOOTH_MAX).text("smoothing  [ ]"))
-        .changed();
+    smoothing |= match &mut s.smooth_ms {
+        Some(span) => ui.add(
+            egui::Slider::new(span, SMOOTH_MS_MIN..=SMOOTH_MS_MAX)
+                .step_by(20.0)
+                .suffix(" ms")
+                .text("smoothing  [ ]"),
+        ),
+        None => ui.add(
+            egui::Slider::new(&mut s.smooth_window, 1..=SMOOTH_MAX)
+                .suffix(" frames")
+                .text("smoothing  [ ]"),
+        ),
+    }
+    .changed();
     smoothing |= ui
         .add(
             egui::Slider::new(&mut s.threshold, 0.0..=1.0)
@@ -170,6 +194,10 @@ pub fn sources_ui(ctx: &egui::Context, state: &mut AppState) {
                         .hint_text("/path/to/clip.mp4")
                         .desired_width(300.0),
                 );
+                // Typing goes to the path at once: the dialog just opened.
+                if std::mem::take(&mut state.focus_path) {
+                    field.request_focus();
+                }
                 let entered = field.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter));
                 if (ui.button("Open").clicked() || entered) && !state.path_text.trim().is_empty() {
                     actions.push(Action::OpenPath(PathBuf::from(state.path_text.trim())));

@@ -1,12 +1,13 @@
 //! The drawing: the video frame as a texture (created once, then updated in place), the smoothed
-//! label large over it with its score, the top-k as bars, the stats panel with its latency plot,
-//! the error banner and the help overlay. Text is drawn as widgets, not painted, so it is in the
-//! accessibility tree the tests query.
+//! label large over it with its score (or why there is none: warming up, below threshold,
+//! changing), the top-k as bars, the state of the run at the top right (paused, ended, random
+//! weights), the banner over the video (it never moves the layout; notices fade) and the help
+//! overlay. Text is drawn as widgets, not painted, so it is in the accessibility tree the tests
+//! query. The cards shrink with the video area, so nothing overlaps at 640x400.
 
 use egui::{
     Align, Align2, Color32, Layout, Rect, RichText, Sense, TextureOptions, UiBuilder, vec2,
 };
-use egui_plot::{Legend, Line, Plot, PlotPoints};
 
 use crate::capture::Frame;
 
@@ -63,7 +64,10 @@ pub fn upload_frame(
         None => *texture = Some(ctx.load_texture("video", image, TextureOptions::LINEAR)),
     }
     state.frames_shown += 1;
-    state.latency_pending = Some((produced, produced.elapsed().as_secs_f64() * 1e3));
+    state.shown_captured = Some(frame.captured);
+    if let Some(produced) = produced {
+        state.latency_pending = Some((produced, produced.elapsed().as_secs_f64() * 1e3));
+    }
 }
 
 /// The video with the label, score and top-k drawn over it.
@@ -82,6 +86,7 @@ pub fn video_ui(ui: &mut egui::Ui, state: &AppState, texture: Option<&egui::Text
         }
         None => {
             let text = match &state.model {
+                _ if state.idle => "nothing playing: open a source (O)".to_string(),
                 Some(_) => format!("waiting for frames from {}", state.source),
                 None => "no model: open a checkpoint (O) or drop one on the window".to_string(),
             };
@@ -114,36 +119,46 @@ fn dark_box() -> egui::Frame {
         .inner_margin(10.0)
 }
 
-/// Label and score at the top left, PAUSED at the top right, the top-k bars at the bottom left
-/// (the label and bars once there is a result).
+/// Label and score at the top left, the run's state at the top right, the top-k bars at the
+/// bottom left (the cards once there is a result, unless hidden with V). Each side takes at most
+/// half the width, and the text shrinks with the area.
 fn overlay_ui(ui: &mut egui::Ui, state: &AppState, rect: Rect) {
-    if state.frames_received == 0 {
-        return paused_ui(ui, state, rect);
+    status_ui(ui, state, rect);
+    if state.frames_received == 0 || !state.show_cards {
+        return;
     }
+    let half = (rect.width() / 2.0 - 8.0).max(120.0);
+    let big = (rect.height() / 9.0).clamp(18.0, 40.0);
     let mut top = ui.new_child(
         UiBuilder::new()
-            .max_rect(rect)
+            .max_rect(Rect::from_min_size(rect.min, vec2(half, rect.height())))
             .layout(Layout::top_down(Align::Min)),
     );
     dark_box().show(&mut top, |ui| {
-        let label = state.label.as_deref().unwrap_or("(no label)");
-        ui.label(
-            RichText::new(label)
-                .size(40.0)
-                .strong()
-                .color(Color32::WHITE),
+        ui.add(
+            egui::Label::new(
+                RichText::new(state.label_text())
+                    .size(big)
+                    .strong()
+                    .color(Color32::WHITE),
+            )
+            .wrap(),
         );
+        let score = if state.label.is_some() {
+            format!("score {:.1}%", state.score * 100.0)
+        } else {
+            "score -".to_string()
+        };
         ui.label(
-            RichText::new(format!("score {:.1}%", state.score * 100.0))
-                .size(18.0)
+            RichText::new(score)
+                .size(big * 0.45)
                 .color(Color32::from_rgb(200, 220, 255)),
         );
     });
-    paused_ui(ui, state, rect);
     if state.top.is_empty() {
         return;
     }
-    let row_height = 24.0;
+    let row_height = (rect.height() / 16.0).clamp(16.0, 24.0);
     let block = state.top.len() as f32 * (row_height + 4.0) + 20.0;
     let bars = Rect::from_min_max(
         egui::pos2(rect.left(), (rect.bottom() - block).max(rect.top())),
@@ -154,10 +169,11 @@ fn overlay_ui(ui: &mut egui::Ui, state: &AppState, rect: Rect) {
             .max_rect(bars)
             .layout(Layout::top_down(Align::Min)),
     );
+    let width = half.min(300.0);
     dark_box().show(&mut bottom, |ui| {
         ui.spacing_mut().item_spacing.y = 4.0;
         for scored in &state.top {
-            let (row, _) = ui.allocate_exact_size(vec2(300.0, row_height), Sense::hover());
+            let (row, _) = ui.allocate_exact_size(vec2(width, row_height), Sense::hover());
             ui.painter()
                 .rect_filled(row, 3.0, Color32::from_white_alpha(24));
             let mut fill = row;
@@ -175,117 +191,43 @@ fn overlay_ui(ui: &mut egui::Ui, state: &AppState, rect: Rect) {
     });
 }
 
-fn paused_ui(ui: &mut egui::Ui, state: &AppState, rect: Rect) {
-    if !state.settings.paused {
+/// The top right: PAUSED, the end of a file (with how to replay), and a permanent badge when the
+/// model's weights are random.
+fn status_ui(ui: &mut egui::Ui, state: &AppState, rect: Rect) {
+    let mut lines: Vec<(String, Color32, f32)> = Vec::new();
+    if state.ended {
+        let text = "END OF FILE: Space or Replay plays it again";
+        lines.push((text.into(), Color32::from_rgb(140, 220, 255), 18.0));
+    } else if state.settings.paused {
+        lines.push(("PAUSED".into(), Color32::YELLOW, 22.0));
+    }
+    if state.model.as_ref().is_some_and(|m| !m.trained) {
+        let text = "random weights: labels are meaningless; open a model with O";
+        lines.push((text.into(), Color32::from_rgb(255, 170, 80), 15.0));
+    }
+    if lines.is_empty() {
         return;
     }
+    let half = (rect.width() / 2.0 - 8.0).max(120.0);
+    let right = Rect::from_min_max(egui::pos2(rect.right() - half, rect.top()), rect.max);
     let mut corner = ui.new_child(
         UiBuilder::new()
-            .max_rect(rect)
+            .max_rect(right)
             .layout(Layout::top_down(Align::Max)),
     );
-    dark_box().show(&mut corner, |ui| {
-        ui.label(
-            RichText::new("PAUSED")
-                .size(22.0)
-                .strong()
-                .color(Color32::YELLOW),
-        );
-    });
-}
-
-fn ms(value: f64) -> String {
-    if value.is_finite() {
-        format!("{value:.1}")
-    } else {
-        "-".into()
+    for (text, color, size) in lines {
+        dark_box().show(&mut corner, |ui| {
+            ui.add(egui::Label::new(RichText::new(text).size(size).strong().color(color)).wrap());
+        });
     }
 }
 
-/// The compact panel: model, source, counters, latency per stage and the latency plot.
-pub fn stats_ui(ui: &mut egui::Ui, state: &AppState) {
-    egui::Grid::new("info").num_columns(2).show(ui, |ui| {
-        let mut row = |name: &str, value: String| {
-            ui.label(name);
-            ui.label(value);
-            ui.end_row();
-        };
-        match &state.model {
-            Some(m) => {
-                row("model", m.name.clone());
-                row("device", m.device.clone());
-                row("classes", m.classes.to_string());
-            }
-            None => row("model", "not loaded".into()),
-        }
-        row("stride", state.settings.stride.to_string());
-        row(
-            "smoothing",
-            format!("{} frames", state.settings.smooth_window),
-        );
-        row("fps", format!("{:.1}", state.fps));
-        row(
-            "frames",
-            format!(
-                "{} shown / {} received",
-                state.frames_shown, state.frames_received
-            ),
-        );
-        row("dropped", format!("{} dropped", state.dropped));
-        if state.frames_lost > 0 {
-            row("lost", format!("{} not drawn in time", state.frames_lost));
-        }
-        if let Some(index) = state.frame_index {
-            row("frame", format!("#{index}"));
-        }
-    });
-    ui.separator();
-    egui::Grid::new("latency")
-        .num_columns(2)
-        .striped(true)
-        .show(ui, |ui| {
-            ui.strong("latency");
-            ui.strong("p50 / p99 ms");
-            ui.end_row();
-            for (stage, stats) in state.latency.rows() {
-                ui.label(stage);
-                ui.label(format!("{} / {}", ms(stats.p50), ms(stats.p99)));
-                ui.end_row();
-            }
-        });
-    plot_ui(ui, state);
-    if let Some(summary) = &state.summary {
-        ui.separator();
-        ui.label(format!(
-            "ended: {} processed, {} dropped, {:.1} fps",
-            summary.frames_processed, summary.frames_dropped, summary.fps
-        ));
-    }
-}
-
-/// Latency of the last results, scrolling with time.
-fn plot_ui(ui: &mut egui::Ui, state: &AppState) {
-    let total: Vec<[f64; 2]> = state.plot.iter().map(|p| [p[0], p[1]]).collect();
-    let model: Vec<[f64; 2]> = state.plot.iter().map(|p| [p[0], p[2]]).collect();
-    Plot::new("latency_plot")
-        .height(140.0)
-        .legend(Legend::default())
-        .allow_drag(false)
-        .allow_zoom(false)
-        .allow_scroll(false)
-        .allow_boxed_zoom(false)
-        .allow_double_click_reset(false)
-        .include_y(0.0)
-        .x_axis_label("s")
-        .y_axis_label("ms")
-        .show(ui, |plot| {
-            plot.line(Line::new("total", PlotPoints::from(total)));
-            plot.line(Line::new("model", PlotPoints::from(model)));
-        });
-}
-
-/// The banner over the video: errors red, warnings amber, notices green; x or Esc dismisses it.
-pub fn banner_ui(ui: &mut egui::Ui, state: &mut AppState) {
+/// The banner over the top of the video (it never moves the layout): errors red, warnings amber,
+/// notices green and fading after a few seconds; x or Esc dismisses it.
+pub fn banner_ui(ui: &mut egui::Ui, state: &mut AppState, area: Rect) {
+    let Some(opacity) = state.banner_opacity(std::time::Instant::now()) else {
+        return;
+    };
     let Some(banner) = &state.banner else {
         return;
     };
@@ -294,12 +236,25 @@ pub fn banner_ui(ui: &mut egui::Ui, state: &mut AppState) {
         BannerKind::Warning => Color32::from_rgb(140, 100, 16),
         BannerKind::Info => Color32::from_rgb(28, 90, 56),
     };
+    if opacity < 1.0 {
+        // Fading: draw again until it is gone.
+        ui.ctx().request_repaint();
+    } else if banner.kind == BannerKind::Info {
+        ui.ctx()
+            .request_repaint_after(std::time::Duration::from_millis(250));
+    }
     let mut dismiss = false;
+    let mut child = ui.new_child(
+        UiBuilder::new()
+            .max_rect(area.shrink(6.0))
+            .layout(Layout::top_down(Align::Center)),
+    );
+    child.set_opacity(opacity);
     egui::Frame::new()
         .fill(fill)
         .corner_radius(4.0)
         .inner_margin(8.0)
-        .show(ui, |ui| {
+        .show(&mut child, |ui| {
             ui.horizontal(|ui| {
                 dismiss = ui.button("x").on_hover_text("dismiss (Esc)").clicked();
                 ui.add(egui::Label::new(RichText::new(&banner.text).color(Color32::WHITE)).wrap());

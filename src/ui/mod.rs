@@ -12,21 +12,30 @@
 //! and `controls` are the widgets; `app` owns the state, the texture and the session (the eframe
 //! glue); `session` is the thread that owns the pipeline; `screenshot` writes PNGs.
 
+mod actions;
 mod app;
 mod controls;
 mod draw;
+mod guard;
+mod messages;
+mod panel;
 mod screenshot;
 mod session;
+mod settings;
 mod state;
 mod stats;
 
+pub use actions::Action;
 pub use app::{
-    App, Renderer, WindowError, WindowOptions, WindowOutcome, display_available, run_window,
-    window_ui,
+    App, Renderer, ResultHook, WindowError, WindowOptions, WindowOutcome, display_available,
+    run_window, window_ui,
 };
 pub use controls::{HELP, bindings, list_dir};
 pub use draw::color_image;
+pub use messages::{Command, LoadedModel, Message, ModelInfo, ModelLoader, Origin, Shown};
+pub use panel::{PLOT_GAP_S, plot_segments, smoothing_text};
 pub use screenshot::{ScreenshotError, next_screenshot_path, save_png};
-pub use session::{Command, LoadedModel, Message, ModelInfo, ModelLoader, Session, SessionConfig};
-pub use state::{Action, AppState, Banner, BannerKind, Settings, is_checkpoint};
+pub use session::{Session, SessionConfig};
+pub use settings::Settings;
+pub use state::{AppState, Banner, BannerKind, NARROW, is_checkpoint};
 pub use stats::{ROLLING, Rolling, WindowReport};

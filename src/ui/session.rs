@@ -9,12 +9,13 @@
 //! ```
 //!
 //! Frames go to the UI through a queue of 64 that keeps the newest: when the window does not draw
-//! (minimised), the oldest result is dropped and counted (`frames_lost`). Messages (errors,
+//! (minimised), the oldest result is dropped and counted (`frames_lost`); a frame the stride left
+//! out (a picture, shown but not processed) is dropped rather than push a result out. Messages (errors,
 //! warnings, the model, the summary) have their own queue, so a flood of frames never pushes an
 //! error out. A new source or model means a new pipeline: the old one is finished (its threads
 //! joined) and its recogniser reused.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
@@ -24,56 +25,10 @@ use crossbeam_channel::{Receiver, Sender, TrySendError, bounded, never, select};
 use crate::capture::Source;
 use crate::errors::chain;
 use crate::online::Recognizer;
-use crate::pipeline::{Control, Event, FrameResult, Pipeline, PipelineOptions, Summary};
+use crate::pipeline::{Control, Event, Pipeline, PipelineOptions, Summary};
 
+use super::messages::{Command, Message, ModelInfo, ModelLoader, Origin, Shown};
 use super::screenshot::save_png;
-
-/// A model ready to run, as the command line loads it.
-pub struct LoadedModel {
-    pub recognizer: Recognizer,
-    pub labels: Vec<String>,
-    /// Where it runs ("cpu", "cuda:0").
-    pub device: String,
-}
-
-/// Loads the model: the command line's choice (None) or a checkpoint opened in the window.
-pub type ModelLoader = Box<dyn FnMut(Option<&Path>) -> anyhow::Result<LoadedModel> + Send>;
-
-/// What the window shows about the model.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ModelInfo {
-    pub name: String,
-    pub device: String,
-    pub classes: i64,
-}
-
-/// A request from the UI.
-#[derive(Debug)]
-pub enum Command {
-    /// Passed to the running pipeline (and kept for the next one).
-    Control(Control),
-    OpenSource(Source),
-    LoadModel(PathBuf),
-    SaveScreenshot {
-        image: Arc<egui::ColorImage>,
-        path: PathBuf,
-    },
-}
-
-/// What the session tells the UI, besides frames.
-#[derive(Debug, Clone)]
-pub enum Message {
-    ModelLoaded(ModelInfo),
-    /// A pipeline started on this source.
-    Started(String),
-    /// A live source failed and is being reopened.
-    Warning(String),
-    /// Something failed; the window stays up.
-    Error(String),
-    /// A pipeline ended (end of file, `--max-frames`, or a source that failed).
-    Summary(Box<Summary>),
-    Saved(PathBuf),
-}
 
 /// How the session starts and restarts pipelines.
 pub struct SessionConfig {
@@ -82,6 +37,8 @@ pub struct SessionConfig {
     /// Reopenings of a live source (cameras, URIs, test patterns) opened from the window.
     pub live_retries: Option<u32>,
     pub loader: ModelLoader,
+    /// `--stride`, which wins over a checkpoint's stride as it does at start.
+    pub stride_flag: Option<u32>,
     /// Called after each frame or message, to wake the UI (`egui::Context::request_repaint`).
     pub repaint: Box<dyn Fn() + Send>,
 }
@@ -89,10 +46,11 @@ pub struct SessionConfig {
 /// The handle the UI holds; dropping it stops the pipeline and joins every thread.
 pub struct Session {
     commands: Option<Sender<Command>>,
-    frames: Receiver<Box<FrameResult>>,
+    frames: Receiver<Shown>,
     messages: Receiver<Message>,
     frames_lost: Arc<AtomicU64>,
-    thread: Option<JoinHandle<()>>,
+    /// The thread gives back the summary of the pipeline that ran when it was stopped.
+    thread: Option<JoinHandle<Option<Summary>>>,
 }
 
 impl Session {
@@ -131,8 +89,8 @@ impl Session {
             .is_some_and(|c| c.try_send(command).is_ok())
     }
 
-    /// The next frame result, without waiting.
-    pub fn try_frame(&self) -> Option<Box<FrameResult>> {
+    /// The next frame to show (with its result, if it was processed), without waiting.
+    pub fn try_frame(&self) -> Option<Shown> {
         self.frames.try_recv().ok()
     }
 
@@ -147,13 +105,23 @@ impl Session {
     }
 }
 
-impl Drop for Session {
-    fn drop(&mut self) {
+impl Session {
+    /// Stops the running pipeline, joins every thread and returns the summary of the run that
+    /// was still going (None when nothing ran).
+    pub fn close(mut self) -> Option<Summary> {
+        self.stop()
+    }
+
+    fn stop(&mut self) -> Option<Summary> {
         // A closed command channel is the session thread's signal to stop.
         self.commands = None;
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        self.thread.take().and_then(|t| t.join().ok()).flatten()
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
@@ -161,9 +129,9 @@ impl Drop for Session {
 struct SessionThread {
     config: SessionConfig,
     commands: Receiver<Command>,
-    frames: Sender<Box<FrameResult>>,
+    frames: Sender<Shown>,
     /// The UI's end, to drop the oldest frame when the queue is full.
-    frames_rx: Receiver<Box<FrameResult>>,
+    frames_rx: Receiver<Shown>,
     messages: Sender<Message>,
     frames_lost: Arc<AtomicU64>,
     /// The model between pipelines.
@@ -173,7 +141,7 @@ struct SessionThread {
 }
 
 impl SessionThread {
-    fn run(mut self) {
+    fn run(mut self) -> Option<Summary> {
         self.model = self.load(None);
         self.start();
         loop {
@@ -193,10 +161,11 @@ impl SessionThread {
                 },
             }
         }
-        // The UI hung up: stop and join the pipeline's threads.
-        if let Some(pipeline) = self.pipeline.take() {
-            drop(pipeline.finish());
-        }
+        // The UI hung up: stop and join the pipeline's threads; its summary is the run's.
+        self.pipeline
+            .take()
+            .and_then(|pipeline| pipeline.join())
+            .map(|inferred| inferred.summary)
     }
 
     fn message(&self, message: Message) {
@@ -209,21 +178,30 @@ impl SessionThread {
         (self.config.repaint)();
     }
 
+    /// Queues a frame for the UI, dropping the oldest when the queue is full; a picture (a frame
+    /// without a result) never pushes a result out: it is dropped itself.
+    fn show(&self, mut shown: Shown) {
+        loop {
+            match self.frames.try_send(shown) {
+                Ok(()) => return,
+                Err(TrySendError::Full(Shown::Picture(_))) => return,
+                Err(TrySendError::Full(back)) => {
+                    // Keep the newest: the window shows the present, and counts the results it
+                    // missed.
+                    if let Ok(Shown::Result(_)) = self.frames_rx.try_recv() {
+                        self.frames_lost.fetch_add(1, Ordering::Relaxed);
+                    }
+                    shown = back;
+                }
+                Err(TrySendError::Disconnected(_)) => return,
+            }
+        }
+    }
+
     fn forward(&mut self, event: Event) {
         match event {
-            Event::Frame(mut result) => loop {
-                match self.frames.try_send(result) {
-                    Ok(()) => break,
-                    Err(TrySendError::Full(back)) => {
-                        // Keep the newest: the window shows the present, and counts what it missed.
-                        if self.frames_rx.try_recv().is_ok() {
-                            self.frames_lost.fetch_add(1, Ordering::Relaxed);
-                        }
-                        result = back;
-                    }
-                    Err(TrySendError::Disconnected(_)) => return,
-                }
-            },
+            Event::Frame(result) => self.show(Shown::Result(result)),
+            Event::Picture(frame) => self.show(Shown::Picture(frame)),
             Event::Warning(text) => return self.message(Message::Warning(text)),
             Event::Summary(summary) => {
                 if let Some(error) = &summary.error {
@@ -237,6 +215,15 @@ impl SessionThread {
         (self.config.repaint)();
     }
 
+    /// What plays now, for a message.
+    fn playing(&self) -> String {
+        if self.pipeline.is_some() {
+            self.config.options.source.describe()
+        } else {
+            "nothing".into()
+        }
+    }
+
     fn finish(&mut self) {
         if let Some(pipeline) = self.pipeline.take() {
             self.model = pipeline.finish();
@@ -247,11 +234,22 @@ impl SessionThread {
     fn load(&mut self, path: Option<&Path>) -> Option<Recognizer> {
         match (self.config.loader)(path) {
             Ok(loaded) => {
+                // The model's settings apply as `--model` applies them at start: --stride wins,
+                // else the checkpoint's, else 1.
+                let (stride, stride_from) = match (self.config.stride_flag, loaded.stride) {
+                    (Some(flag), _) => (flag, Origin::Flag),
+                    (None, Some(trained)) => (trained, Origin::Checkpoint),
+                    (None, None) => (1, Origin::Default),
+                };
+                self.config.options.stride = stride;
                 let config = loaded.recognizer.config();
                 self.message(Message::ModelLoaded(ModelInfo {
                     name: config.name.clone(),
                     device: loaded.device,
                     classes: config.num_classes,
+                    trained: loaded.trained,
+                    stride,
+                    stride_from,
                 }));
                 self.config.options.labels = loaded.labels;
                 Some(loaded.recognizer)
@@ -276,14 +274,15 @@ impl SessionThread {
             return;
         };
         let options = self.config.options.clone();
-        let describe = options.source.describe();
+        let source = options.source.clone();
+        let describe = source.describe();
         match Pipeline::try_start(recognizer, options) {
             Ok(pipeline) => {
                 if self.paused {
                     pipeline.control(Control::Pause(true));
                 }
                 self.pipeline = Some(pipeline);
-                self.message(Message::Started(describe));
+                self.message(Message::Started(source));
             }
             Err((e, recognizer)) => {
                 self.model = recognizer;
@@ -319,12 +318,25 @@ impl SessionThread {
                 }
             }
             Command::OpenSource(source) => {
+                // A file that is not there: say so and keep what plays.
+                if let Source::File(path) | Source::Frames { dir: path, .. } = &source
+                    && let Err(e) = std::fs::metadata(path)
+                {
+                    return self.message(Message::Error(format!(
+                        "cannot open {}: {e}; still playing {}",
+                        path.display(),
+                        self.playing()
+                    )));
+                }
                 self.config.options.max_retries = match source {
                     Source::File(_) | Source::Frames { .. } => Some(0),
                     _ => self.config.live_retries,
                 };
                 self.config.options.source = source;
                 self.start();
+                if self.pipeline.is_none() {
+                    self.message(Message::Idle);
+                }
                 if self.pipeline.is_none() && self.model.is_none() {
                     self.message(Message::Error(format!(
                         "no model loaded: {} opens once a checkpoint loads (O, or drop one on the window)",

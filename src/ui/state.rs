@@ -1,82 +1,31 @@
 //! What the window shows, as plain data: the last result, the counters, rolling latency figures,
 //! the user's settings and what is waiting to be said (a banner). The drawing reads it; the
-//! controls turn key presses and clicks into `Action`s, which change it and queue `Command`s for
-//! the session. Nothing here needs a window, so tests drive it directly; the resources egui hands
-//! out (the video texture, the screenshot channel) belong to `App`.
+//! controls turn key presses and clicks into `Action`s (`actions`), which change it and queue
+//! `Command`s for the session. Nothing here needs a window, so tests drive it directly; the
+//! resources egui hands out (the video texture, the screenshot channel) belong to `App`.
+//!
+//! The picture and the label move apart on purpose: every captured frame is shown (the picture
+//! moves at the source's rate whatever the stride), while the label, its score and the bars are
+//! those of the latest processed frame; `label_age_ms` says how old they are.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::bench::Stats;
 use crate::capture::{Frame, Source};
-use crate::online::SmoothingOptions;
-use crate::pipeline::{Control, FrameResult, PipelineOptions, Scored, Summary};
+use crate::online::LabelState;
+use crate::pipeline::{FrameResult, PipelineOptions, Scored, Summary};
 
-use super::session::{Command, Message, ModelInfo};
+use super::messages::{Command, Message, ModelInfo, Origin};
+use super::settings::Settings;
 use super::stats::{ROLLING, Rolling, WINDOW_SAMPLES, WindowReport, push_capped};
 
-pub const TOP_K_MAX: usize = 10;
-pub const SMOOTH_MAX: usize = 64;
-pub const STRIDE_MAX: u32 = 16;
-
-/// The settings the user changes while the pipeline runs.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Settings {
-    pub paused: bool,
-    pub smooth_window: usize,
-    pub hysteresis: bool,
-    pub threshold: f32,
-    pub top_k: usize,
-    pub stride: u32,
-}
-
-impl Settings {
-    pub fn from_options(options: &PipelineOptions) -> Self {
-        Self {
-            paused: false,
-            smooth_window: options.smoothing.window,
-            hysteresis: options.smoothing.hysteresis,
-            threshold: options.smoothing.threshold,
-            top_k: options.smoothing.top_k,
-            stride: options.stride,
-        }
-    }
-
-    pub fn smoothing(&self) -> SmoothingOptions {
-        SmoothingOptions {
-            window: self.smooth_window,
-            hysteresis: self.hysteresis,
-            threshold: self.threshold,
-            top_k: self.top_k,
-        }
-    }
-}
-
-/// A user's intent, from a key or a widget.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Action {
-    TogglePause,
-    /// Empty the shift cache and the smoothing history.
-    ResetCache,
-    SmoothWindow(i64),
-    Threshold(f32),
-    TopK(i64),
-    Stride(i64),
-    /// Settings changed by a slider: send them as they are.
-    SettingsEdited,
-    OpenSource(Source),
-    /// A file opened or dropped: a `.safetensors` checkpoint is a model, anything else a video.
-    OpenPath(PathBuf),
-    Screenshot,
-    ToggleFullscreen,
-    ToggleHelp,
-    /// The source dialog: a file, a camera, the test pattern.
-    ToggleSources,
-    /// Esc: close what is open, else dismiss the banner.
-    Escape,
-}
+/// How long an info banner stays (it fades over its last second).
+pub const INFO_BANNER: Duration = Duration::from_secs(4);
+/// Below this width (points) the side panel folds away unless asked for.
+pub const NARROW: f32 = 800.0;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BannerKind {
@@ -89,6 +38,7 @@ pub enum BannerKind {
 pub struct Banner {
     pub kind: BannerKind,
     pub text: String,
+    pub since: Instant,
 }
 
 /// Everything the window shows.
@@ -97,10 +47,20 @@ pub struct AppState {
     pub label: Option<String>,
     pub score: f32,
     pub top: Vec<Scored>,
+    /// Why the label is what it is (warming up, below threshold, changing, confirmed).
+    pub label_state: Option<LabelState>,
+    /// Processed frames the smoothing sums.
+    pub smooth_frames: usize,
+    /// When the frame of the latest result was captured (the label's age runs from it).
+    pub label_captured: Option<Instant>,
+    /// When the frame on screen was captured.
+    pub shown_captured: Option<Instant>,
     pub frame_index: Option<u64>,
     pub frames_received: u64,
     /// Frames drawn to the screen (the newest of each batch the UI drains is drawn).
     pub frames_shown: u64,
+    /// Frames the stride left out, received to be shown.
+    pub pictures_received: u64,
     pub dropped: u64,
     /// Results the UI never received (its queue was full while it did not draw).
     pub frames_lost: u64,
@@ -108,16 +68,36 @@ pub struct AppState {
     pub latency: Rolling,
     /// (seconds since start, total ms, model ms) of the last results, for the plot.
     pub plot: VecDeque<[f64; 3]>,
+    /// (seconds since start, ms) of the window's own latency, for the plot.
+    pub window_plot: VecDeque<[f64; 2]>,
+    /// Instants (seconds since start) where the plot's lines break: a source started, a resume.
+    pub plot_breaks: VecDeque<f64>,
     /// Every window latency sample (capped), for the figure at exit.
     pub window_latency_ms: Vec<f64>,
     /// The part of each sample spent drawing the frame (eframe's frame time).
     pub frame_time_ms: Vec<f64>,
     pub source: String,
+    /// The source that plays or played last (Replay opens it again).
+    pub current: Option<Source>,
+    /// The file played to its end (Space replays it).
+    pub ended: bool,
+    /// Nothing plays (a source failed to start after the previous one stopped).
+    pub idle: bool,
     pub model: Option<ModelInfo>,
+    /// Where the stride in force came from.
+    pub stride_from: Origin,
     pub banner: Option<Banner>,
     pub summary: Option<Summary>,
     pub show_help: bool,
     pub show_sources: bool,
+    /// Focus the path field on the next pass (the source dialog just opened).
+    pub focus_path: bool,
+    /// The label and top-k cards over the video (V hides them).
+    pub show_cards: bool,
+    /// The side panel, when the user chose (None: shown unless full screen or narrow).
+    pub show_panel: Option<bool>,
+    /// The window is narrower than `NARROW` (set by the app each pass).
+    pub narrow: bool,
     pub fullscreen: bool,
     /// What the viewport was last told.
     pub fullscreen_applied: bool,
@@ -128,8 +108,9 @@ pub struct AppState {
     pub listing: Option<Vec<(String, PathBuf, bool)>>,
     pub cameras: Vec<PathBuf>,
     pub screenshot_dir: PathBuf,
-    /// The newest frame not drawn yet, with the instant its result was produced.
-    pub pending_image: Option<(Arc<Frame>, Instant)>,
+    /// The newest frame not drawn yet, with the instant its result was produced (None for a
+    /// frame the stride left out: it has no result, so no window latency).
+    pub pending_image: Option<(Arc<Frame>, Option<Instant>)>,
     /// A frame was uploaded this pass: when its result was produced and how long it waited for
     /// the upload (ms); the paint time completes its latency.
     pub latency_pending: Option<(Instant, f64)>,
@@ -148,22 +129,37 @@ impl AppState {
             label: None,
             score: 0.0,
             top: Vec::new(),
+            label_state: None,
+            smooth_frames: options.smoothing.window,
+            label_captured: None,
+            shown_captured: None,
             frame_index: None,
             frames_received: 0,
             frames_shown: 0,
+            pictures_received: 0,
             dropped: 0,
             frames_lost: 0,
             fps: 0.0,
             latency: Rolling::default(),
             plot: VecDeque::with_capacity(ROLLING),
+            window_plot: VecDeque::with_capacity(ROLLING),
+            plot_breaks: VecDeque::new(),
             window_latency_ms: Vec::new(),
             frame_time_ms: Vec::new(),
             source: options.source.describe(),
+            current: Some(options.source.clone()),
+            ended: false,
+            idle: false,
             model: None,
+            stride_from: Origin::Default,
             banner: None,
             summary: None,
             show_help: false,
             show_sources: false,
+            focus_path: false,
+            show_cards: true,
+            show_panel: None,
+            narrow: false,
             fullscreen: false,
             fullscreen_applied: false,
             path_text: String::new(),
@@ -194,7 +190,69 @@ impl AppState {
         self.banner = Some(Banner {
             kind,
             text: text.into(),
+            since: Instant::now(),
         });
+    }
+
+    /// An info banner's opacity at `now` (1 to 0 over its last second); None once it is gone,
+    /// which also clears it. Errors and warnings stay until dismissed.
+    pub fn banner_opacity(&mut self, now: Instant) -> Option<f32> {
+        let banner = self.banner.as_ref()?;
+        if banner.kind != BannerKind::Info {
+            return Some(1.0);
+        }
+        let age = now.saturating_duration_since(banner.since);
+        if age >= INFO_BANNER {
+            self.banner = None;
+            return None;
+        }
+        let left = (INFO_BANNER - age).as_secs_f32();
+        Some(left.min(1.0))
+    }
+
+    /// Whether the side panel shows: as the user chose, else not in full screen or a narrow
+    /// window.
+    pub fn panel_shown(&self) -> bool {
+        self.show_panel.unwrap_or(!self.fullscreen && !self.narrow)
+    }
+
+    /// How far the label trails the picture: ms from the capture of its frame to the capture of
+    /// the frame on screen (0 when they are the same frame).
+    pub fn label_age_ms(&self) -> Option<f64> {
+        let (label, shown) = (self.label_captured?, self.shown_captured?);
+        Some(shown.saturating_duration_since(label).as_secs_f64() * 1e3)
+    }
+
+    /// The label as the overlay says it: the class, or why there is none.
+    pub fn label_text(&self) -> String {
+        match (&self.label, self.label_state) {
+            (Some(label), _) => label.clone(),
+            (None, Some(LabelState::WarmingUp { frames, of })) => {
+                format!("warming up ({frames} of {of} frames)")
+            }
+            (None, Some(LabelState::BelowThreshold)) => format!(
+                "(no label: best score below {:.0}%)",
+                self.settings.threshold * 100.0
+            ),
+            (None, Some(LabelState::Unconfirmed)) => "(changing)".into(),
+            (None, _) => "(no label)".into(),
+        }
+    }
+
+    fn seconds(&self, at: Instant) -> f64 {
+        at.saturating_duration_since(self.started).as_secs_f64()
+    }
+
+    /// Breaks the plot's lines here (a new source, a resume).
+    pub(super) fn break_plot(&mut self) {
+        let t = self.seconds(Instant::now());
+        push_capped(&mut self.plot_breaks, t, ROLLING);
+    }
+
+    /// A frame the stride left out: it becomes the frame to draw; the label stays.
+    pub fn apply_picture(&mut self, frame: Arc<Frame>) {
+        self.pictures_received += 1;
+        self.pending_image = Some((frame, None));
     }
 
     /// One result from the pipeline. Its image, if any, becomes the frame to draw. `now` stands
@@ -205,6 +263,9 @@ impl AppState {
         self.label = result.label;
         self.score = result.score;
         self.top = result.top;
+        self.label_state = Some(result.label_state);
+        self.smooth_frames = result.smooth_frames;
+        self.label_captured = result.image.as_ref().map(|image| image.captured);
         self.dropped = result.dropped;
         let l = result.latency_ms;
         self.latency.push(&l);
@@ -213,9 +274,7 @@ impl AppState {
         let produced = result.image.as_ref().map_or(now, |image| {
             image.captured + std::time::Duration::from_secs_f64(l.total.max(0.0) / 1e3)
         });
-        let t = produced
-            .saturating_duration_since(self.started)
-            .as_secs_f64();
+        let t = self.seconds(produced);
         push_capped(&mut self.plot, [t, l.total, l.model], ROLLING);
         push_capped(&mut self.arrivals, produced, ROLLING);
         self.fps = match (self.arrivals.front(), self.arrivals.back()) {
@@ -225,7 +284,7 @@ impl AppState {
             _ => 0.0,
         };
         if let Some(image) = result.image {
-            self.pending_image = Some((image, produced));
+            self.pending_image = Some((image, Some(produced)));
         }
     }
 
@@ -240,6 +299,8 @@ impl AppState {
                 {
                     self.banner = None;
                 }
+                self.settings.stride = info.stride;
+                self.stride_from = info.stride_from;
                 self.model = Some(info);
             }
             Message::Started(source) => {
@@ -250,15 +311,34 @@ impl AppState {
                 {
                     self.banner = None;
                 }
-                self.source = source;
+                self.source = source.describe();
+                self.current = Some(source);
+                self.ended = false;
+                self.idle = false;
                 self.summary = None;
                 self.frame_index = None;
                 self.label = None;
+                self.label_state = None;
+                self.label_captured = None;
+                self.top.clear();
+                self.break_plot();
+            }
+            Message::Idle => {
+                self.idle = true;
+                self.ended = false;
+                self.source = "nothing playing".into();
+                self.label = None;
+                self.label_state = None;
                 self.top.clear();
             }
             Message::Warning(text) => self.set_banner(BannerKind::Warning, text),
             Message::Error(text) => self.set_banner(BannerKind::Error, text),
-            Message::Summary(summary) => self.summary = Some(*summary),
+            Message::Summary(summary) => {
+                // A file that played to its end (a failure says so in its own banner).
+                self.ended = summary.error.is_none()
+                    && matches!(self.current, Some(Source::File(_) | Source::Frames { .. }));
+                self.summary = Some(*summary);
+            }
             Message::Saved(path) => {
                 self.set_banner(BannerKind::Info, format!("saved {}", path.display()));
             }
@@ -270,83 +350,11 @@ impl AppState {
     pub fn record_window_latency(&mut self, wait_ms: f64, frame_ms: f64) {
         let ms = wait_ms + frame_ms;
         push_capped(&mut self.latency.window, ms, ROLLING);
+        let t = self.seconds(Instant::now());
+        push_capped(&mut self.window_plot, [t, ms], ROLLING);
         if self.window_latency_ms.len() < WINDOW_SAMPLES {
             self.window_latency_ms.push(ms);
             self.frame_time_ms.push(frame_ms);
-        }
-    }
-
-    fn control(&mut self, control: Control) {
-        self.commands.push(Command::Control(control));
-    }
-
-    /// Applies a user's intent: settings change here at once (the widgets follow), the pipeline
-    /// hears of it through a queued command.
-    pub fn act(&mut self, action: Action) {
-        let s = &mut self.settings;
-        match action {
-            Action::TogglePause => {
-                s.paused = !s.paused;
-                let paused = s.paused;
-                self.control(Control::Pause(paused));
-            }
-            Action::ResetCache => {
-                self.control(Control::Reset);
-                self.set_banner(BannerKind::Info, "shift cache and smoothing reset");
-            }
-            Action::SmoothWindow(delta) => {
-                s.smooth_window =
-                    step(s.smooth_window as i64, delta, 1, SMOOTH_MAX as i64) as usize;
-                self.act(Action::SettingsEdited);
-            }
-            Action::Threshold(delta) => {
-                s.threshold = ((s.threshold + delta) * 100.0).round().clamp(0.0, 100.0) / 100.0;
-                self.act(Action::SettingsEdited);
-            }
-            Action::TopK(delta) => {
-                s.top_k = step(s.top_k as i64, delta, 1, TOP_K_MAX as i64) as usize;
-                self.act(Action::SettingsEdited);
-            }
-            Action::Stride(delta) => {
-                s.stride = step(s.stride as i64, delta, 1, STRIDE_MAX as i64) as u32;
-                let stride = s.stride;
-                self.control(Control::Stride(stride));
-            }
-            Action::SettingsEdited => {
-                let smoothing = s.smoothing();
-                self.control(Control::Smoothing(smoothing));
-            }
-            Action::OpenSource(source) => {
-                self.show_sources = false;
-                self.commands.push(Command::OpenSource(source));
-            }
-            Action::OpenPath(path) => {
-                self.show_sources = false;
-                if is_checkpoint(&path) {
-                    self.commands.push(Command::LoadModel(path));
-                } else {
-                    self.commands
-                        .push(Command::OpenSource(Source::File(path.clone())));
-                }
-            }
-            Action::Screenshot => self.screenshot_requested = true,
-            Action::ToggleFullscreen => self.fullscreen = !self.fullscreen,
-            Action::ToggleHelp => self.show_help = !self.show_help,
-            Action::ToggleSources => {
-                self.show_sources = !self.show_sources;
-                if self.show_sources {
-                    self.refresh_cameras();
-                    self.listing = None;
-                }
-            }
-            Action::Escape => {
-                if self.show_help || self.show_sources {
-                    self.show_help = false;
-                    self.show_sources = false;
-                } else {
-                    self.banner = None;
-                }
-            }
         }
     }
 
@@ -365,6 +373,7 @@ impl AppState {
     pub fn report(&self) -> WindowReport {
         WindowReport {
             frames_received: self.frames_received,
+            pictures_received: self.pictures_received,
             frames_shown: self.frames_shown,
             frames_lost: self.frames_lost,
             last_label: self.label.clone(),
@@ -372,10 +381,6 @@ impl AppState {
             frame_time_ms: Stats::of(&self.frame_time_ms),
         }
     }
-}
-
-fn step(value: i64, delta: i64, min: i64, max: i64) -> i64 {
-    (value + delta).clamp(min, max)
 }
 
 /// A `.safetensors` file is a model checkpoint; anything else is taken for a video.

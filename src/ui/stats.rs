@@ -55,6 +55,8 @@ impl Rolling {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct WindowReport {
     pub frames_received: u64,
+    /// Frames the stride left out, received to be shown (the picture moves at the source's rate).
+    pub pictures_received: u64,
     pub frames_shown: u64,
     pub frames_lost: u64,
     /// The label on screen when the window closed.

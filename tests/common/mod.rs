@@ -1,6 +1,9 @@
 //! Test fixtures shared by the integration tests.
 #![allow(dead_code)]
 
+#[cfg(feature = "ui")]
+pub mod ui;
+
 use shiftlive::model::ActionNet;
 use tch::{Device, Kind, Tensor, nn};
 
