@@ -1,4 +1,5 @@
 //! The command line as a user meets it: exit codes, error messages, JSON output.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::Command;
 
@@ -137,4 +138,170 @@ fn a_model_that_fails_to_load_ends_a_headless_run_with_an_error() {
     assert!(!ok);
     assert!(stdout.is_empty(), "{stdout}");
     assert!(stderr.contains("/nonexistent/bad.safetensors"), "{stderr}");
+}
+
+/// Each option block of a subcommand's `--help`: (flag, text under it).
+fn help_blocks(sub: &str) -> Vec<(String, String)> {
+    let (ok, stdout, stderr) = shiftlive(&[sub, "--help"]);
+    assert!(ok, "{stderr}");
+    let mut blocks: Vec<(String, String)> = Vec::new();
+    for line in stdout.lines() {
+        let t = line.trim_start();
+        if t.starts_with("--") || (t.starts_with('-') && t.contains(", --")) {
+            // Short help puts the text on the flag's line, after two spaces.
+            let (flag, text) = t.split_once("  ").unwrap_or((t, ""));
+            blocks.push((flag.to_string(), format!("{} ", text.trim())));
+        } else if let Some((_, text)) = blocks.last_mut() {
+            text.push_str(t);
+            text.push(' ');
+        }
+    }
+    blocks
+}
+
+/// Every `train` and `eval` flag that takes a value says what it is and its default; input
+/// paths that have no default say what they are.
+#[test]
+fn train_and_eval_flags_have_a_description_and_a_default() {
+    // Inputs and outputs the user names; no default makes sense for them.
+    let named = [
+        "--config",
+        "--data",
+        "--root",
+        "--classes",
+        "--train-list",
+        "--val-list",
+        "--out",
+        "--init",
+        "--teacher",
+        "--model",
+        "--list",
+        "--threads",
+    ];
+    let mut checked = 0;
+    for sub in ["train", "eval"] {
+        for (flag, text) in help_blocks(sub) {
+            let name = flag.split([' ', '=']).next().unwrap_or_default();
+            if name == "-h," || name == "--help" {
+                continue;
+            }
+            assert!(
+                text.trim().len() > 10,
+                "{sub} {name} has no description: {text:?}"
+            );
+            let takes_value = flag.contains('<');
+            if takes_value && !named.contains(&name) {
+                assert!(
+                    text.to_lowercase().contains("default"),
+                    "{sub} {name} does not give its default: {text}"
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 60, "only {checked} flags found");
+}
+
+#[test]
+fn training_flags_out_of_range_are_usage_errors_stating_the_range() {
+    let train = ["train", "--out", "unused", "--data", "unused"];
+    for (extra, needle) in [
+        (
+            &["--lr", "0"][..],
+            "0 is not in 0..=10 (it must be above 0)",
+        ),
+        (&["--lr", "inf"][..], "inf is not in 0..=10"),
+        (&["--momentum", "1"][..], "1 is not in 0..=0.999"),
+        (&["--batch-size", "0"][..], "0 is not in 1..="),
+        (&["--dropout", "nan"][..], "nan is not in 0..=0.99"),
+        (&["--weight-decay=-1e-4"][..], "-1e-4 is not in 0..=0.1"),
+        (&["--gamma", "2"][..], "2 is not in 0..=1"),
+        (&["--epochs", "0"][..], "0 is not in 1.."),
+    ] {
+        let args: Vec<&str> = train.iter().chain(extra).copied().collect();
+        let out = Command::new(env!("CARGO_BIN_EXE_shiftlive"))
+            .args(&args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    }
+    let (ok, _, stderr) = shiftlive(&["eval", "--model", "m", "--clips", "0"]);
+    assert!(!ok && stderr.contains("0 is not in 1..=100"), "{stderr}");
+}
+
+/// `--dry-run` prints the resolved config (the preset's recipe with the flags applied) and
+/// exits without touching OUT; a fine-tune recipe without --init and --amp on a CPU are warned.
+#[test]
+fn train_dry_run_prints_the_resolved_config_and_warns() {
+    let dir = std::env::temp_dir().join(format!("shiftlive-dry-run-{}", std::process::id()));
+    let out = dir.join("run");
+    let (ok, stdout, stderr) = shiftlive(&[
+        "train",
+        "--preset",
+        "tsm",
+        "--data",
+        "ucf",
+        "--out",
+        out.to_str().unwrap(),
+        "--lr",
+        "0.01",
+        "--device",
+        "cpu",
+        "--dry-run",
+    ]);
+    assert!(ok, "{stderr}");
+    let config: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(config["schedule"]["base_lr"], 0.01);
+    assert_eq!(config["epochs"], 25);
+    assert_eq!(config["batch_size"], 64);
+    assert_eq!(config["model"]["name"], "tsm_r50");
+    assert_eq!(config["model"]["dropout"], 0.8);
+    assert!(stderr.contains("no --init"), "{stderr}");
+    assert!(
+        stderr.contains("--amp (mixed precision) is on, but the device is Cpu"),
+        "{stderr}"
+    );
+    assert!(!out.exists(), "a dry run wrote {}", out.display());
+    // The tiny recipe trains from scratch: no warning.
+    let (ok, _, stderr) = shiftlive(&[
+        "train",
+        "--data",
+        "ucf",
+        "--out",
+        out.to_str().unwrap(),
+        "--device",
+        "cpu",
+        "--dry-run",
+    ]);
+    assert!(ok && !stderr.contains("WARN"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `shiftlive presets` shows each preset's model and whole recipe.
+#[test]
+fn presets_show_model_and_recipe() {
+    let (ok, stdout, stderr) = shiftlive(&["presets"]);
+    assert!(ok, "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with("tsm_r50 "))
+        .unwrap();
+    assert!(lines[at].contains("Shift { direction: Bi"), "{}", lines[at]);
+    let recipe = lines[at + 1];
+    for part in [
+        "lr 0.001 x0.1 at epochs [10, 20]",
+        "25 epochs",
+        "batch 64",
+        "8 segments",
+        "clip 20",
+        "dropout 0.8",
+        "partial BN on",
+        "flip On",
+        "from --init weights",
+    ] {
+        assert!(recipe.contains(part), "{part} missing: {recipe}");
+    }
 }

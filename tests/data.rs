@@ -220,7 +220,9 @@ fn generic_lists_parse_and_reject_bad_lines() {
     write(&names, "walk\nrun\n");
     let msg = message(Dataset::from_list(&list, root, Some(&names)).unwrap_err());
     assert!(
-        msg.contains("list.txt:3") && msg.contains("label 2 is out of range"),
+        msg.contains("list.txt:3")
+            && msg.contains("label 2 is out of range 0..=1 for the 2 classes of")
+            && msg.contains("names.txt (labels are 0-based)"),
         "{msg}"
     );
     write(&list, "a/clip1.mp4 0\nb/clip2.webm -1\n");
@@ -578,3 +580,29 @@ fn synth_single_frames_do_not_tell_classes_apart_but_motion_does() {
 #[cfg(feature = "capture")]
 #[path = "data/video.rs"]
 mod video;
+
+/// Lists without `--classes`: the training list's labels set the classes; a validation list
+/// without the last class still matches, a label beyond them is named with its line.
+#[test]
+fn a_validation_label_beyond_the_training_classes_names_its_line() {
+    use shiftlive::train::DataSpec;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let (train, val) = (root.join("train.txt"), root.join("val.txt"));
+    write(&train, "a.mp4 0\nb.mp4 1\nc.mp4 2\n");
+    write(&val, "a.mp4 0\nb.mp4 1\n");
+    let spec = DataSpec::List {
+        root: root.to_path_buf(),
+        train: train.clone(),
+        val: val.clone(),
+        classes: None,
+    };
+    let (t, v) = spec.training_sets().unwrap();
+    assert_eq!((t.classes.len(), v.classes.len()), (3, 3));
+    write(&val, "a.mp4 0\r\n\r\nb.mp4 9\r\n");
+    let msg = spec.training_sets().unwrap_err().to_string();
+    assert!(
+        msg.contains("val.txt line 3: label 9 is out of range 0..=2 for the 3 classes"),
+        "{msg}"
+    );
+}

@@ -248,6 +248,57 @@ fn eval_crops_and_clips() {
     let work = tempfile::tempdir().unwrap();
     let out = work.path().join("run");
     run_ok(train_cmd(&data, &out, "tsm_online_tiny").args(["--epochs", "1", "--segments", "4"]));
+    // Both model files record the recipe's flip rule and its label map.
+    for file in ["checkpoint.safetensors", "best.safetensors"] {
+        let meta = TensorFile::read_metadata(&out.join(file)).unwrap();
+        let flip: Value = serde_json::from_str(&meta["flip"]).unwrap();
+        assert_eq!(flip["rule"], "mirror", "{file}: {flip}");
+        assert_eq!(flip["map"], serde_json::json!([1, 0, 2, 3, 5, 4, 6, 7, 8]));
+    }
+    // The run's confusion of its best model, with class names; the validation loss per epoch.
+    let csv = std::fs::read_to_string(out.join("confusion.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 10, "{csv}");
+    assert!(
+        csv.starts_with("true \\ predicted,MoveLeft,MoveRight,"),
+        "{csv}"
+    );
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("confusion.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["per_class"].as_array().unwrap().len(), 9);
+    assert_eq!(json["what"], "best model");
+    let metrics = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    assert!(
+        metrics.starts_with("epoch,lr,train_loss,train_top1,val_loss,"),
+        "{metrics}"
+    );
+    // `eval` of a model in a run folder writes its files to RUN/eval/ by default: one line per
+    // test video, its top-1 agreeing with the printed score.
+    let eval = last_json(&run_ok(
+        bin()
+            .args(["eval", "--model"])
+            .arg(out.join("best.safetensors"))
+            .arg("--data")
+            .arg(&data)
+            .args(["--split", "1", "--quiet"]),
+    ));
+    let lines = std::fs::read_to_string(out.join("eval/best-split_1-predictions.csv")).unwrap();
+    let rows: Vec<&str> = lines.lines().skip(1).collect();
+    assert_eq!(rows.len() as u64, eval["videos"].as_u64().unwrap());
+    let right = rows
+        .iter()
+        .filter(|r| r.split(',').nth(3) == Some("1"))
+        .count();
+    assert!((right as f64 / rows.len() as f64 - eval["top1"].as_f64().unwrap()).abs() < 1e-9);
+    let jsonl = std::fs::read_to_string(out.join("eval/best-split_1-predictions.jsonl")).unwrap();
+    let first: Value = serde_json::from_str(jsonl.lines().next().unwrap()).unwrap();
+    assert_eq!(first["top"].as_array().unwrap().len(), 5);
+    for ext in ["csv", "json", "png"] {
+        assert!(
+            out.join(format!("eval/best-split_1-confusion.{ext}"))
+                .is_file()
+        );
+    }
     for (crop, views) in [("centre", 2), ("three", 6), ("ten", 20)] {
         let eval = last_json(&run_ok(
             bin()
@@ -512,6 +563,131 @@ fn predict_agrees_with_eval_on_the_same_clips() {
         let views = if extra.contains(&"three") { 6 } else { 1 };
         assert_eq!(eval["views"].as_u64(), Some(views));
     }
+}
+
+/// The default model was trained with the tiny recipe's `--flip mirror` (a flipped MoveLeft clip
+/// labelled MoveRight). Ten crops (five of them mirrored) score as the centre crop once the
+/// mirrored views' logits are swapped by the recorded map; without the record (the asset as it
+/// is, an older checkpoint) they are averaged as before, which swaps the mirrored pairs.
+#[test]
+fn ten_crop_of_a_mirror_trained_model_scores_as_the_centre_crop() {
+    use shiftlive::train::{FLIP_KEY, FlipRecord, FlipSpec};
+    let data = synth("mirror", 12, 32, 64, 7);
+    let work = tempfile::tempdir().unwrap();
+    let recorded = work.path().join("recorded.safetensors");
+    let mut file = TensorFile::read(&default_model()).unwrap();
+    let labels: Vec<String> = serde_json::from_str(&file.metadata["labels"]).unwrap();
+    let record = FlipRecord::new(FlipSpec::Mirror, &labels);
+    assert_eq!(record.map, [1, 0, 2, 3, 5, 4, 6, 7, 8]);
+    file.metadata.insert(FLIP_KEY.into(), record.to_json());
+    file.write(&recorded).unwrap();
+    let eval = |model: &Path, crop: &str| {
+        let out = run_ok(
+            bin()
+                .args(["eval", "--model"])
+                .arg(model)
+                .arg("--data")
+                .arg(&data)
+                .args(["--split", "1", "--device", "cpu", "--quiet", "--crop", crop]),
+        );
+        (
+            last_json(&out)["top1"].as_f64().unwrap(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (centre, _) = eval(&recorded, "centre");
+    let (ten, _) = eval(&recorded, "ten");
+    let (old_ten, warning) = eval(&default_model(), "ten");
+    eprintln!("centre {centre:.4}, ten {ten:.4}, ten without the record {old_ten:.4}");
+    assert!(centre >= 0.9, "centre crop top-1 {centre}");
+    // 36 test videos: one video is 0.028; the views may move a video or two.
+    assert!((ten - centre).abs() <= 0.06, "ten {ten} vs centre {centre}");
+    assert!(
+        warning.contains("does not record its training flip rule"),
+        "{warning}"
+    );
+    assert!(
+        old_ten < ten - 0.1,
+        "without the map, ten crops {old_ten} vs {ten}"
+    );
+}
+
+/// Ten crops with the label map are mirror-equivariant for any network: a video's mirror image
+/// scores as the video with its logits swapped by the map (the mirrored half of one is the plain
+/// half of the other, pixel for pixel at this frame size). Without the map they are not.
+#[cfg(feature = "ui")]
+#[test]
+fn ten_crop_logits_of_a_mirror_image_are_the_swapped_logits() {
+    use shiftlive::data::TestCrop;
+    use shiftlive::model::{ActionNet, ModelConfig};
+    use shiftlive::train::{EvalOptions, TestProtocol, mirror_label_map, predict};
+    let work = tempfile::tempdir().unwrap();
+    // 76 x 73: ten crops resize the shorter side to 73 (64 x 256 / 224), so the frames are
+    // cropped unscaled, and the corner crops lie symmetrically (76 - 64 = 12 = 4 x 3).
+    let (w, h) = (76u32, 73u32);
+    let (plain, mirror) = (work.path().join("plain"), work.path().join("mirror"));
+    for f in 0..32u32 {
+        let frame = image::RgbImage::from_fn(w, h, |x, y| {
+            let v = (x * 7 + y * 13 + f * 29) ^ (x * y + f);
+            image::Rgb([(v % 251) as u8, (v * 3 % 241) as u8, (x * 3 + f * 5) as u8])
+        });
+        let mirrored = image::imageops::flip_horizontal(&frame);
+        for (dir, img) in [(&plain, &frame), (&mirror, &mirrored)] {
+            std::fs::create_dir_all(dir).unwrap();
+            img.save(dir.join(format!("img_{:05}.png", f + 1))).unwrap();
+        }
+    }
+    let classes: Vec<String> = [
+        "MoveLeft",
+        "MoveRight",
+        "RotateClockwise",
+        "RotateAnticlockwise",
+        "Still",
+    ]
+    .map(String::from)
+    .to_vec();
+    let map = mirror_label_map(&classes);
+    let mut config = ModelConfig::from_preset("tsm_online_tiny").unwrap();
+    config.num_classes = classes.len() as i64;
+    tch::manual_seed(3);
+    let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+    let net = ActionNet::new(&vs.root(), &config).unwrap();
+    let mut protocol = TestProtocol::default_for(&config);
+    protocol.crop = TestCrop::Ten;
+    let logits = |mirror_map: Option<Vec<usize>>| {
+        let options = EvalOptions {
+            mirror_map,
+            ..protocol.eval_options(2, 1)
+        };
+        let out = predict(
+            &net,
+            &[plain.clone(), mirror.clone()],
+            &options,
+            tch::Device::Cpu,
+        )
+        .unwrap();
+        let get = |i: usize| out[i].logits.clone().unwrap();
+        (get(0), get(1))
+    };
+    let gap = |(a, b): (Vec<f32>, Vec<f32>)| {
+        map.iter()
+            .enumerate()
+            .map(|(k, &m)| (a[k] - b[m]).abs())
+            .fold(0f32, f32::max)
+    };
+    let (a, b) = logits(Some(map.clone()));
+    let spread = a.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let swapped = gap((a, b));
+    let unswapped = gap(logits(None));
+    eprintln!(
+        "max |logit| {spread:.4}; max diff with the map {swapped:.2e}, without {unswapped:.2e}"
+    );
+    // Relative to the logits' size (a random network's are small).
+    assert!(
+        swapped <= 1e-4 * spread,
+        "swapped views differ by {swapped}"
+    );
+    assert!(unswapped >= 0.1 * spread, "without the map: {unswapped}");
 }
 
 /// A mix of good and broken inputs: a result for each good one, an error naming each broken

@@ -50,7 +50,7 @@ pub struct DataArgs {
     /// Root of the paths in --train-list / --val-list / --list
     #[arg(long)]
     pub root: Option<PathBuf>,
-    /// Class names, one per line, for list files
+    /// Class names for list files, one per line: line 1 names label 0 (labels are 0-based)
     #[arg(long)]
     pub classes: Option<PathBuf>,
 }

@@ -2,7 +2,7 @@
 //! each model's own protocol (clips, crops, frames) unless flags say otherwise: top-1, top-5,
 //! mean class accuracy, optionally the confusion matrices and the online (frame by frame) run.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
@@ -11,7 +11,8 @@ use shiftlive::data::{Dataset, Layout, Subset};
 use shiftlive::model::{ActionNet, TensorFile};
 use shiftlive::online::{Recognizer, RecognizerOptions};
 use shiftlive::train::{
-    EvalOptions, ProtocolOverrides, Scores, TestProtocol, evaluate, evaluate_online,
+    ConfusionTitle, EvalOptions, ProtocolOverrides, Scores, TestProtocol, evaluate,
+    evaluate_online, mirror_map_of, write_eval_files,
 };
 
 use super::args::{ComputeArgs, CropArg, DataArgs};
@@ -26,32 +27,38 @@ pub struct Args {
     /// UCF-101 split(s): 1, 2, 3 or a list such as 1,2,3 (the mean over them is printed too)
     #[arg(long, value_delimiter = ',', default_value = "1")]
     split: Vec<u8>,
-    /// Evaluate a list file (`relative/path label` lines) instead of a UCF-101 split
+    /// Evaluate a list file (`relative/path label` lines, labels 0-based) instead of a UCF-101
+    /// split
     #[arg(long)]
     list: Option<PathBuf>,
     /// Crops per clip (default: the model's test protocol, else centre)
     #[arg(long, value_enum)]
     crop: Option<CropArg>,
-    /// Clips per video (default: the model's test protocol, else 1)
-    #[arg(long)]
+    /// Clips per video, 1..=100 (default: the model's test protocol, else 1)
+    #[arg(long, value_parser = super::ranges::count(1..=100))]
     clips: Option<usize>,
-    /// Frames per clip (default: the model's)
-    #[arg(long)]
+    /// Frames per clip, at least 1 (default: the model's)
+    #[arg(long, value_parser = super::ranges::positive())]
     segments: Option<usize>,
     /// Dense clips with this frame interval, 0 for TSN segments (default: as the model was
     /// trained; for models that do not say, 4 for MVF and TSN segments otherwise)
     #[arg(long)]
     interval: Option<usize>,
-    #[arg(long, default_value_t = 8)]
+    /// Videos per forward pass, at least 1
+    #[arg(long, default_value_t = 8, value_parser = super::ranges::positive())]
     batch_size: usize,
-    #[arg(long, default_value_t = 2)]
+    /// Decoding threads, at least 1
+    #[arg(long, default_value_t = 2, value_parser = super::ranges::positive())]
     workers: usize,
     /// Also run uni-directional models frame by frame through the online recogniser
     #[arg(long)]
     online: bool,
-    /// Write the confusion matrix of each split here (PNG)
+    /// Write each set's per-video predictions (CSV, JSONL: true label, top-5 with scores) and
+    /// confusion matrix (CSV, JSON, PNG) here (default: RUN/eval/ when the model is in a training
+    /// run's folder RUN, else not written)
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Stop at the first unreadable video instead of leaving it out
     #[arg(long)]
     strict: bool,
     #[command(flatten)]
@@ -59,6 +66,29 @@ pub struct Args {
     /// No progress bars
     #[arg(long)]
     quiet: bool,
+}
+
+/// Where `eval` writes its files: `--out`, else `eval/` in the model's folder when that folder
+/// is a training run's (it holds `config.json`), else nowhere.
+fn out_dir(out: Option<&Path>, model: &Path) -> Option<PathBuf> {
+    if let Some(out) = out {
+        return Some(out.to_path_buf());
+    }
+    let run = model.parent()?;
+    if run.join("config.json").is_file() {
+        return Some(run.join("eval"));
+    }
+    tracing::info!(
+        "no --out and {} is not in a training run's folder: predictions and confusion files \
+         not written",
+        model.display()
+    );
+    None
+}
+
+fn file_stem(path: &Path) -> String {
+    path.file_stem()
+        .map_or("model".into(), |s| s.to_string_lossy().into_owned())
 }
 
 fn scores_json(s: &Scores) -> serde_json::Value {
@@ -126,18 +156,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 set.classes.len()
             );
         }
+        let metadata = TensorFile::read_metadata(path)?;
         let protocol =
-            TestProtocol::of_checkpoint(&TensorFile::read_metadata(path)?, &config, path)?.with(
-                ProtocolOverrides {
-                    frames: args.segments,
-                    interval: args.interval,
-                    clips: args.clips,
-                    crop: args.crop.map(CropArg::test_crop),
-                },
-            );
+            TestProtocol::of_checkpoint(&metadata, &config, path)?.with(ProtocolOverrides {
+                frames: args.segments,
+                interval: args.interval,
+                clips: args.clips,
+                crop: args.crop.map(CropArg::test_crop),
+            });
         let options = EvalOptions {
             strict: args.strict,
             progress: !args.quiet,
+            mirror_map: mirror_map_of(&metadata, set.classes.len(), protocol.crop, path)?,
             ..protocol.eval_options(args.batch_size, args.workers)
         };
         let set = Arc::new(set);
@@ -155,6 +185,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             );
         }
         let mut line = json!({
+            "loss": report.loss,
             "set": name,
             "model": path.display().to_string(),
             "arch": config.name,
@@ -191,15 +222,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 obj.insert("online".into(), serde_json::to_value(&online)?);
             }
         }
-        if let Some(out) = &args.out {
-            std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-            let file = out.join(format!("confusion-{}.png", name.replace([' ', '/'], "_")));
-            shiftlive::train::confusion(
-                &file,
-                &report.confusion,
-                &set.classes,
-                &format!("{} on {name}", config.name),
-            )?;
+        if let Some(dir) = out_dir(args.out.as_deref(), path) {
+            let title = ConfusionTitle {
+                model: config.name.clone(),
+                set: name.clone(),
+                epoch: metadata.get("epoch").and_then(|e| e.parse().ok()),
+                what: path
+                    .file_name()
+                    .map_or("model".into(), |f| f.to_string_lossy().into_owned()),
+            };
+            let stem = format!("{}-{name}", file_stem(path));
+            let files = write_eval_files(&dir, &stem, &report, &set, &title)?;
+            if let Some(obj) = line.as_object_mut() {
+                obj.insert("files".into(), json!(files));
+            }
         }
         super::out::outln!("{line}");
         all.push(report.scores);

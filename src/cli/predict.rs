@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use serde_json::json;
 use shiftlive::model::{ActionNet, TensorFile, checkpoint, limit};
-use shiftlive::train::{EvalOptions, ProtocolOverrides, TestProtocol, predict};
+use shiftlive::train::{EvalOptions, ProtocolOverrides, TestProtocol, mirror_map_of, predict};
 
 use super::args::{ComputeArgs, CropArg};
 
@@ -94,6 +94,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     tracing::info!("{}: {}", config.name, protocol.describe());
     let options = EvalOptions {
         progress: !args.quiet && !args.json,
+        mirror_map: mirror_map_of(&metadata, labels.len(), protocol.crop, path)?,
         ..protocol.eval_options(args.batch_size, args.workers)
     };
     let results = predict(&net, &args.inputs, &options, device)?;

@@ -29,13 +29,13 @@ pub struct TrainArgs {
     /// UCF-101 split (1, 2 or 3)
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=3))]
     split: u8,
-    /// Training list (`relative/path label` lines)
+    /// Training list: `relative/path label` lines, labels 0-based (0..=N-1 for N classes)
     #[arg(long, requires = "val_list")]
     train_list: Option<PathBuf>,
-    /// Validation list
+    /// Validation list, as --train-list
     #[arg(long)]
     val_list: Option<PathBuf>,
-    /// Output directory: checkpoint, best model, metrics, curves
+    /// Output directory: checkpoint, best model, metrics, curves, confusion matrices
     #[arg(long)]
     out: PathBuf,
     /// Continue from OUT/checkpoint.safetensors as OUT/config.json says; flags that would change
@@ -45,102 +45,116 @@ pub struct TrainArgs {
     /// Start a new run in OUT even though it holds one, replacing its models and metrics
     #[arg(long)]
     force: bool,
-    /// Epochs to train (default: the preset's); with --resume, extends a finished run
+    /// Print the fully resolved training config (preset, config file and flags applied) as
+    /// JSON and exit without training
     #[arg(long)]
+    dry_run: bool,
+    /// Epochs to train, at least 1 (default: the preset's, see `shiftlive presets`); with
+    /// --resume, extends a finished run
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     epochs: Option<u32>,
-    /// Clips per step (default: the preset's)
-    #[arg(long)]
+    /// Clips per step, at least 1 (default: the preset's)
+    #[arg(long, value_parser = super::ranges::positive())]
     batch_size: Option<usize>,
-    /// Base learning rate
-    #[arg(long)]
+    /// Base learning rate, in (0, 10] (default: the preset's)
+    #[arg(long, value_parser = super::ranges::above64(0.0..=10.0))]
     lr: Option<f64>,
-    /// Linear warm-up epochs
-    #[arg(long)]
+    /// Linear warm-up epochs, 0..=1000 (default: the preset's, 0 for most)
+    #[arg(long, value_parser = super::ranges::finite64(0.0..=1000.0))]
     warmup: Option<f64>,
-    /// Step decay at these epochs (comma-separated); otherwise the preset's schedule
+    /// Step decay at these epochs (comma-separated) (default: the preset's schedule)
     #[arg(long, value_delimiter = ',', conflicts_with = "cosine")]
     milestones: Option<Vec<u32>>,
-    /// Factor of the learning rate at each of --milestones
-    #[arg(long, default_value_t = 0.1)]
+    /// Factor of the learning rate at each of --milestones, in (0, 1]
+    #[arg(long, default_value_t = 0.1, value_parser = super::ranges::above64(0.0..=1.0))]
     gamma: f64,
-    /// Cosine decay to zero at the last epoch
+    /// Cosine decay to zero at the last epoch (default: the preset's schedule)
     #[arg(long)]
     cosine: bool,
-    /// SGD momentum (default: the preset's)
-    #[arg(long)]
+    /// SGD momentum, 0..=0.999 (default: the preset's, 0.9 for all)
+    #[arg(long, value_parser = super::ranges::finite64(0.0..=0.999))]
     momentum: Option<f64>,
+    /// Nesterov momentum (default: the preset's)
     #[arg(long, action = clap::ArgAction::Set)]
     nesterov: Option<bool>,
-    /// L2 weight decay (default: the preset's)
-    #[arg(long)]
+    /// L2 weight decay, 0..=0.1 (default: the preset's)
+    #[arg(long, value_parser = super::ranges::finite64(0.0..=0.1))]
     weight_decay: Option<f64>,
-    /// Clip the gradients' norm to this (0: off)
-    #[arg(long)]
+    /// Clip the gradients' joint L2 norm to this, 0..=1e6, 0 for off (default: the preset's)
+    #[arg(long, value_parser = super::ranges::finite64(0.0..=1e6))]
     clip_grad: Option<f64>,
-    /// Dropout before the classifier (default: the preset's)
-    #[arg(long)]
+    /// Dropout before the classifier, 0..=0.99 (default: the preset's)
+    #[arg(long, value_parser = super::ranges::finite64(0.0..=0.99))]
     dropout: Option<f64>,
+    /// Freeze the BatchNorm statistics of all but the first layer, as TSN fine-tunes (default:
+    /// the preset's)
     #[arg(long, action = clap::ArgAction::Set)]
     partial_bn: Option<bool>,
-    #[arg(long)]
+    /// Label smoothing of the cross-entropy, 0..=0.99 (default: 0)
+    #[arg(long, value_parser = super::ranges::finite64(0.0..=0.99))]
     label_smoothing: Option<f64>,
-    /// Frames per clip (TSN segments or dense clip length), at least 1
+    /// Frames per clip (TSN segments or dense clip length), at least 1 (default: the preset's)
     #[arg(long, value_parser = clap::value_parser!(i64).range(1..))]
     segments: Option<i64>,
-    /// Dense clips with this frame interval (MVF); 0 for TSN segments
+    /// Dense clips with this frame interval (MVF); 0 for TSN segments (default: the preset's)
     #[arg(long)]
     interval: Option<usize>,
-    /// Input side in pixels
-    #[arg(long)]
+    /// Input side in pixels, 16..=1024 (default: the preset's)
+    #[arg(long, value_parser = clap::value_parser!(i64).range(16..=1024))]
     input_size: Option<i64>,
-    /// Multi-scale crop scales, comma-separated
-    #[arg(long, value_delimiter = ',')]
+    /// Multi-scale crop scales, comma-separated, each in 0.05..=1 (default: the preset's)
+    #[arg(long, value_delimiter = ',', value_parser = super::ranges::finite(0.05..=1.0))]
     scales: Option<Vec<f32>>,
+    /// Horizontal flips in training (default: the preset's; mirror for the tiny motion presets)
     #[arg(long, value_enum)]
     flip: Option<FlipSpec>,
-    /// Seed of every random choice (default: the preset's); a run is reproducible from it
+    /// Seed of every random choice; a run is reproducible from it (default: 0)
     #[arg(long)]
     seed: Option<u64>,
-    /// Data worker threads
-    #[arg(long)]
+    /// Data worker threads, at least 1 (default: 2)
+    #[arg(long, value_parser = super::ranges::positive())]
     workers: Option<usize>,
-    /// Validate every N epochs, and always after the last (default: the preset's; 0: last only)
+    /// Validate every N epochs, and always after the last; 0: after the last only (default: 1)
     #[arg(long)]
     eval_every: Option<u32>,
-    /// Initial weights (safetensors); the classifier is replaced if its class count differs
+    /// Initial weights (safetensors, e.g. from `shiftlive import`); the classifier is replaced if
+    /// its class count differs (default: none, from scratch)
     #[arg(long)]
     init: Option<PathBuf>,
-    /// Mixed precision on CUDA
+    /// Mixed precision, CUDA only (default: the preset's, on for the UCF-101 recipes)
     #[arg(long, action = clap::ArgAction::Set)]
     amp: Option<bool>,
     /// Stop at the first unreadable video instead of skipping it
     #[arg(long)]
     strict: bool,
-    /// Also checkpoint every N steps
-    #[arg(long)]
+    /// Also checkpoint every N steps, at least 1 (default: only after each epoch)
+    #[arg(long, value_parser = super::ranges::positive())]
     checkpoint_every: Option<usize>,
-    /// Keep decoded videos in memory across epochs
+    /// Keep decoded videos in memory across epochs (default: the preset's, on for the tiny
+    /// motion presets)
     #[arg(long, action = clap::ArgAction::Set)]
     cache_decoded: Option<bool>,
     /// Frame stride for running the trained model live (the spacing of its training frames in
-    /// the videos), stored in the checkpoints; default: the dense clips' --interval
+    /// the videos), stored in the checkpoints (default: the dense clips' --interval)
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     live_stride: Option<u32>,
-    /// Clips per video in the trained model's test protocol (used by `eval` and `predict`)
-    #[arg(long)]
+    /// Clips per video in the trained model's test protocol (used by `eval` and `predict`),
+    /// 1..=100 (default: the preset's, 1 for most)
+    #[arg(long, value_parser = super::ranges::count(1..=100))]
     test_clips: Option<usize>,
-    /// Crops per clip in the trained model's test protocol
+    /// Crops per clip in the trained model's test protocol (default: the preset's, centre for
+    /// most)
     #[arg(long, value_enum)]
     test_crop: Option<CropArg>,
     /// Distil from this trained model (same classes and input size): its softened scores are
-    /// mixed with the labels in the loss
+    /// mixed with the labels in the loss (default: none)
     #[arg(long)]
     teacher: Option<PathBuf>,
-    /// Softmax temperature of the distillation
-    #[arg(long, default_value_t = 4.0, requires = "teacher")]
+    /// Softmax temperature of the distillation, in (0, 100]
+    #[arg(long, default_value_t = 4.0, requires = "teacher", value_parser = super::ranges::above64(0.0..=100.0))]
     distill_temperature: f64,
-    /// Weight of the teacher's soft targets in the loss (the labels get 1 - weight)
-    #[arg(long, default_value_t = 0.5, requires = "teacher")]
+    /// Weight of the teacher's soft targets in the loss (the labels get 1 - weight), 0..=1
+    #[arg(long, default_value_t = 0.5, requires = "teacher", value_parser = super::ranges::finite64(0.0..=1.0))]
     distill_weight: f64,
     #[command(flatten)]
     compute: ComputeArgs,
@@ -278,6 +292,14 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     } else {
         new_config(&args)?
     };
+    for warning in config.warnings(device, args.resume) {
+        tracing::warn!("{warning}");
+    }
+    if args.dry_run {
+        config.validate()?;
+        super::out::outln!("{}", serde_json::to_string_pretty(&config)?);
+        return Ok(());
+    }
     tracing::info!(
         "training {} on {} ({} epochs, batch {}, lr {}), device {}, output {}",
         config.model.name,

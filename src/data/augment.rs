@@ -51,6 +51,12 @@ impl TestCrop {
             TestCrop::Ten => 10,
         }
     }
+
+    /// Whether view `c` (0-based, of [`TestCrop::count`]) is a mirror image: the last five of
+    /// ten crops, as [`test_views`] orders them.
+    pub fn mirrored(&self, c: usize) -> bool {
+        matches!(self, TestCrop::Ten) && c >= 5
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -292,10 +292,11 @@ impl Dataset {
                     list,
                     n,
                     format!(
-                        "label {label} is out of range: {} names {} classes (0..{})",
-                        class_names.map_or(String::new(), |p| p.display().to_string()),
+                        "label {label} is out of range 0..={} for the {} classes of {} (labels \
+                         are 0-based)",
+                        names.len().saturating_sub(1),
                         names.len(),
-                        names.len()
+                        class_names.map_or(String::new(), |p| p.display().to_string()),
                     ),
                 ));
             }

@@ -16,6 +16,7 @@ use tch::{Device, Tensor, nn};
 
 use super::config::TrainConfig;
 use super::error::{ResumeError, TrainError};
+use super::mirror::{FLIP_KEY, FlipRecord};
 use super::optim::{MOMENTUM_PREFIX, Sgd};
 use super::protocol::{TEST_PROTOCOL_KEY, TestProtocol};
 use super::report::EpochRecord;
@@ -51,6 +52,7 @@ pub(super) struct Checkpointer {
     labels_json: String,
     /// False on a data-parallel run's ranks other than 0: they only read (resume).
     writes: bool,
+    classes: Vec<String>,
 }
 
 impl Checkpointer {
@@ -63,6 +65,7 @@ impl Checkpointer {
             out: out.to_path_buf(),
             labels_json,
             writes: true,
+            classes: classes.to_vec(),
         })
     }
 
@@ -122,7 +125,7 @@ impl Checkpointer {
 
     /// Metadata a trained model carries for `live`, `play` and `eval`: class names, the
     /// preprocessing it was trained with, the frame stride to run it at, the test protocol, the
-    /// epoch.
+    /// training flip rule, the epoch.
     fn metadata(
         &self,
         config: &TrainConfig,
@@ -148,6 +151,10 @@ impl Checkpointer {
             source,
         })?;
         meta.push((TEST_PROTOCOL_KEY, protocol));
+        meta.push((
+            FLIP_KEY,
+            FlipRecord::new(config.regimen.flip, &self.classes).to_json(),
+        ));
         Ok(meta)
     }
 

@@ -74,9 +74,40 @@ impl DataSpec {
         }
     }
 
-    /// The training and validation sets, checked to make a run.
+    /// The training and validation sets, checked to make a run. Lists without `--classes`
+    /// have the classes 0..=largest label of the training list; a validation label beyond
+    /// them is named with its line.
     pub fn training_sets(&self) -> Result<(Dataset, Dataset), TrainError> {
-        let (train, val) = self.datasets()?;
+        let (train, mut val) = self.datasets()?;
+        if let Self::List {
+            root,
+            val: list,
+            classes: None,
+            ..
+        } = self
+        {
+            let k = train.classes.len();
+            if let Some(item) = val.items.iter().find(|i| i.label >= k) {
+                let line = std::fs::read_to_string(list).ok().and_then(|text| {
+                    let mut lines = text.lines().enumerate();
+                    lines
+                        .find(|(_, l)| {
+                            l.split_whitespace().next().map(|r| root.join(r))
+                                == Some(item.path.clone())
+                        })
+                        .map(|(n, _)| n + 1)
+                });
+                return Err(TrainError::Config(format!(
+                    "{}{}: label {} is out of range 0..={} for the {k} classes of the training \
+                     list (labels are 0-based; give --classes to name them)",
+                    list.display(),
+                    line.map_or(String::new(), |n| format!(" line {n}")),
+                    item.label,
+                    k - 1
+                )));
+            }
+            val.classes = train.classes.clone();
+        }
         if train.items.is_empty() {
             return Err(TrainError::Config(format!(
                 "the training set {} is empty",

@@ -102,6 +102,19 @@ pub enum TrainError {
         #[source]
         source: ProtocolError,
     },
+    #[error(
+        "{}: --crop ten has mirrored views, but the model was trained with --flip off and its \
+         classes have mirrored pairs ({pair}): it never saw a mirror image, so a mirrored view's \
+         class is unknown to it; test it with --crop centre or three",
+        path.display()
+    )]
+    MirroredViews { path: PathBuf, pair: String },
+    #[error("{}: metadata 'flip' ({text}) {why}", path.display())]
+    FlipRule {
+        path: PathBuf,
+        text: String,
+        why: String,
+    },
     #[error("drawing {}", path.display())]
     Plot {
         path: PathBuf,

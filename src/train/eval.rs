@@ -12,6 +12,7 @@ use tch::{Device, Kind, Tensor};
 
 use super::TrainError;
 use super::metrics::{Accuracy, Scores};
+use super::mirror::combine_views;
 use crate::data::{Batch, Dataset, DecodeCache, Loader, LoaderOptions, Mode, Sampling, TestCrop};
 use crate::model::ActionNet;
 use crate::online::Recognizer;
@@ -29,12 +30,32 @@ pub struct EvalOptions {
     pub strict: bool,
     pub cache: Option<Arc<DecodeCache>>,
     pub progress: bool,
+    /// The label map the mirrored views' logits are swapped by before the mean (see
+    /// [`super::mirror`]); None averages them as they are.
+    pub mirror_map: Option<Vec<usize>>,
 }
+
+/// One video's outcome in an evaluation.
+#[derive(Debug, Clone, Serialize)]
+pub struct VideoResult {
+    /// The video's index in the data set's items.
+    pub item: usize,
+    pub label: usize,
+    /// The [`TOP_K`] most likely classes with their softmax probabilities, best first.
+    pub top: Vec<(usize, f32)>,
+}
+
+/// Classes kept per video in [`VideoResult::top`].
+pub const TOP_K: i64 = 5;
 
 /// The result of an evaluation.
 #[derive(Debug, Clone, Serialize)]
 pub struct EvalReport {
     pub scores: Scores,
+    /// Mean cross-entropy of the videos' view-averaged logits.
+    pub loss: f64,
+    /// Every video read, in the order evaluated.
+    pub videos: Vec<VideoResult>,
     /// `confusion[true][predicted]`.
     pub confusion: Vec<Vec<u64>>,
     /// Unreadable videos left out, with the reason.
@@ -81,22 +102,46 @@ pub(crate) fn bar(on: bool, len: u64, prefix: &str) -> ProgressBar {
 }
 
 /// The `[B, K]` logits of a test batch's videos: each view's clip logits, averaged over the
-/// views (clips x crops), as the TSN and TSM test scripts average scores.
+/// views (clips x crops), as the TSN and TSM test scripts average scores; mirrored views first
+/// swapped by `options.mirror_map`.
 pub(crate) fn video_logits(
     net: &ActionNet,
     batch: &Batch,
+    options: &EvalOptions,
     device: Device,
 ) -> Result<Tensor, TrainError> {
     let b = batch.labels.size()[0];
     let x = batch.input.to_device(device);
-    Ok(
-        tch::no_grad(|| net.forward_clip_t(&x, batch.frames as i64, false))?
-            .logits
-            .to_kind(Kind::Float)
-            .to_device(Device::Cpu)
-            .view([b, batch.views as i64, -1])
-            .mean_dim(1, false, None),
-    )
+    let views = tch::no_grad(|| net.forward_clip_t(&x, batch.frames as i64, false))?
+        .logits
+        .to_kind(Kind::Float)
+        .to_device(Device::Cpu)
+        .view([b, batch.views as i64, -1]);
+    combine_views(&views, options.crop, options.mirror_map.as_deref())
+}
+
+/// Each video of `batch` with its label and its [`TOP_K`] classes (softmax of `logits`).
+fn video_results(logits: &Tensor, batch: &Batch) -> Result<Vec<VideoResult>, TrainError> {
+    let k = TOP_K.min(logits.size()[1]);
+    let (values, indices) = logits
+        .f_softmax(-1, Kind::Float)?
+        .f_topk(k, -1, true, true)?;
+    let values = Vec::<f32>::try_from(values.f_reshape([-1])?)?;
+    let indices = Vec::<i64>::try_from(indices.f_reshape([-1])?)?;
+    let labels = Vec::<i64>::try_from(&batch.labels)?;
+    let k = k as usize;
+    Ok(batch
+        .items
+        .iter()
+        .enumerate()
+        .map(|(row, &item)| VideoResult {
+            item,
+            label: labels[row] as usize,
+            top: (row * k..(row + 1) * k)
+                .map(|j| (indices[j] as usize, values[j]))
+                .collect(),
+        })
+        .collect())
 }
 
 /// Evaluates `net` (in evaluation mode, no gradients) on every video of `dataset`.
@@ -122,11 +167,18 @@ pub fn evaluate(
     let bar = bar(options.progress, loader.len() as u64, "eval");
     let mut acc = Accuracy::new(classes);
     let mut views = 1;
+    let (mut loss_sum, mut videos) = (0f64, Vec::with_capacity(dataset.items.len()));
     for batch in loader.by_ref() {
         let batch = batch?;
         views = batch.views;
-        let logits = video_logits(net, &batch, device)?;
+        let logits = video_logits(net, &batch, options, device)?;
         acc.add(&logits, &batch.labels);
+        let b = batch.items.len() as f64;
+        loss_sum += logits
+            .f_cross_entropy_loss::<Tensor>(&batch.labels, None, tch::Reduction::Mean, -100, 0.0)?
+            .f_double_value(&[])?
+            * b;
+        videos.extend(video_results(&logits, &batch)?);
         bar.inc(1);
         let s = acc.scores();
         bar.set_message(format!("top-1 {:.3}", s.top1));
@@ -138,6 +190,8 @@ pub fn evaluate(
         .map(|s| (s.path.clone(), s.reason.clone()))
         .collect();
     Ok(EvalReport {
+        loss: loss_sum / videos.len().max(1) as f64,
+        videos,
         scores: acc.scores(),
         confusion: acc.confusion().to_vec(),
         skipped,

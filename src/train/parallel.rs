@@ -123,7 +123,8 @@ fn fnv(bytes: &[u8]) -> u64 {
 }
 
 /// Evaluates `set` split over the ranks (rank r takes items r, r + W, ...) and sums the counts:
-/// every rank returns the scores and confusion of the whole set; skipped videos are this rank's.
+/// every rank returns the scores, loss and confusion of the whole set; the per-video results and
+/// skipped videos are this rank's (their `item` indexes into `set`).
 pub fn evaluate_split(
     pg: &ProcessGroup,
     net: &ActionNet,
@@ -144,6 +145,8 @@ pub fn evaluate_split(
     let mut report = if part.items.is_empty() {
         EvalReport {
             scores: Accuracy::new(classes).scores(),
+            loss: 0.0,
+            videos: Vec::new(),
             confusion: vec![vec![0; classes]; classes],
             skipped: Vec::new(),
             seconds: 0.0,
@@ -152,6 +155,9 @@ pub fn evaluate_split(
     } else {
         evaluate(net, Arc::new(part), options, device)?
     };
+    for video in &mut report.videos {
+        video.item = rank + video.item * world;
+    }
     let s = report.scores;
     let mut counts: Vec<f64> = report
         .confusion
@@ -161,6 +167,7 @@ pub fn evaluate_split(
         .collect();
     counts.push((s.top5 * s.count as f64).round());
     counts.push(s.count as f64);
+    counts.push(report.loss * s.count as f64);
     let sums = pg.sum_f64(&counts)?;
     let confusion: Vec<Vec<u64>> = sums[..classes * classes]
         .chunks(classes.max(1))
@@ -173,6 +180,7 @@ pub fn evaluate_split(
     );
     report.scores = acc.scores();
     report.confusion = acc.confusion().to_vec();
+    report.loss = sums[classes * classes + 2] / sums[classes * classes + 1].max(1.0);
     Ok(report)
 }
 

@@ -72,7 +72,7 @@ pub fn predict(
     let mut logits: Vec<Option<Vec<f32>>> = vec![None; inputs.len()];
     for batch in loader.by_ref() {
         let batch = batch?;
-        let out = video_logits(net, &batch, device)?;
+        let out = video_logits(net, &batch, &opts, device)?;
         for (row, &item) in batch.items.iter().enumerate() {
             let values: Vec<f32> =
                 Vec::try_from(out.get(row as i64)).map_err(|source| TrainError::Logits {

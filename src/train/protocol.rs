@@ -134,7 +134,8 @@ impl TestProtocol {
         self
     }
 
-    /// Evaluation options that test with this protocol (no cache, not strict, no progress bar:
+    /// Evaluation options that test with this protocol (no cache, not strict, no progress bar, no
+    /// mirror map:
     /// callers set those with struct update syntax).
     pub fn eval_options(&self, batch_size: usize, workers: usize) -> super::EvalOptions {
         super::EvalOptions {
@@ -146,6 +147,7 @@ impl TestProtocol {
             strict: false,
             cache: None,
             progress: false,
+            mirror_map: None,
         }
     }
 

@@ -188,7 +188,8 @@ impl Recipe {
     }
 
     /// One line for `shiftlive presets`: schedule, length, batch, frames, clipping, dropout,
-    /// partial BN, and whether it starts from `--init` weights, for `model` (before this recipe).
+    /// partial BN, flip, test views, and whether it starts from `--init` weights, for `model`
+    /// (before this recipe).
     pub fn describe(&self, model: &ModelConfig) -> String {
         let r = &self.regimen;
         let s = &r.schedule;
@@ -208,7 +209,7 @@ impl Recipe {
         };
         format!(
             "{:?}: lr {} {decay}{warmup}, {} epochs, batch {}, {clip}, clip {}, dropout {}, \
-             partial BN {}, {}",
+             partial BN {}, flip {:?}, tested {} clip(s) x {:?}, {}",
             self.name,
             s.base_lr,
             r.epochs,
@@ -216,6 +217,9 @@ impl Recipe {
             r.clip_grad.map_or("off".to_string(), |c| c.to_string()),
             self.dropout,
             if r.partial_bn { "on" } else { "off" },
+            r.flip,
+            r.test.clips,
+            r.test.crop,
             if self.wants_init {
                 "from --init weights"
             } else {

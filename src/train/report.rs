@@ -1,6 +1,7 @@
 //! What a run reports: one [`EpochRecord`] per epoch, logged and written to `metrics.jsonl`,
-//! `metrics.csv` and `curves.png`; the confusion matrix of the last validation; the unreadable
-//! videos skipped so far (`skipped.txt`); the [`TrainOutcome`] printed at the end.
+//! `metrics.csv`, `curves.png` and TensorBoard's `tb/`; the confusion matrix of the best model
+//! (PNG, CSV, JSON); the unreadable videos skipped so far (`skipped.txt`); the [`TrainOutcome`]
+//! printed at the end.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -8,8 +9,13 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::TrainError;
+use super::confusion::{Confusion, ConfusionTitle};
 use super::plot::{self, CurvePoint};
-use super::trainer::write_atomic;
+
+/// Writes `text` to `path` atomically (see [`crate::fsio`]).
+pub(crate) fn write_atomic(path: &Path, text: &str) -> Result<(), TrainError> {
+    Ok(crate::fsio::write_atomic(path, text.as_bytes())?)
+}
 
 /// One epoch's figures: a line of `metrics.jsonl` and `metrics.csv`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -18,6 +24,9 @@ pub struct EpochRecord {
     pub lr: f64,
     pub train_loss: f64,
     pub train_top1: f64,
+    /// Mean cross-entropy of the validation videos (absent in runs saved before it was kept).
+    #[serde(default)]
+    pub val_loss: Option<f64>,
     pub val_top1: Option<f64>,
     pub val_top5: Option<f64>,
     pub val_mean_class_acc: Option<f64>,
@@ -85,14 +94,14 @@ impl MetricsLog {
         );
     }
 
-    /// `metrics.jsonl`, `metrics.csv` and `curves.png` of every epoch so far.
+    /// `metrics.jsonl`, `metrics.csv`, `curves.png` and `tb/` of every epoch so far.
     pub fn write(&self, history: &[EpochRecord]) -> Result<(), TrainError> {
         if !self.writes {
             return Ok(());
         }
         let mut jsonl = String::new();
         let mut csv = String::from(
-            "epoch,lr,train_loss,train_top1,val_top1,val_top5,val_mean_class_acc,clips_per_second,data_wait_seconds,epoch_seconds,skipped_videos\n",
+            "epoch,lr,train_loss,train_top1,val_loss,val_top1,val_top5,val_mean_class_acc,clips_per_second,data_wait_seconds,epoch_seconds,skipped_videos\n",
         );
         let opt = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.6}"));
         for r in history {
@@ -103,11 +112,12 @@ impl MetricsLog {
             jsonl.push_str(&line);
             jsonl.push('\n');
             csv.push_str(&format!(
-                "{},{:.6e},{:.6},{:.6},{},{},{},{:.3},{:.3},{:.3},{}\n",
+                "{},{:.6e},{:.6},{:.6},{},{},{},{},{:.3},{:.3},{:.3},{}\n",
                 r.epoch,
                 r.lr,
                 r.train_loss,
                 r.train_top1,
+                opt(r.val_loss),
                 opt(r.val_top1),
                 opt(r.val_top5),
                 opt(r.val_mean_class_acc),
@@ -123,18 +133,26 @@ impl MetricsLog {
             .iter()
             .map(|r| CurvePoint {
                 epoch: f64::from(r.epoch),
+                lr: r.lr,
                 train_loss: r.train_loss,
                 train_top1: r.train_top1,
+                val_loss: r.val_loss,
                 val_top1: r.val_top1,
             })
             .collect();
-        plot::curves(&self.out.join("curves.png"), &points, &self.model)
+        plot::curves(&self.out.join("curves.png"), &points, &self.model)?;
+        // Wall times: now, less the epochs' seconds (a resumed run keeps its spacing).
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        let start = now - history.iter().map(|r| r.epoch_seconds).sum::<f64>();
+        super::tensorboard::write(&self.out, history, start)
     }
 
-    /// `confusion.png` of the best model (validated after `epoch`).
+    /// `confusion.png`, `.csv` and `.json` of the best model (validated after `epoch`).
     pub fn confusion(
         &self,
-        confusion: &[Vec<u64>],
+        matrix: &[Vec<u64>],
         classes: &[String],
         set: &str,
         epoch: u32,
@@ -142,12 +160,14 @@ impl MetricsLog {
         if !self.writes {
             return Ok(());
         }
-        plot::confusion(
-            &self.out.join("confusion.png"),
-            confusion,
-            classes,
-            &format!("{} (best model, epoch {epoch}) on {set}", self.model),
-        )
+        let title = ConfusionTitle {
+            model: self.model.clone(),
+            set: set.to_string(),
+            epoch: Some(epoch),
+            what: "best model".into(),
+        };
+        Confusion { matrix, classes }.write(&self.out.join("confusion"), &title)?;
+        Ok(())
     }
 
     /// `skipped.txt`: the unreadable videos left out so far, with the reason.

@@ -24,19 +24,16 @@ use tch::{Device, nn};
 use super::TrainError;
 use super::checkpointer::{Checkpointer, RunState, init_from};
 use super::config::TrainConfig;
-use super::eval::EvalOptions;
+use super::eval::{EvalOptions, EvalReport};
 use super::lock::RunLock;
-use super::metrics::Scores;
 use super::optim::Sgd;
-use super::report::{EpochRecord, MetricsLog, TrainOutcome};
+use super::report::{EpochRecord, MetricsLog, TrainOutcome, write_atomic};
 use super::step::{SoftTargets, StepSettings, Teacher, mix, train_step_with};
+use super::warnings::clip_length_warning;
 use crate::data::{Batch, Dataset, DecodeCache, Flip, Loader, Mode, TestCrop};
 use crate::model::ActionNet;
 
 mod tally;
-
-/// A validation's scores with its confusion matrix (`[true][predicted]`).
-type Validation = (Scores, Vec<Vec<u64>>);
 
 /// A training run writing into `out`.
 pub struct Trainer {
@@ -86,11 +83,6 @@ struct EpochProgress {
     lr: f64,
     seconds: f64,
     bar: ProgressBar,
-}
-
-/// Writes `text` to `path` atomically (see [`crate::fsio`]).
-pub(crate) fn write_atomic(path: &Path, text: &str) -> Result<(), TrainError> {
-    Ok(crate::fsio::write_atomic(path, text.as_bytes())?)
 }
 
 impl Trainer {
@@ -217,6 +209,10 @@ impl Trainer {
         }
         self.start_parallel(&config, [&train_set, &val_set], &vs, &mut state)?;
         config.log_live_stride();
+        let lengths = super::warnings::probe_lengths(&train_set);
+        if let Some(w) = clip_length_warning(&config.sampling(), &lengths, &train_set.source) {
+            tracing::warn!("{w}");
+        }
         net.set_partial_bn(config.regimen.partial_bn);
         let mut sgd = Sgd::new(&vs, config.regimen.sgd, net.classifier_prefix());
         if let Some(tensors) = &saved {
@@ -382,7 +378,7 @@ impl Trainer {
 
     /// One centre-cropped clip per validation video, every `eval_every` epochs and after the
     /// last (with the confusion matrix).
-    fn validate(&self, run: &mut Run) -> Result<Option<Validation>, TrainError> {
+    fn validate(&self, run: &mut Run) -> Result<Option<EvalReport>, TrainError> {
         let (c, epoch) = (&run.config, run.state.epoch);
         let last = epoch + 1 == c.regimen.epochs;
         if !(last || (c.eval_every > 0 && (epoch + 1).is_multiple_of(c.eval_every))) {
@@ -397,12 +393,13 @@ impl Trainer {
             strict: c.strict,
             cache: run.cache.clone(),
             progress: self.progress,
+            mirror_map: None,
         };
         let report = self.evaluate_all(&run.net, run.val_set.clone(), &options)?;
         for (path, why) in &report.skipped {
             run.skipped.insert(path.clone(), why.clone());
         }
-        Ok(Some((report.scores, report.confusion)))
+        Ok(Some(report))
     }
 
     /// The epoch's record, the best model if it improved, the checkpoint, the metric files.
@@ -410,15 +407,16 @@ impl Trainer {
         &self,
         run: &mut Run,
         p: &EpochProgress,
-        val: Option<Validation>,
+        report: Option<EvalReport>,
     ) -> Result<(), TrainError> {
-        let (val, confusion) = val.unzip();
+        let val = report.as_ref().map(|r| r.scores);
         let state = &mut run.state;
         let record = EpochRecord {
             epoch: state.epoch + 1,
             lr: p.lr,
             train_loss: state.loss_sum / state.seen.max(1) as f64,
             train_top1: state.correct as f64 / state.seen.max(1) as f64,
+            val_loss: report.as_ref().map(|r| r.loss),
             val_top1: val.map(|s| s.top1),
             val_top5: val.map(|s| s.top5),
             val_mean_class_acc: val.map(|s| s.mean_class_acc),
@@ -448,11 +446,11 @@ impl Trainer {
             let epoch = run.state.epoch;
             run.checkpointer.save_best(&run.vs, &run.config, epoch)?;
         }
-        if improved && let Some(confusion) = &confusion {
-            // The best model's confusion, drawn when it becomes the best.
-            let set = &run.val_set.source;
-            let epoch = run.state.epoch;
-            run.metrics.confusion(confusion, &run.classes, set, epoch)?;
+        if improved && let Some(report) = &report {
+            // The best model's confusion, written when it becomes the best.
+            let (set, epoch) = (&run.val_set.source, run.state.epoch);
+            run.metrics
+                .confusion(&report.confusion, &run.classes, set, epoch)?;
         }
         run.checkpointer
             .save(&run.vs, &run.config, &run.sgd, &run.state)?;
