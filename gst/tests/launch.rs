@@ -97,7 +97,14 @@ fn labels_and_logits_on_the_demo_clip_equal_shiftlive_play() {
         shiftlive.display()
     );
     let play = Command::new(&shiftlive)
-        .args(["play", "--headless", "--emit-logits", "--smooth", "3", "--model"])
+        .args([
+            "play",
+            "--headless",
+            "--emit-logits",
+            "--smooth",
+            "3",
+            "--model",
+        ])
         .arg(&model)
         .arg(demo_clip())
         .output()
