@@ -10,6 +10,7 @@ pub mod capture;
 pub mod data;
 pub mod device;
 pub mod errors;
+pub mod export;
 pub mod fsio;
 #[cfg(feature = "capture")]
 pub mod media;

@@ -4,6 +4,7 @@ mod args;
 mod bench;
 mod bench_train;
 mod eval;
+mod export;
 pub mod exit;
 mod import;
 #[cfg(feature = "capture")]
@@ -54,6 +55,8 @@ pub enum Command {
     Bench(bench::Args),
     /// Convert a PyTorch checkpoint (TSM authors, mmaction2, torchvision) into a shiftlive checkpoint
     Import(import::Args),
+    /// Export a model: ONNX, TorchScript or a Triton model repository (online step with state)
+    Export(export::Args),
     /// Write the synthetic motion data set (UCF-101 layout, nine classes that differ only by motion)
     Synth(synth::Args),
 }
@@ -66,6 +69,7 @@ impl Cli {
             Command::Bench(args) => bench::run(args),
             Command::Synth(args) => synth::run(args),
             Command::Import(args) => import::run(args),
+            Command::Export(args) => export::run(args),
             Command::Train(args) => train::run(*args),
             Command::BenchTrain(args) => bench_train::run(args),
             Command::Eval(args) => eval::run(args),
