@@ -25,7 +25,7 @@ run() {
   phases+=("$(printf '%-34s %6d s' "$name" $((SECONDS - start)))")
 }
 
-run "setup (scripts/setup.sh)" bash scripts/setup.sh || { echo "setup failed" >&2; exit 1; }
+run "setup (scripts/setup.sh)" bash scripts/setup.sh --export || { echo "setup failed" >&2; exit 1; }
 run "build (deps + shiftlive + tests)" "$CARGO" test --all-targets --no-run
 # The test binaries run one after another; their output is kept to time each one.
 run "run the tests" bash -c "set -o pipefail; $CARGO test --all-targets --no-fail-fast 2>&1 | tee '$log'"
