@@ -265,7 +265,10 @@ pub fn write_dir_atomic(
         Ok(meta) if meta.file_type().is_dir() => true,
         Ok(meta) => {
             let what = kind_of(&meta);
-            return Err(WriteError::NotRegular { path: target.to_path_buf(), what });
+            return Err(WriteError::NotRegular {
+                path: target.to_path_buf(),
+                what,
+            });
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => false,
         Err(e) => return Err(WriteError::io(target, e)),
@@ -281,7 +284,10 @@ pub fn write_dir_atomic(
     }
     let parent = parent_dir(target);
     let temp = |suffix: &str| {
-        tempfile::Builder::new().prefix(".shiftlive-").suffix(suffix).tempdir_in(parent)
+        tempfile::Builder::new()
+            .prefix(".shiftlive-")
+            .suffix(suffix)
+            .tempdir_in(parent)
     };
     let staging = temp(".part").map_err(|e| WriteError::io(target, without_temp_path(e)))?;
     for (relative, contents) in files {
@@ -290,7 +296,9 @@ pub fn write_dir_atomic(
             fs::create_dir_all(dir).map_err(|e| WriteError::io(target, e))?;
         }
         let mut file = File::create(&path).map_err(|e| WriteError::io(target, e))?;
-        file.write_all(contents).and_then(|()| file.sync_all()).map_err(|e| WriteError::io(target, e))?;
+        file.write_all(contents)
+            .and_then(|()| file.sync_all())
+            .map_err(|e| WriteError::io(target, e))?;
     }
     // The old directory goes into a temporary one (removed when it drops) before the rename.
     let aside = if old {

@@ -13,7 +13,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
-
 fn shiftlive() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_shiftlive"));
     cmd.env("SHIFTLIVE_LOG", "warn");

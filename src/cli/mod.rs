@@ -4,8 +4,8 @@ mod args;
 mod bench;
 mod bench_train;
 mod eval;
-mod export;
 pub mod exit;
+mod export;
 mod import;
 #[cfg(feature = "capture")]
 mod live;

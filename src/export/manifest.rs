@@ -25,9 +25,11 @@ pub struct StateEntry {
     pub output: String,
     pub shape: Vec<i64>,
     pub dtype: &'static str,
-    /// Positional names in the TorchScript module (Triton's libtorch backend), when written.
+    /// In a TorchScript export: the positional input (`INPUT__{K+1}`, Triton's libtorch naming)
+    /// and the columns `[start, end)` of the packed output `OUTPUT__0` holding the new state
+    /// (flattened `[N, fold*H*W]`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub torchscript: Option<(String, String)>,
+    pub torchscript: Option<(String, [i64; 2])>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -91,10 +93,15 @@ impl Manifest {
         }
     }
 
-    /// Adds the TorchScript positional names (`INPUT__{K+1}` / `OUTPUT__{K+1}`).
+    /// Adds the TorchScript positions: `INPUT__0` the frame, `INPUT__{K+1}` the K-th state;
+    /// one output `OUTPUT__0` `[N, classes + sum of state sizes]`: the logits, then each new
+    /// state flattened, in order (see `export::step`, which says why it is packed).
     pub fn with_torchscript_names(mut self) -> Self {
+        let mut start = self.output.shape[0];
         for (k, state) in self.states.iter_mut().enumerate() {
-            state.torchscript = Some((format!("INPUT__{}", k + 1), format!("OUTPUT__{}", k + 1)));
+            let end = start + state.shape.iter().product::<i64>();
+            state.torchscript = Some((format!("INPUT__{}", k + 1), [start, end]));
+            start = end;
         }
         self
     }

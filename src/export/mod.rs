@@ -189,7 +189,11 @@ pub fn write_export(
         return Err(refused(format!(
             "{why}; --format {} writes the online step with its state: export it with --format \
              onnx as a clip model ([N, T, 3, S, S] -> logits)",
-            if format == ExportFormat::Triton { "triton" } else { "torchscript" }
+            if format == ExportFormat::Triton {
+                "triton"
+            } else {
+                "torchscript"
+            }
         )));
     }
     let emit_error = |source| ExportError::Emit {
@@ -217,7 +221,11 @@ pub fn write_export(
         ExportFormat::Onnx => {
             let manifest = manifest(file_name(out));
             fsio::write_atomic_checked(out, &graph.to_bytes(), &[input])?;
-            fsio::write_atomic_checked(&manifest_path(out), manifest.to_json().as_bytes(), &[input])?;
+            fsio::write_atomic_checked(
+                &manifest_path(out),
+                manifest.to_json().as_bytes(),
+                &[input],
+            )?;
             Ok(manifest)
         }
         ExportFormat::Torchscript => {
@@ -226,16 +234,22 @@ pub fn write_export(
                 .and_then(|mut step| step.trace(1))
                 .map_err(emit_error)?;
             let mut file = AtomicFile::create(out, &[input])?;
-            module.save(file.temp_path()).map_err(|source| ExportError::Save {
-                path: out.to_path_buf(),
-                source,
-            })?;
+            module
+                .save(file.temp_path())
+                .map_err(|source| ExportError::Save {
+                    path: out.to_path_buf(),
+                    source,
+                })?;
             file.flush().map_err(|e| ExportError::Save {
                 path: out.to_path_buf(),
                 source: tch::TchError::Io(e),
             })?;
             file.commit()?;
-            fsio::write_atomic_checked(&manifest_path(out), manifest.to_json().as_bytes(), &[input])?;
+            fsio::write_atomic_checked(
+                &manifest_path(out),
+                manifest.to_json().as_bytes(),
+                &[input],
+            )?;
             Ok(manifest)
         }
         ExportFormat::Triton => {
@@ -247,7 +261,10 @@ pub fn write_export(
                     triton::config_pbtxt(&graph, &name, labels_file).into_bytes(),
                 ),
                 (PathBuf::from(&name).join("1/model.onnx"), graph.to_bytes()),
-                (PathBuf::from("manifest.json"), manifest.to_json().into_bytes()),
+                (
+                    PathBuf::from("manifest.json"),
+                    manifest.to_json().into_bytes(),
+                ),
             ];
             if let Some(labels) = &loaded.labels {
                 let text = labels.join("\n") + "\n";
@@ -263,7 +280,17 @@ pub fn write_export(
 fn sanitize(name: &str) -> String {
     let clean: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
-    if clean.is_empty() { "model".into() } else { clean }
+    if clean.is_empty() {
+        "model".into()
+    } else {
+        clean
+    }
 }

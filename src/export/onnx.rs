@@ -265,7 +265,13 @@ impl Builder {
         out
     }
 
-    fn node_to(&mut self, op: &str, inputs: &[String], attribute: Vec<AttributeProto>, out: String) {
+    fn node_to(
+        &mut self,
+        op: &str,
+        inputs: &[String],
+        attribute: Vec<AttributeProto>,
+        out: String,
+    ) {
         let name = self.fresh(op);
         self.nodes.push(NodeProto {
             input: inputs.to_vec(),
@@ -279,7 +285,10 @@ impl Builder {
 
     /// An fp32 initialiser holding `t` (any shape).
     fn weight(&mut self, name: String, t: &Tensor) -> Result<String, EmitError> {
-        let t = t.to_kind(Kind::Float).to_device(tch::Device::Cpu).contiguous();
+        let t = t
+            .to_kind(Kind::Float)
+            .to_device(tch::Device::Cpu)
+            .contiguous();
         let data = Vec::<f32>::try_from(&t.flatten(0, -1))?;
         let raw = data.iter().flat_map(|x| x.to_le_bytes()).collect();
         self.initializers.push(TensorProto {
@@ -374,11 +383,7 @@ impl Builder {
         let kept = self.slice(&x, &[1], &[0], &[fold]);
         self.node_to("Identity", &[kept], Vec::new(), state.output.clone());
         let rest = self.slice(&x, &[1], &[fold], &[c]);
-        let shifted = self.node(
-            "Concat",
-            &[state.input.clone(), rest],
-            vec![int("axis", 1)],
-        );
+        let shifted = self.node("Concat", &[state.input.clone(), rest], vec![int("axis", 1)]);
         self.states.push(state);
         Ok(self.value(shifted, vec![c, h, w]))
     }

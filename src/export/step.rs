@@ -1,8 +1,13 @@
 //! The online step as a stateless tch function, `(frame, state_in_0, ...) -> (logits,
 //! state_out_0, ...)`, run by the same emitter walk as the ONNX graph; TorchScript records it by
-//! tracing. Inputs and outputs follow Triton's libtorch naming by position (`INPUT__0` is the
-//! frame, `INPUT__{K+1}` the K-th state; `OUTPUT__0` the logits, `OUTPUT__{K+1}` the K-th new
-//! state).
+//! tracing. Inputs follow Triton's libtorch naming by position (`INPUT__0` is the frame,
+//! `INPUT__{K+1}` the K-th state).
+//!
+//! The traced module has ONE output, `OUTPUT__0` `[N, classes + sum of fold*H*W]`: the logits,
+//! then each new state flattened, in slot order (the manifest gives the columns). tch's tracer
+//! registers several outputs as several graph returns, which TorchScript refuses to save
+//! ("Exportable methods must have a single return value"), and it cannot build the tuple that
+//! Python's tracer would; so the outputs are packed.
 
 use std::collections::HashMap;
 
@@ -49,7 +54,10 @@ impl<'a> StatelessStep<'a> {
     /// Zero states for `batch` streams at input side `side`: found by one run on a zero frame
     /// (the shapes come from the network).
     pub fn zero_states(&mut self, batch: i64, side: i64) -> Result<Vec<Tensor>, EmitError> {
-        let frame = Tensor::zeros([batch, 3, side, side], (tch::Kind::Float, self.net.device()));
+        let frame = Tensor::zeros(
+            [batch, 3, side, side],
+            (tch::Kind::Float, self.net.device()),
+        );
         let (_, run) = self.walk(&frame, None)?;
         Ok(run.new_states.iter().map(Tensor::zeros_like).collect())
     }
@@ -73,26 +81,36 @@ impl<'a> StatelessStep<'a> {
     /// Traces the step on `batch` zero streams into a TorchScript module.
     pub fn trace(&mut self, batch: i64) -> Result<CModule, EmitError> {
         let side = self.net.config().input_size;
-        let frame = Tensor::zeros([batch, 3, side, side], (tch::Kind::Float, self.net.device()));
+        let frame = Tensor::zeros(
+            [batch, 3, side, side],
+            (tch::Kind::Float, self.net.device()),
+        );
         let mut inputs = vec![frame];
         inputs.extend(self.zero_states(batch, side)?);
         // Fills the folded weights outside the trace: they become constants, not ops.
         self.run(&inputs)?;
         let mut failure = None;
-        let module = CModule::create_by_tracing("ShiftliveStep", "forward", &inputs, &mut |xs| {
-            match self.run(xs) {
-                Ok(out) => out,
+        let module =
+            CModule::create_by_tracing("ShiftliveStep", "forward", &inputs, &mut |xs| match self
+                .run(xs)
+            {
+                Ok(out) => vec![pack(&out)],
                 Err(e) => {
                     failure = Some(e);
                     Vec::new()
                 }
-            }
-        })?;
+            })?;
         match failure {
             Some(e) => Err(e),
             None => Ok(module),
         }
     }
+}
+
+/// `[logits, state_0, ...]` -> `[N, classes + sum of state sizes]`.
+pub fn pack(outputs: &[Tensor]) -> Tensor {
+    let flat: Vec<Tensor> = outputs.iter().map(|t| t.flatten(1, -1)).collect();
+    Tensor::cat(&flat, 1)
 }
 
 /// One run of the step.
@@ -173,10 +191,9 @@ impl Emitter for Run<'_> {
         let (c, fold) = (x.size()[1], point.fold);
         let kept = x.narrow(1, 0, fold); // [N, fold, H, W]: the next frame's past
         let past = match self.states {
-            Some(states) => states
-                .get(k)
-                .map(Tensor::shallow_clone)
-                .ok_or_else(|| EmitError::Unsupported(format!("only {} states given", states.len())))?,
+            Some(states) => states.get(k).map(Tensor::shallow_clone).ok_or_else(|| {
+                EmitError::Unsupported(format!("only {} states given", states.len()))
+            })?,
             None => kept.zeros_like(),
         };
         let y = Tensor::cat(&[past, x.narrow(1, fold, c - fold)], 1);
@@ -196,7 +213,16 @@ impl Emitter for Run<'_> {
         bias: Option<&Tensor>,
         x: Value,
     ) -> Result<Value, EmitError> {
-        let y = self.values[x.0].linear(weight, bias);
+        // Detached copies made on the first (untraced) run: constants of the trace.
+        let (w, b) = self.folded.entry("<classifier>".into()).or_insert_with(|| {
+            let float = |t: &Tensor| t.detach().to_kind(tch::Kind::Float);
+            let b = bias.map_or_else(
+                || Tensor::zeros([weight.size()[0]], (tch::Kind::Float, weight.device())),
+                float,
+            );
+            (float(weight), b)
+        });
+        let y = self.values[x.0].linear(&*w, Some(&*b));
         Ok(self.push(y))
     }
 }

@@ -31,14 +31,26 @@ pub fn config_pbtxt(graph: &OnnxGraph, name: &str, labels_file: Option<&str>) ->
     let (input, input_shape) = &graph.input;
     let mut s = String::new();
     // Writing to a String cannot fail.
-    let _ = writeln!(s, "# Written by shiftlive export: the online step with implicit state.");
+    let _ = writeln!(
+        s,
+        "# Written by shiftlive export: the online step with implicit state."
+    );
     let _ = writeln!(s, "name: \"{name}\"");
     let _ = writeln!(s, "backend: \"onnxruntime\"");
-    let _ = writeln!(s, "# Up to {MAX_BATCH_SIZE} streams per call (see the README, Deploying).");
+    let _ = writeln!(
+        s,
+        "# Up to {MAX_BATCH_SIZE} streams per call (see the README, Deploying)."
+    );
     let _ = writeln!(s, "max_batch_size: {MAX_BATCH_SIZE}");
-    let _ = writeln!(s, "input [\n  {{\n    name: \"{input}\"\n    data_type: TYPE_FP32");
+    let _ = writeln!(
+        s,
+        "input [\n  {{\n    name: \"{input}\"\n    data_type: TYPE_FP32"
+    );
     let _ = writeln!(s, "    dims: {}\n  }}\n]", dims(input_shape));
-    let _ = writeln!(s, "output [\n  {{\n    name: \"logits\"\n    data_type: TYPE_FP32");
+    let _ = writeln!(
+        s,
+        "output [\n  {{\n    name: \"logits\"\n    data_type: TYPE_FP32"
+    );
     let _ = writeln!(s, "    dims: [ {} ]", graph.classes);
     if let Some(labels) = labels_file {
         let _ = writeln!(s, "    label_filename: \"{labels}\"");
@@ -49,7 +61,10 @@ pub fn config_pbtxt(graph: &OnnxGraph, name: &str, labels_file: Option<&str>) ->
         s,
         "  # A sequence idle for 5 s is freed with its state: its next frame must start a new one."
     );
-    let _ = writeln!(s, "  max_sequence_idle_microseconds: {MAX_SEQUENCE_IDLE_US}");
+    let _ = writeln!(
+        s,
+        "  max_sequence_idle_microseconds: {MAX_SEQUENCE_IDLE_US}"
+    );
     let _ = writeln!(
         s,
         "  # No control inputs: a sequence's first request gets the zero initial state, which is\n  \

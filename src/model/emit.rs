@@ -51,7 +51,11 @@ pub trait Emitter {
     fn shift(&mut self, point: &ShiftPoint, x: Value) -> Result<Value, EmitError>;
     /// TSM's temporal pool (max over time, kernel 3, stride 2, padding 1).
     fn temporal_pool(&mut self, x: Value) -> Result<Value, EmitError>;
-    /// `x W^T + b`.
-    fn linear(&mut self, weight: &Tensor, bias: Option<&Tensor>, x: Value)
-    -> Result<Value, EmitError>;
+    /// `x W^T + b` (the classifier's own variables: detach or convert them before use).
+    fn linear(
+        &mut self,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        x: Value,
+    ) -> Result<Value, EmitError>;
 }

@@ -181,9 +181,7 @@ impl ActionNet {
             )
         })?;
         let features = trunk.emit(e, x)?; // [B, C]
-        let weight = self.fc.ws.detach().to_kind(tch::Kind::Float);
-        let bias = self.fc.bs.as_ref().map(|b| b.detach().to_kind(tch::Kind::Float));
-        e.linear(&weight, bias.as_ref(), features) // [B, classes]
+        e.linear(&self.fc.ws, self.fc.bs.as_ref(), features) // [B, classes]
     }
 
     /// Features per frame before the classifier.
