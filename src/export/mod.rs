@@ -13,6 +13,7 @@
 //! rename) for the model and the manifest; a repository is staged in a temporary directory and
 //! renamed as a whole ([`crate::fsio::write_dir_atomic`]).
 
+mod graph;
 pub mod manifest;
 pub mod onnx;
 pub mod step;

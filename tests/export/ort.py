@@ -9,7 +9,8 @@
   triton REPO NAME                   parses REPO/NAME/config.pbtxt with Triton's model_config protobuf,
                                      checks every state against the ONNX graph, and emulates the
                                      sequence batcher on 4 interleaved sequences vs 4 isolated streams
-  time MODEL.onnx THREADS ITERS      p50 of one step at batch 1 (ORT; OpenVINO too when installed)
+  time MODEL.onnx THREADS ITERS      p50 of one step at batch 1, states fed back (ORT; OpenVINO too
+                                     when installed, fp32): used by `shiftlive bench`
 """
 import json
 import sys
