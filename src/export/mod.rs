@@ -25,7 +25,6 @@ pub mod proto {
     include!(concat!(env!("OUT_DIR"), "/onnx.rs"));
 }
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use tch::{Device, nn};
@@ -220,38 +219,24 @@ pub fn write_export(
     };
     match format {
         ExportFormat::Onnx => {
-            let manifest = manifest(file_name(out));
             fsio::write_atomic_checked(out, &graph.to_bytes(), &[input])?;
-            fsio::write_atomic_checked(
-                &manifest_path(out),
-                manifest.to_json().as_bytes(),
-                &[input],
-            )?;
-            Ok(manifest)
+            write_manifest(manifest(file_name(out)), out, input)
         }
         ExportFormat::Torchscript => {
             let manifest = manifest(file_name(out)).with_torchscript_names();
             let module = StatelessStep::new(&loaded.net)
                 .and_then(|mut step| step.trace(1))
                 .map_err(emit_error)?;
-            let mut file = AtomicFile::create(out, &[input])?;
+            let file = AtomicFile::create(out, &[input])?;
             module
                 .save(file.temp_path())
                 .map_err(|source| ExportError::Save {
                     path: out.to_path_buf(),
                     source,
                 })?;
-            file.flush().map_err(|e| ExportError::Save {
-                path: out.to_path_buf(),
-                source: tch::TchError::Io(e),
-            })?;
+            // torch wrote the temporary file by its path; commit syncs and renames it.
             file.commit()?;
-            fsio::write_atomic_checked(
-                &manifest_path(out),
-                manifest.to_json().as_bytes(),
-                &[input],
-            )?;
-            Ok(manifest)
+            write_manifest(manifest, out, input)
         }
         ExportFormat::Triton => {
             let manifest = manifest(format!("{name}/1/model.onnx"));
@@ -275,6 +260,13 @@ pub fn write_export(
             Ok(manifest)
         }
     }
+}
+
+/// Writes the manifest of the single-file export `out` beside it (`OUT.json`).
+fn write_manifest(manifest: Manifest, out: &Path, input: &Path) -> Result<Manifest, ExportError> {
+    let json = manifest.to_json();
+    fsio::write_atomic_checked(&manifest_path(out), json.as_bytes(), &[input])?;
+    Ok(manifest)
 }
 
 /// A model name usable as a Triton model directory: letters, digits, `-` and `_`.
