@@ -386,6 +386,23 @@ fn bad_inputs_are_refused_with_one_line_and_nothing_written() {
     let (ok, err) = cli(&["--force", online, out.to_str().unwrap()]);
     assert!(ok, "{err}");
     assert!(std::fs::metadata(&out).unwrap().len() > 1000);
+    // A repository folder likewise; with --force it is replaced as a whole.
+    let repo_dir = d.join("repo");
+    std::fs::create_dir(&repo_dir).unwrap();
+    std::fs::write(repo_dir.join("old.txt"), b"old").unwrap();
+    let (ok, err) = cli(&["--format", "triton", online, repo_dir.to_str().unwrap()]);
+    assert!(!ok && err.contains("--force"), "{err}");
+    assert!(repo_dir.join("old.txt").exists());
+    let (ok, err) = cli(&[
+        "--format",
+        "triton",
+        "--force",
+        online,
+        repo_dir.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    assert!(!repo_dir.join("old.txt").exists());
+    assert!(repo_dir.join("tsm_r18_tiny_online/config.pbtxt").is_file());
     // Never through a symlink, never into the input file.
     let link = d.join("link.onnx");
     std::os::unix::fs::symlink(d.join("elsewhere"), &link).unwrap();
