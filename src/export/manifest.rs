@@ -74,7 +74,8 @@ impl Manifest {
                 "clip"
             },
             file,
-            input_size: preprocess.crop as i64,
+            // The side of the graph's input (the last dimension of `frame` or `frames`).
+            input_size: graph.input.1.last().copied().unwrap_or_default(),
             input: TensorSpec {
                 name: graph.input.0.clone(),
                 shape: graph.input.1.clone(),
