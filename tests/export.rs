@@ -17,7 +17,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use shiftlive::export::{ExportFormat, export};
+use shiftlive::export::{ExportFormat, ExportOptions, GraphChoice, export};
 use shiftlive::model::import::{ImportFormat, ImportOptions, import};
 use shiftlive::model::{ActionNet, Preset, TensorFile, checkpoint};
 use shiftlive::online::{Recognizer, RecognizerOptions};
@@ -134,7 +134,7 @@ fn frames(t: i64, b: i64, side: i64, seed: i64) -> Tensor {
 /// the worst per-frame max abs difference, and the largest |logit|.
 fn onnx_matches_recognizer(model: &Path, dir: &Path) -> (f64, f64) {
     let onnx = dir.join("model.onnx");
-    let manifest = export(model, &onnx, ExportFormat::Onnx, false).unwrap();
+    let manifest = export(model, &onnx, &ExportOptions::new(ExportFormat::Onnx)).unwrap();
     let check = ort(&[Path::new("check"), &onnx]);
     assert_eq!(check["checked"], true);
     assert!(check["opset"].as_i64().unwrap() >= 17);
@@ -201,7 +201,7 @@ fn three_streams_at_different_points_in_one_call_equal_three_single_calls() {
     let dir = tempfile::tempdir().unwrap();
     let model = random_checkpoint(Preset::TsmMobilenetV2TinyOnline, dir.path(), 5);
     let onnx = dir.path().join("model.onnx");
-    export(&model, &onnx, ExportFormat::Onnx, false).unwrap();
+    export(&model, &onnx, &ExportOptions::new(ExportFormat::Onnx)).unwrap();
     let x = frames(20, 3, 64, 6);
     // Stream 1 starts a new video at frame 5, stream 2 at frame 11: the three are at different
     // points of their videos in every call.
@@ -236,7 +236,7 @@ fn the_tsm_authors_online_mobilenet_v2_in_onnx_runtime_gives_their_logits() {
     let input = repo("tests/golden/import/mobilenetv2_jester_online.pth.tar");
     import(ImportFormat::MitOnline, &input, &model, &options).unwrap();
     let onnx = dir.path().join("online.onnx");
-    let manifest = export(&model, &onnx, ExportFormat::Onnx, false).unwrap();
+    let manifest = export(&model, &onnx, &ExportOptions::new(ExportFormat::Onnx)).unwrap();
     assert_eq!(manifest.states.len(), 10);
     assert_eq!(manifest.labels.as_ref().unwrap().len(), 27);
     let reference =
@@ -253,7 +253,7 @@ fn triton_repository_parses_and_its_emulated_sequence_batcher_equals_isolated_st
     let dir = tempfile::tempdir().unwrap();
     let model = random_checkpoint(Preset::TsmMobilenetV2TinyOnline, dir.path(), 7);
     let out = dir.path().join("repo");
-    let manifest = export(&model, &out, ExportFormat::Triton, false).unwrap();
+    let manifest = export(&model, &out, &ExportOptions::new(ExportFormat::Triton)).unwrap();
     let name = "tsm_mobilenet_v2_tiny_online";
     for file in ["config.pbtxt", "1/model.onnx"] {
         assert!(out.join(name).join(file).is_file(), "{file}");
@@ -278,7 +278,8 @@ fn torchscript_module_loaded_back_reproduces_the_recognizer() {
     ] {
         let model = random_checkpoint(preset, dir.path(), seed);
         let out = dir.path().join(format!("{seed}.pt"));
-        let manifest = export(&model, &out, ExportFormat::Torchscript, false).unwrap();
+        let manifest =
+            export(&model, &out, &ExportOptions::new(ExportFormat::Torchscript)).unwrap();
         let columns: Vec<[i64; 2]> = manifest
             .states
             .iter()
@@ -319,12 +320,21 @@ fn torchscript_module_loaded_back_reproduces_the_recognizer() {
 }
 
 #[test]
-fn bidirectional_and_tsn_models_export_as_clip_models() {
+fn bidirectional_tsn_and_asked_for_models_export_as_clip_models() {
     let dir = tempfile::tempdir().unwrap();
-    for (preset, seed) in [(Preset::TsmR18Tiny, 10), (Preset::TsnR18Tiny, 11)] {
+    let (auto, clip) = (GraphChoice::Auto, GraphChoice::Clip);
+    for (preset, seed, graph) in [
+        (Preset::TsmR18Tiny, 10, auto),
+        (Preset::TsnR18Tiny, 11, auto),
+        (Preset::TsmR18TinyOnline, 12, clip),
+    ] {
         let model = random_checkpoint(preset, dir.path(), seed);
         let onnx = dir.path().join(format!("{seed}.onnx"));
-        let manifest = export(&model, &onnx, ExportFormat::Onnx, false).unwrap();
+        let options = ExportOptions {
+            graph,
+            ..ExportOptions::new(ExportFormat::Onnx)
+        };
+        let manifest = export(&model, &onnx, &options).unwrap();
         assert_eq!(manifest.graph, "clip");
         assert!(manifest.states.is_empty());
         let t = manifest.input.shape[0];
@@ -375,6 +385,11 @@ fn bad_inputs_are_refused_with_one_line_and_nothing_written() {
         );
         assert!(!out.exists());
     }
+    // Nor as an ONNX online step when asked for one.
+    let out = d.join("bi.onnx");
+    let (ok, err) = cli(&["--graph", "stream", bi, out.to_str().unwrap()]);
+    assert!(!ok && err.contains("bidirectional"), "{err}");
+    assert!(!out.exists());
     // An existing output needs --force.
     let online = random_checkpoint(Preset::TsmR18TinyOnline, d, 13);
     let online = online.to_str().unwrap();

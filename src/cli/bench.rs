@@ -140,12 +140,11 @@ fn onnxruntime_reference(
         return Ok(None);
     }
     let onnx = dir.join("step.onnx");
-    shiftlive::export::export(
-        checkpoint,
-        &onnx,
-        shiftlive::export::ExportFormat::Onnx,
-        true,
-    )?;
+    let options = shiftlive::export::ExportOptions {
+        force: true,
+        ..shiftlive::export::ExportOptions::new(shiftlive::export::ExportFormat::Onnx)
+    };
+    shiftlive::export::export(checkpoint, &onnx, &options)?;
     let script_args = [
         "time".to_string(),
         onnx.display().to_string(),

@@ -4,16 +4,12 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use shiftlive::export::{ExportFormat, export};
+use shiftlive::export::{ExportOptions, export};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// What to write: an ONNX file, a TorchScript module, or a Triton model repository (a folder)
-    #[arg(long, value_enum, default_value = "onnx")]
-    format: ExportFormat,
-    /// Replace OUT (and its manifest) if it exists
-    #[arg(long)]
-    force: bool,
+    #[command(flatten)]
+    options: ExportOptions,
     /// The checkpoint (.safetensors, as `train` or `import` write it)
     model: PathBuf,
     /// Output: a file (onnx, torchscript; OUT.json beside it) or a folder (triton)
@@ -21,7 +17,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let manifest = export(&args.model, &args.out, args.format, args.force)
+    let manifest = export(&args.model, &args.out, &args.options)
         .with_context(|| format!("export of {}", args.model.display()))?;
     let states = manifest.states.len();
     super::out::outln!(

@@ -144,19 +144,51 @@ pub fn manifest_path(out: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Exports the checkpoint `input` to `out` in `format`; refuses an existing `out` unless `force`.
-pub fn export(
-    input: &Path,
-    out: &Path,
-    format: ExportFormat,
-    force: bool,
-) -> Result<Manifest, ExportError> {
+/// Which graph to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum GraphChoice {
+    /// The online step for a causal model with shifted blocks, else a clip model
+    #[default]
+    Auto,
+    /// The online step with its state; refused for a model that reads future frames
+    Stream,
+    /// A clip model, [N, T, 3, S, S] -> logits (ONNX only)
+    Clip,
+}
+
+/// What `shiftlive export` writes, as its flags say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Args)]
+pub struct ExportOptions {
+    /// What to write: an ONNX file, a TorchScript module, or a Triton model repository (a folder)
+    #[arg(long, value_enum, default_value = "onnx")]
+    pub format: ExportFormat,
+    /// The online step (stream) or a clip model; auto: the step when the model is causal
+    #[arg(long, value_enum, default_value = "auto")]
+    pub graph: GraphChoice,
+    /// Replace OUT (and its manifest) if it exists
+    #[arg(long)]
+    pub force: bool,
+}
+
+impl ExportOptions {
+    pub fn new(format: ExportFormat) -> Self {
+        Self {
+            format,
+            graph: GraphChoice::Auto,
+            force: false,
+        }
+    }
+}
+
+/// Exports the checkpoint `input` to `out`; refuses an existing `out` unless `options.force`.
+pub fn export(input: &Path, out: &Path, options: &ExportOptions) -> Result<Manifest, ExportError> {
+    let format = options.format;
     let targets = match format {
         ExportFormat::Triton => vec![out.to_path_buf()],
         _ => vec![out.to_path_buf(), manifest_path(out)],
     };
     for target in &targets {
-        if !force && std::fs::symlink_metadata(target).is_ok() {
+        if !options.force && std::fs::symlink_metadata(target).is_ok() {
             return Err(ExportError::Exists(target.clone()));
         }
         // Links, devices and the input file are refused before any work (fsio checks again).
@@ -165,7 +197,40 @@ pub fn export(
         }
     }
     let loaded = Loaded::read(input)?;
-    write_export(&loaded, input, out, format)
+    write_export(&loaded, input, out, options)
+}
+
+/// The graph to write for `options`, or why there is none.
+fn choose_graph(loaded: &Loaded, options: &ExportOptions) -> Result<GraphKind, String> {
+    let config = loaded.net.config();
+    let flag = match options.format {
+        ExportFormat::Onnx => "--graph stream",
+        ExportFormat::Torchscript => "--format torchscript",
+        ExportFormat::Triton => "--format triton",
+    };
+    let auto = loaded.graph_kind();
+    let stateful = options.format != ExportFormat::Onnx || options.graph == GraphChoice::Stream;
+    if options.graph == GraphChoice::Clip {
+        if options.format != ExportFormat::Onnx {
+            return Err(format!(
+                "--graph clip is written as ONNX only, not with {flag}"
+            ));
+        }
+        return Ok(GraphKind::Clip {
+            frames: config.num_segments,
+        });
+    }
+    if stateful && auto != GraphKind::Stream {
+        let why = match config.check_causal() {
+            Err(e) => e.to_string(),
+            Ok(()) => format!("model '{}' has no temporal shift, so no state", config.name),
+        };
+        return Err(format!(
+            "{why}; {flag} writes the online step with its state: export it with --format onnx \
+             as a clip model ([N, T, 3, S, S] -> logits)"
+        ));
+    }
+    Ok(auto)
 }
 
 /// Writes `loaded` (read from `input`, never overwritten) to `out`.
@@ -173,29 +238,14 @@ pub fn write_export(
     loaded: &Loaded,
     input: &Path,
     out: &Path,
-    format: ExportFormat,
+    options: &ExportOptions,
 ) -> Result<Manifest, ExportError> {
     let config = loaded.net.config();
-    let kind = loaded.graph_kind();
-    let refused = |what: String| ExportError::Refused {
+    let format = options.format;
+    let kind = choose_graph(loaded, options).map_err(|what| ExportError::Refused {
         path: input.to_path_buf(),
         what,
-    };
-    if format != ExportFormat::Onnx && kind != GraphKind::Stream {
-        let why = match config.check_causal() {
-            Err(e) => e.to_string(),
-            Ok(()) => format!("model '{}' has no temporal shift, so no state", config.name),
-        };
-        return Err(refused(format!(
-            "{why}; --format {} writes the online step with its state: export it with --format \
-             onnx as a clip model ([N, T, 3, S, S] -> logits)",
-            if format == ExportFormat::Triton {
-                "triton"
-            } else {
-                "torchscript"
-            }
-        )));
-    }
+    })?;
     let emit_error = |source| ExportError::Emit {
         path: input.to_path_buf(),
         model: config.name.clone(),
