@@ -1,6 +1,8 @@
 //! Gives every binary (the CLI, tests, benches, doctests) an rpath to libtorch, so nothing needs
 //! LD_LIBRARY_PATH; with SHIFTLIVE_CUDA=1 also keeps libtorch_cuda in the link, which the default
-//! `--as-needed` would drop (CUDA would then read as unavailable).
+//! `--as-needed` would drop (CUDA would then read as unavailable). Also generates the ONNX protobuf
+//! types from the vendored `proto/onnx.proto` (ONNX's own file, copied from the `onnx` 1.23 wheel)
+//! with protox, a protobuf compiler in Rust: no system `protoc` is needed.
 //!
 //! Compiles the c10d shim (`src/dist/shim.cpp`, data-parallel training) against the libtorch
 //! torch-sys found, with torch-sys's own C++ standard and ABI flags. Gloo's headers come from
@@ -27,6 +29,14 @@ fn main() {
     if let Err(e) = shim(lib.as_deref(), cuda) {
         println!("cargo:warning={e}");
         std::process::exit(1);
+    }
+    println!("cargo:rerun-if-changed=proto/onnx.proto");
+    let descriptors = match protox::compile(["onnx.proto"], ["proto"]) {
+        Ok(fds) => fds,
+        Err(e) => panic!("proto/onnx.proto: {e}"),
+    };
+    if let Err(e) = prost_build::Config::new().compile_fds(descriptors) {
+        panic!("generating the ONNX types: {e}");
     }
 }
 

@@ -5,7 +5,10 @@
 #   - libtorch from the PyPI torch wheel into .libtorch/ (CPU route by default; TORCH_FULL=1 for the
 #     full CUDA install), with a build-version file so torch-sys refuses a wrong version;
 #   - with --reference: a Python venv (.venv-ref) holding full torch, used only to regenerate golden data
-#     and to time the PyTorch reference in `shiftlive bench`.
+#     and to time the PyTorch reference in `shiftlive bench`;
+#   - with --export: a Python venv (.venv-export, about 270 MB) with onnx, onnxruntime and tritonclient,
+#     used only by the export tests (tests/export.rs) and to time ONNX Runtime in `shiftlive bench`.
+#     `make test` asks for it; `make demo` does not need it.
 # A second run takes seconds: each step checks what is there first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,10 +16,12 @@ cd "$(dirname "$0")/.."
 TORCH_VERSION=2.13.0
 TORCH_BUILD_VERSION="2.13.0+cu130"
 want_reference=0
+want_export=0
 for arg in "$@"; do
   case "$arg" in
     --reference) want_reference=1 ;;
-    *) echo "setup.sh: unknown option '$arg' (known: --reference)" >&2; exit 2 ;;
+    --export) want_export=1 ;;
+    *) echo "setup.sh: unknown option '$arg' (known: --reference, --export)" >&2; exit 2 ;;
   esac
 done
 
@@ -81,6 +86,22 @@ if ((want_reference)); then
     .venv-ref/bin/pip install --quiet --no-cache-dir "torch==$TORCH_VERSION" safetensors numpy
   else
     log "reference venv present in .venv-ref"
+  fi
+fi
+# --- optional Python export-check venv --------------------------------------------------------
+# Pinned: the tests compare numbers across these runtimes. openvino is optional (bench only).
+export_pkgs=(onnx==1.23.2 onnxruntime==1.32.0 "tritonclient[grpc]==2.73.0" numpy safetensors)
+if ((want_export)); then
+  if [ ! -x .venv-export/bin/python ] || ! .venv-export/bin/python -c "import onnx, onnxruntime, numpy, safetensors, tritonclient.grpc.model_config_pb2" 2>/dev/null; then
+    log "creating .venv-export with ${export_pkgs[*]}"
+    "$py" -m venv .venv-export
+    .venv-export/bin/pip install --quiet --no-cache-dir "${export_pkgs[@]}"
+  else
+    log "export venv present in .venv-export"
+  fi
+  if ! .venv-export/bin/python -c "import openvino" 2>/dev/null; then
+    .venv-export/bin/pip install --quiet --no-cache-dir openvino \
+      || log "openvino did not install: bench will time ONNX Runtime only"
   fi
 fi
 log "done"

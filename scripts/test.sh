@@ -25,7 +25,7 @@ run() {
   phases+=("$(printf '%-34s %6d s' "$name" $((SECONDS - start)))")
 }
 
-run "setup (scripts/setup.sh)" bash scripts/setup.sh || { echo "setup failed" >&2; exit 1; }
+run "setup (scripts/setup.sh)" bash scripts/setup.sh --export || { echo "setup failed" >&2; exit 1; }
 # --workspace: shiftlive and the GStreamer plugin in gst/ (its Harness and gst-launch tests, about
 # 30 s; they run the shiftlive binary this build makes, as `play --headless`).
 run "build (deps + shiftlive + tests)" "$CARGO" test --workspace --all-targets --no-run

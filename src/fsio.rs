@@ -252,6 +252,73 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), WriteError> {
     write_atomic_checked(path, contents, &[])
 }
 
+/// Writes a directory of `files` (paths relative to `target`, contents) at `target` at once:
+/// everything goes into a temporary directory beside it, renamed onto `target` at the end. An
+/// existing `target` must be a directory (never a link) holding none of `inputs`; it is moved
+/// aside before the rename and removed after it.
+pub fn write_dir_atomic(
+    target: &Path,
+    files: &[(PathBuf, Vec<u8>)],
+    inputs: &[&Path],
+) -> Result<(), WriteError> {
+    let old = match fs::symlink_metadata(target) {
+        Ok(meta) if meta.file_type().is_dir() => true,
+        Ok(meta) => {
+            let what = kind_of(&meta);
+            return Err(WriteError::NotRegular {
+                path: target.to_path_buf(),
+                what,
+            });
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+        Err(e) => return Err(WriteError::io(target, e)),
+    };
+    let canonical = |p: &Path| fs::canonicalize(p).ok();
+    if let Some(dir) = canonical(target) {
+        for input in inputs {
+            if canonical(input).is_some_and(|i| i.starts_with(&dir)) {
+                let (path, input) = (target.to_path_buf(), input.to_path_buf());
+                return Err(WriteError::IsInput { path, input });
+            }
+        }
+    }
+    let parent = parent_dir(target);
+    let temp = |suffix: &str| {
+        tempfile::Builder::new()
+            .prefix(".shiftlive-")
+            .suffix(suffix)
+            .tempdir_in(parent)
+    };
+    let staging = temp(".part").map_err(|e| WriteError::io(target, without_temp_path(e)))?;
+    for (relative, contents) in files {
+        let path = staging.path().join(relative);
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir).map_err(|e| WriteError::io(target, e))?;
+        }
+        let mut file = File::create(&path).map_err(|e| WriteError::io(target, e))?;
+        file.write_all(contents)
+            .and_then(|()| file.sync_all())
+            .map_err(|e| WriteError::io(target, e))?;
+    }
+    // The old directory goes into a temporary one (removed when it drops) before the rename.
+    let aside = if old {
+        let aside = temp(".old").map_err(|e| WriteError::io(target, without_temp_path(e)))?;
+        fs::rename(target, aside.path().join("old")).map_err(|e| WriteError::io(target, e))?;
+        Some(aside)
+    } else {
+        None
+    };
+    let staged = staging.keep();
+    if let Err(e) = fs::rename(&staged, target) {
+        let _ = fs::remove_dir_all(&staged);
+        if let Some(aside) = &aside {
+            let _ = fs::rename(aside.path().join("old"), target);
+        }
+        return Err(WriteError::io(target, e));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

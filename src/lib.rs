@@ -11,6 +11,7 @@ pub mod data;
 pub mod device;
 pub mod dist;
 pub mod errors;
+pub mod export;
 pub mod fsio;
 #[cfg(feature = "capture")]
 pub mod media;

@@ -2,7 +2,9 @@
 //! measured in one run: online vs the same backbone without shift (plain 2D), re-running an
 //! 8-frame window per new frame vs online, ResNet-50 online, ECO's online mode (working memory
 //! refreshed every N frames: its cost per frame, amortised), and, when the reference venv exists,
-//! the same model and weights in PyTorch (scripts/bench_reference.py).
+//! the same model and weights in PyTorch (scripts/bench_reference.py); when the export venv
+//! exists, the same weights exported to ONNX and timed in ONNX Runtime and OpenVINO
+//! (tests/export/ort.py `time`: same threads, batch 1, states fed back).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -62,6 +64,9 @@ pub struct Args {
     /// Skip the PyTorch reference even when .venv-ref exists
     #[arg(long)]
     skip_pytorch: bool,
+    /// Skip ONNX Runtime / OpenVINO even when .venv-export exists
+    #[arg(long)]
+    skip_onnxruntime: bool,
     /// Print one JSON object instead of the report
     #[arg(long)]
     json: bool,
@@ -120,6 +125,33 @@ fn pytorch_reference(
         args.warmup.to_string(),
     ];
     run_reference(&python, "scripts/bench_reference.py", &script_args).map(Some)
+}
+
+/// Exports the checkpoint to ONNX and times it in ONNX Runtime (and OpenVINO when its wheel
+/// installed) from the export venv; `None` when the venv is absent.
+fn onnxruntime_reference(
+    checkpoint: &Path,
+    dir: &Path,
+    threads: i32,
+    args: &Args,
+) -> anyhow::Result<Option<Value>> {
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-export/bin/python");
+    if args.skip_onnxruntime || !python.exists() {
+        return Ok(None);
+    }
+    let onnx = dir.join("step.onnx");
+    let options = shiftlive::export::ExportOptions {
+        force: true,
+        ..shiftlive::export::ExportOptions::new(shiftlive::export::ExportFormat::Onnx)
+    };
+    shiftlive::export::export(checkpoint, &onnx, &options)?;
+    let script_args = [
+        "time".to_string(),
+        onnx.display().to_string(),
+        threads.to_string(),
+        args.iters.to_string(),
+    ];
+    run_reference(&python, "tests/export/ort.py", &script_args).map(Some)
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -297,6 +329,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     } else {
         eprintln!("PyTorch reference: skipped (make reference creates .venv-ref)");
     }
+    let runtimes = onnxruntime_reference(&ckpt, dir.path(), threads, &args)?;
+    let runtime_ms = |key: &str| runtimes.as_ref().and_then(|r| r[key].as_f64());
+    match &runtimes {
+        Some(r) => eprintln!("ONNX Runtime / OpenVINO (same weights, {threads} threads): {r}"),
+        None => eprintln!("ONNX Runtime: skipped (scripts/setup.sh --export creates .venv-export)"),
+    }
     let result = json!({
         "model": config.name,
         "input_size": config.input_size,
@@ -329,6 +367,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "vs_pytorch_eager": ref_ms("eager").map(|e| online.p50 / e),
         "vs_pytorch_eager_fp32": ref_ms("eager").map(|e| online_f32.p50 / e),
         "vs_pytorch_best": ref_ms("best").map(|b| online.p50 / b),
+        "ort_ms_p50": runtime_ms("ort_ms_p50"),
+        "vs_onnxruntime": runtime_ms("ort_ms_p50").map(|o| online_f32.p50 / o),
+        "openvino_ms_p50": runtime_ms("openvino_ms_p50"),
+        "vs_openvino": runtime_ms("openvino_ms_p50").map(|o| online_f32.p50 / o),
         "variants": variants,
     });
     if args.json {

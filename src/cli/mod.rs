@@ -6,6 +6,7 @@ mod bench_train;
 mod dist;
 mod eval;
 pub mod exit;
+mod export;
 mod import;
 #[cfg(feature = "capture")]
 mod live;
@@ -57,6 +58,8 @@ pub enum Command {
     Bench(bench::Args),
     /// Convert a PyTorch checkpoint (TSM authors, mmaction2, torchvision) into a shiftlive checkpoint
     Import(import::Args),
+    /// Export a model: ONNX, TorchScript or a Triton model repository (online step with state)
+    Export(export::Args),
     /// Write the synthetic motion data set (UCF-101 layout, nine classes that differ only by motion)
     Synth(synth::Args),
 }
@@ -69,6 +72,7 @@ impl Cli {
             Command::Bench(args) => bench::run(args),
             Command::Synth(args) => synth::run(args),
             Command::Import(args) => import::run(args),
+            Command::Export(args) => export::run(args),
             Command::Train(args) => train::run(*args),
             Command::BenchTrain(args) => bench_train::run(args),
             Command::Eval(args) => eval::run(args),

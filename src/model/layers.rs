@@ -153,16 +153,23 @@ impl ConvBn {
     /// `w' = w s`, `b' = (b - mean) s + beta` with `s = g / sqrt(v + eps)` (`b` = 0 without a
     /// conv bias). Inference only.
     pub fn fold(&mut self, layout: InferenceLayout) {
-        let folded = tch::no_grad(|| {
+        let (weight, bias) = self.folded();
+        let folded = tch::no_grad(|| (layout.apply(&weight), bias.to_kind(layout.kind)));
+        self.inference = Some(folded);
+    }
+
+    /// The folded weight and bias in fp32 (contiguous, NCHW), as [`ConvBn::fold`] computes them:
+    /// what an export writes.
+    pub fn folded(&self) -> (Tensor, Tensor) {
+        tch::no_grad(|| {
             let (scale, shift) = bn_affine(&self.bn);
             let weight = self.weight.to_kind(tch::Kind::Float) * scale.view([-1, 1, 1, 1]);
             let bias = match &self.bias {
                 Some(b) => b.to_kind(tch::Kind::Float) * &scale + shift,
                 None => shift,
             };
-            (layout.apply(&weight), bias.to_kind(layout.kind))
-        });
-        self.inference = Some(folded);
+            (weight.contiguous(), bias.contiguous())
+        })
     }
 
     /// Trainable parameters: the conv weight (and bias) and the BatchNorm scale and shift.

@@ -6,6 +6,7 @@
 use tch::{TchError, Tensor, nn};
 
 use super::config::{ShiftPlacement, Temporal};
+use super::emit::{EmitError, Emitter, Value};
 use super::layers::{ConvBn, ConvSpec, StageCost, path_name, relu6};
 use super::shift::{TemporalShift, TimeAxis};
 use super::trunk::{Layer, ShiftPoint, Trunk};
@@ -61,6 +62,25 @@ impl InvertedResidual {
         }
         y = relu6(&self.depthwise.forward_t(&y, train));
         self.project.forward_t(&y, train)
+    }
+
+    /// Emits the block as `forward_t` runs it in inference mode.
+    fn emit(&self, e: &mut dyn Emitter, x: Value) -> Result<Value, EmitError> {
+        let mut y = match &self.shift {
+            Some(shift) => {
+                let in_ch = self.convs().next().map_or(0, |c| c.spec.in_ch);
+                e.shift(&ShiftPoint::new(*shift, ShiftPlacement::Blockres, in_ch), x)?
+            }
+            None => x,
+        };
+        if let Some(expand) = &self.expand {
+            let expanded = e.conv(expand, y)?;
+            y = e.relu6(expanded)?;
+        }
+        let depthwise = e.conv(&self.depthwise, y)?;
+        y = e.relu6(depthwise)?;
+        y = e.conv(&self.project, y)?;
+        if self.identity { e.add(y, x) } else { Ok(y) }
     }
 
     fn convs(&self) -> impl Iterator<Item = &ConvBn> {
@@ -193,6 +213,17 @@ impl Trunk for MobileNetV2 {
         Ok(relu6(&self.last.forward_t(&x, train))
             .adaptive_avg_pool2d([1, 1])
             .flatten(1, -1)) // [N*T, C]
+    }
+
+    fn emit(&self, e: &mut dyn Emitter, x: Value) -> Result<Value, EmitError> {
+        let stem = e.conv(&self.stem, x)?;
+        let mut x = e.relu6(stem)?;
+        for block in &self.blocks {
+            x = block.emit(e, x)?;
+        }
+        let last = e.conv(&self.last, x)?;
+        let last = e.relu6(last)?;
+        e.global_avg_pool(last) // [B, C]
     }
 
     fn layers(&self) -> Vec<Layer> {

@@ -7,6 +7,7 @@ mod body;
 pub mod checkpoint;
 pub mod config;
 pub mod eco;
+pub mod emit;
 mod error;
 pub mod import;
 pub mod layers;
@@ -26,6 +27,7 @@ pub use config::{
     Temporal, limit,
 };
 pub use eco::EcoFrames;
+pub use emit::{EmitError, Emitter, Value};
 pub use error::ModelError;
 pub use layers::{InferenceLayout, StageCost};
 pub use net::{ActionNet, ClipOutput};

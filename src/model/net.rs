@@ -11,6 +11,7 @@ use super::body::Body;
 use super::checkpoint::{self, TensorFile};
 use super::config::{ModelConfig, Temporal};
 use super::eco::{Eco, EcoFrames};
+use super::emit::{EmitError, Emitter, Value};
 use super::layers::{InferenceLayout, StageCost, linear_macs};
 use super::shift::{ShiftCache, TimeAxis};
 use super::trunk::Trunk;
@@ -167,6 +168,20 @@ impl ActionNet {
     /// The per-frame trunk, whose layers and shift points a visitor can walk (`None` for ECO).
     pub fn trunk(&self) -> Option<&dyn Trunk> {
         self.body.trunk()
+    }
+
+    /// Emits the per-frame network, `[B, 3, H, W]` -> logits `[B, classes]`, in inference mode
+    /// (BatchNorm folded, no dropout) into `e`: what an export writes. ECO has no per-frame trunk.
+    pub fn emit(&self, e: &mut dyn Emitter, x: Value) -> Result<Value, EmitError> {
+        let trunk = self.body.trunk().ok_or_else(|| {
+            EmitError::Unsupported(
+                "ECO reasons over whole clips with 3D convolutions: it has no per-frame graph to \
+                 export"
+                    .into(),
+            )
+        })?;
+        let features = trunk.emit(e, x)?; // [B, C]
+        e.linear(&self.fc.ws, self.fc.bs.as_ref(), features) // [B, classes]
     }
 
     /// Features per frame before the classifier.

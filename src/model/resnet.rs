@@ -12,6 +12,7 @@
 use tch::{TchError, Tensor, nn};
 
 use super::config::{ResnetVariant, ShiftPlacement, Temporal};
+use super::emit::{EmitError, Emitter, Value};
 use super::layers::{ConvBn, ConvSpec, StageCost};
 use super::mvf::Mvf;
 use super::resnet_block::{BlockSpec, BlockTemporal, ResBlock};
@@ -192,6 +193,24 @@ impl Trunk for ResNet {
             }
         }
         Ok(x.adaptive_avg_pool2d([1, 1]).flatten(1, -1)) // [N*T', C]
+    }
+
+    fn emit(&self, e: &mut dyn Emitter, x: Value) -> Result<Value, EmitError> {
+        let mut x = x;
+        for conv in &self.stem {
+            let y = e.conv(conv, x)?;
+            x = e.relu(y)?;
+        }
+        x = e.max_pool(x, 3, 2, 1)?;
+        for (s, stage) in self.stages.iter().enumerate() {
+            if s == 1 && self.temporal_pool {
+                x = e.temporal_pool(x)?;
+            }
+            for block in stage {
+                x = block.emit(e, x)?;
+            }
+        }
+        e.global_avg_pool(x) // [B, C]
     }
 
     fn frames_out(&self, frames: i64) -> i64 {

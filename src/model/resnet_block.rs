@@ -6,6 +6,7 @@
 use tch::{TchError, Tensor, nn};
 
 use super::config::{ResnetVariant, ShiftPlacement};
+use super::emit::{EmitError, Emitter, Value};
 use super::layers::{ConvBn, ConvSpec, path_name};
 use super::mvf::Mvf;
 use super::shift::{TemporalShift, TimeAxis};
@@ -167,6 +168,51 @@ impl ResBlock {
             None => input,
         };
         Ok((y + identity).relu())
+    }
+
+    /// Emits the block as `forward_t` runs it in inference mode.
+    pub fn emit(&self, e: &mut dyn Emitter, x: Value) -> Result<Value, EmitError> {
+        let point = |shift: &TemporalShift, placement: &ShiftPlacement| {
+            ShiftPoint::new(*shift, *placement, self.convs[0].spec.in_ch)
+        };
+        let input = match &self.temporal {
+            BlockTemporal::Shift(shift, placement @ ShiftPlacement::Block) => {
+                e.shift(&point(shift, placement), x)?
+            }
+            _ => x,
+        };
+        let mut y = match &self.temporal {
+            BlockTemporal::Shift(shift, placement @ ShiftPlacement::Blockres) => {
+                e.shift(&point(shift, placement), input)?
+            }
+            BlockTemporal::Mvf(_) => {
+                return Err(EmitError::Unsupported(format!(
+                    "{}.mvf: MVF modules (3D depthwise convs) are not exported",
+                    self.name
+                )));
+            }
+            _ => input,
+        };
+        let last = self.convs.len() - 1;
+        for (i, conv) in self.convs.iter().enumerate() {
+            y = e.conv(conv, y)?;
+            if i < last {
+                y = e.relu(y)?;
+            }
+        }
+        let identity = match &self.downsample {
+            Some(down) => {
+                let pooled = if down.pool {
+                    e.avg_pool_2x2_ceil(input)?
+                } else {
+                    input
+                };
+                e.conv(&down.conv, pooled)?
+            }
+            None => input,
+        };
+        let sum = e.add(y, identity)?;
+        e.relu(sum)
     }
 
     /// The residual branch: conv-BN-ReLU, ..., conv-BN.

@@ -10,11 +10,12 @@
 //! comes before its shortcut. The shift points, and with them the slots of a
 //! [`crate::model::ShiftCache`], come from that list, so a visitor (the ONNX export of a later
 //! issue) reaches them without knowing the concrete trunk. Activations, spatial pools and
-//! residual sums are not listed.
+//! residual sums are not listed: [`Trunk::emit`] walks the whole forward pass for an export.
 
 use tch::{TchError, Tensor};
 
 use super::config::ShiftPlacement;
+use super::emit::{EmitError, Emitter, Value};
 use super::layers::{ConvBn, ConvSpec, InferenceLayout, StageCost};
 use super::shift::{TemporalShift, TimeAxis};
 
@@ -51,6 +52,15 @@ pub trait Trunk: std::fmt::Debug + Send {
 
     /// The layers in forward order.
     fn layers(&self) -> Vec<Layer>;
+
+    /// Emits the inference forward pass of a frame batch `[B, 3, H, W]` -> pooled `[B, C]`
+    /// (see [`crate::model::emit`]). Trunks without an emitter refuse export.
+    fn emit(&self, _e: &mut dyn Emitter, _x: Value) -> Result<Value, EmitError> {
+        Err(EmitError::Unsupported(format!(
+            "the {} trunk has no graph emitter (export covers ResNet and MobileNetV2)",
+            self.classifier()
+        )))
+    }
 
     /// The shift points in forward order: point `i` uses slot `i` of a shift cache.
     fn shift_points(&self) -> Vec<ShiftPoint> {
