@@ -56,8 +56,9 @@ pub struct TrainArgs {
     /// Clips per step, at least 1 (default: the preset's)
     #[arg(long, value_parser = super::ranges::positive())]
     batch_size: Option<usize>,
-    /// Base learning rate, in (0, 10] (default: the preset's)
-    #[arg(long, value_parser = super::ranges::above64(0.0..=10.0))]
+    /// Base learning rate, in (0, 1e12] (default: the preset's); a huge one is allowed, to
+    /// see a divergence stop the run with its message
+    #[arg(long, value_parser = super::ranges::above64(0.0..=1e12))]
     lr: Option<f64>,
     /// Linear warm-up epochs, 0..=1000 (default: the preset's, 0 for most)
     #[arg(long, value_parser = super::ranges::finite64(0.0..=1000.0))]
