@@ -4,6 +4,8 @@
 #     libgloo-dev (gloo's headers, for the c10d shim of data-parallel training);
 #   - libtorch from the PyPI torch wheel into .libtorch/ (CPU route by default; TORCH_FULL=1 for the
 #     full CUDA install), with a build-version file so torch-sys refuses a wrong version;
+#   - ONNX Runtime's shared library (libonnxruntime.so, pinned) from the PyPI onnxruntime wheel into
+#     .onnxruntime/lib/, loaded at run time by `--backend onnxruntime` (no Python involved);
 #   - with --reference: a Python venv (.venv-ref) holding full torch, used only to regenerate golden data
 #     and to time the PyTorch reference in `shiftlive bench`;
 #   - with --export: a Python venv (.venv-export, about 270 MB) with onnx, onnxruntime and tritonclient,
@@ -78,6 +80,27 @@ if [ "$(cat .libtorch/torch/build-version 2>/dev/null)" != "$TORCH_BUILD_VERSION
   echo "$TORCH_BUILD_VERSION" > .libtorch/torch/build-version
 fi
 
+# --- ONNX Runtime's shared library from the PyPI wheel ---------------------------------------------
+# Only the C library is kept (about 35 MB): the `ort` crate loads it with dlopen (load-dynamic), so
+# nothing is downloaded at build or run time. The version is the export venv's (the tests compare
+# numbers across the two).
+ORT_VERSION=1.32.0
+ort_lib=.onnxruntime/lib/libonnxruntime.so.$ORT_VERSION
+if [ ! -f "$ort_lib" ]; then
+  log "installing libonnxruntime $ORT_VERSION (from the onnxruntime wheel) into .onnxruntime"
+  ort_tmp=$(mktemp -d)
+  trap 'rm -rf "$ort_tmp"' EXIT
+  "$py" -m pip install --quiet --no-cache-dir --no-deps --target "$ort_tmp" "onnxruntime==$ORT_VERSION"
+  rm -rf .onnxruntime
+  mkdir -p .onnxruntime/lib
+  cp "$ort_tmp/onnxruntime/capi/libonnxruntime.so.$ORT_VERSION" "$ort_lib"
+  rm -rf "$ort_tmp"
+  trap - EXIT
+else
+  log "libonnxruntime $ORT_VERSION present in .onnxruntime"
+fi
+ln -sfn "libonnxruntime.so.$ORT_VERSION" .onnxruntime/lib/libonnxruntime.so
+
 # --- optional Python reference venv ------------------------------------------------------------
 if ((want_reference)); then
   if [ ! -x .venv-ref/bin/python ] || ! .venv-ref/bin/python -c "import torch, safetensors, numpy" 2>/dev/null; then
@@ -90,7 +113,7 @@ if ((want_reference)); then
 fi
 # --- optional Python export-check venv --------------------------------------------------------
 # Pinned: the tests compare numbers across these runtimes. openvino is optional (bench only).
-export_pkgs=(onnx==1.23.2 onnxruntime==1.32.0 "tritonclient[grpc]==2.73.0" numpy safetensors)
+export_pkgs=(onnx==1.23.2 "onnxruntime==$ORT_VERSION" "tritonclient[grpc]==2.73.0" numpy safetensors)
 if ((want_export)); then
   if [ ! -x .venv-export/bin/python ] || ! .venv-export/bin/python -c "import onnx, onnxruntime, numpy, safetensors, tritonclient.grpc.model_config_pb2" 2>/dev/null; then
     log "creating .venv-export with ${export_pkgs[*]}"
