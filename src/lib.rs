@@ -4,6 +4,7 @@
 //! The core (`model`) builds and tests without GStreamer or a window
 //! (`cargo test --no-default-features`).
 
+pub mod backend;
 pub mod bench;
 #[cfg(feature = "capture")]
 pub mod capture;

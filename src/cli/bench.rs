@@ -11,6 +11,7 @@ use std::process::Command;
 
 use anyhow::Context;
 use serde_json::{Value, json};
+use shiftlive::backend::{Backend, OrtOptions};
 use shiftlive::bench::{
     OnlineCase, Stats, WindowCase, measure, measure_interleaved, plain_2d, synchronize,
 };
@@ -67,12 +68,16 @@ pub struct Args {
     /// Skip ONNX Runtime / OpenVINO even when .venv-export exists
     #[arg(long)]
     skip_onnxruntime: bool,
+    /// Engine of the timed online step (the `online_*` figures); both are also timed side by
+    /// side (`backend_*`)
+    #[arg(long, value_enum, default_value_t = Backend::Auto)]
+    backend: Backend,
     /// Print one JSON object instead of the report
     #[arg(long)]
     json: bool,
 }
 
-fn report(name: &str, s: &Stats) {
+pub(super) fn report(name: &str, s: &Stats) {
     eprintln!(
         "  {name:<44} p50 {:>8.2} ms   p90 {:>8.2} ms   p99 {:>8.2} ms",
         s.p50, s.p90, s.p99
@@ -243,6 +248,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "the compared set-ups (the options above; online and plain 2D timed in alternation):"
     );
     let mut online_rec = Recognizer::from_checkpoint(&ckpt, options)?;
+    let backend = online_rec.set_backend(args.backend, &OrtOptions::from_env())?;
+    eprintln!("  (online step on {})", backend.name());
     let mut plain_case = OnlineCase::new(&plain_2d(&config), options)?;
     let stats = measure_interleaved(
         args.warmup,
@@ -322,6 +329,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Some((s, n))
     };
 
+    let backends = if !device.is_cuda() {
+        Some(super::bench_backend::compare(
+            &ckpt,
+            &frame,
+            options,
+            args.warmup,
+            args.iters,
+        )?)
+    } else {
+        None
+    };
+
     let reference = pytorch_reference(&ckpt, threads, &args)?;
     let ref_ms = |key: &str| reference.as_ref().and_then(|r| r[key]["p50"].as_f64());
     if let Some(r) = &reference {
@@ -341,6 +360,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "device": device_name(device),
         "threads": threads,
         "precision": args.precision,
+        "backend": backend,
         "channels_last": args.channels_last,
         "fold_bn": args.fold_bn,
         "online_ms_p50": online.p50,
@@ -373,6 +393,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "vs_openvino": runtime_ms("openvino_ms_p50").map(|o| online_f32.p50 / o),
         "variants": variants,
     });
+    let mut result = result;
+    if let (Some(Value::Object(fields)), Value::Object(out)) = (backends, &mut result) {
+        out.extend(fields);
+    }
     if args.json {
         super::out::outln!("{result}");
     } else {

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use shiftlive::backend::{Backend, OrtOptions};
 use shiftlive::capture::Source;
 use shiftlive::device::{DeviceArg, device_name};
 use shiftlive::fsio::read_text_file;
@@ -39,6 +40,10 @@ pub struct ModelArgs {
     /// Intra-op threads of the model (default: all cores)
     #[arg(long, value_parser = clap::value_parser!(i32).range(1..=1024))]
     pub threads: Option<i32>,
+    /// Engine of the online step: libtorch, onnxruntime (CPU, fp32; the step exported to ONNX
+    /// and run in-process) or auto (the fastest available; libtorch when the other cannot start)
+    #[arg(long, value_enum, default_value_t = Backend::Auto)]
+    pub backend: Backend,
 }
 
 /// What is done with the frames and how results come out.
@@ -140,7 +145,7 @@ pub(super) fn load(model: &ModelArgs) -> anyhow::Result<(Recognizer, Vec<String>
         precision: model.precision,
         ..Default::default()
     };
-    let recognizer = match &model.model {
+    let mut recognizer = match &model.model {
         Some(path) => Recognizer::from_checkpoint(path, options)?,
         None => {
             let config = ModelConfig::from_preset(&model.preset)?;
@@ -151,12 +156,14 @@ pub(super) fn load(model: &ModelArgs) -> anyhow::Result<(Recognizer, Vec<String>
             Recognizer::random(&config, options)?
         }
     };
+    let backend = recognizer.set_backend(model.backend, &OrtOptions::from_env())?;
     let labels = labels(model, recognizer.config().num_classes)?;
     tracing::info!(
-        "model '{}' on {} ({:?}), {} shifted blocks",
+        "model '{}' on {} ({:?}, {}), {} shifted blocks",
         recognizer.config().name,
         device_name(device),
         model.precision,
+        backend.name(),
         recognizer.cache().len()
     );
     Ok((recognizer, labels, device_name(device)))

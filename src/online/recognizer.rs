@@ -11,6 +11,8 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor, nn};
 
+mod engine;
+
 use super::input::InputBuffer;
 use crate::model::{ActionNet, InferenceLayout, ModelConfig, ModelError, ShiftCache};
 use crate::preprocess::{FrameError, FrameRef, Preprocessor, Transform};
@@ -87,6 +89,8 @@ pub enum OnlineError {
     Frame { stream: usize, source: FrameError },
     #[error("{got} frames given for a recogniser of {expected} streams")]
     Streams { got: usize, expected: usize },
+    #[error(transparent)]
+    Backend(#[from] crate::backend::BackendError),
     #[error("input batch has shape {got:?}, expected [{streams}, 3, {side}, {side}]")]
     InputShape {
         got: Vec<i64>,
@@ -153,6 +157,8 @@ pub struct Recognizer {
     preprocessors: Vec<Preprocessor>,
     logits: Vec<f32>,
     options: RecognizerOptions,
+    /// libtorch (the network above and `cache`) or ONNX Runtime (see `engine`).
+    engine: engine::Engine,
 }
 
 impl Recognizer {
@@ -211,6 +217,7 @@ impl Recognizer {
                 .collect(),
             logits: Vec::new(),
             options,
+            engine: engine::Engine::Libtorch,
         }
     }
 
@@ -252,6 +259,7 @@ impl Recognizer {
     /// Forgets the past of every stream (a new scene, a discontinuity).
     pub fn reset(&mut self) {
         self.cache.reset();
+        self.engine.reset();
     }
 
     /// One preprocessed batch `[S, 3, side, side]` (fp32, any device) -> logits `[S, classes]`
@@ -267,10 +275,7 @@ impl Recognizer {
             });
         }
         let x = x.to_device(self.options.device);
-        let prepared = self.net.lock();
-        Ok(tch::no_grad(|| {
-            prepared.net.forward_stream(&x, &mut self.cache)
-        })?)
+        self.forward_tensor(&x)
     }
 
     /// One new RGB frame per stream -> each stream's logits, row-major `[S * classes]` on the host.
@@ -297,15 +302,7 @@ impl Recognizer {
         }
         let preprocessed = Instant::now();
         let x = self.input.tensor().shallow_clone();
-        let prepared = self.net.lock();
-        let logits = tch::no_grad(|| prepared.net.forward_stream(&x, &mut self.cache))?;
-        drop(prepared);
-        let logits = logits.to_device(Device::Cpu).contiguous();
-        let n = logits.numel();
-        self.logits.resize(n, 0.0);
-        logits
-            .f_copy_data(&mut self.logits, n)
-            .map_err(ModelError::from)?;
+        self.forward_host(&x)?;
         let done = Instant::now();
         let timing = StepTiming {
             preprocess_ms: (preprocessed - start).as_secs_f64() * 1e3,
