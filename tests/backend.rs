@@ -169,6 +169,7 @@ fn missing_library_is_an_error_and_auto_falls_back() {
     let options = OrtOptions {
         library: missing.clone(),
         threads: 1,
+        spin: false,
     };
     let mut rec =
         Recognizer::from_checkpoint(&shipped_model(), RecognizerOptions::default()).unwrap();

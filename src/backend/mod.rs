@@ -113,6 +113,10 @@ pub struct OrtOptions {
     pub library: PathBuf,
     /// Intra-op threads (libtorch's count, so the two compare on equal terms).
     pub threads: usize,
+    /// Let the runtime's idle threads spin-wait for the next frame (ONNX Runtime's default). Off
+    /// here: between frames a spinning pool takes the cores from capture, preprocessing and the
+    /// window (and from libtorch when the bench times both in alternation: 2.7x slower there).
+    pub spin: bool,
 }
 
 impl OrtOptions {
@@ -121,6 +125,7 @@ impl OrtOptions {
         Self {
             library: onnxruntime_library(),
             threads: tch::get_num_threads().max(1) as usize,
+            spin: false,
         }
     }
 }

@@ -123,6 +123,7 @@ impl OrtStep {
             .with_optimization_level(GraphOptimizationLevel::Level3)
             .and_then(|b| b.with_intra_threads(options.threads))
             .and_then(|b| b.with_inter_threads(1))
+            .and_then(|b| b.with_intra_op_spinning(options.spin))
             .map_err(|e| runtime("setting the session options")(e.into()))?
             .commit_from_memory(&graph.to_bytes())
             .map_err(runtime(format!(
