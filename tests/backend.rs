@@ -280,3 +280,44 @@ fn play_on_onnxruntime_matches_libtorch_and_a_broken_library_is_one_line() {
     assert!(ok, "{err}");
     assert_eq!(auto.len(), torch.len());
 }
+
+#[test]
+fn onnxruntime_advances_several_streams_as_libtorch_does() {
+    let options = RecognizerOptions {
+        streams: 2,
+        ..Default::default()
+    };
+    let mut reference = Recognizer::from_checkpoint(&shipped_model(), options).unwrap();
+    let mut ort = Recognizer::from_shared(reference.shared());
+    ort.set_backend(Backend::Onnxruntime, &ort_options())
+        .unwrap();
+    let (w, h) = (96, 72);
+    let clip = rgb_clip(16, w, h);
+    let step = |rec: &mut Recognizer| -> Vec<Vec<f32>> {
+        (0..8)
+            .map(|t| {
+                // Stream 0 sees the clip forwards, stream 1 backwards.
+                let frames = [
+                    FrameRef::rgb(&clip[t], w, h),
+                    FrameRef::rgb(&clip[15 - t], w, h),
+                ];
+                rec.step_frames(&frames).unwrap().0.to_vec()
+            })
+            .collect()
+    };
+    let expected = step(&mut reference);
+    let got = step(&mut ort);
+    let diff = max_abs_diff(&expected, &got);
+    let classes = reference.config().num_classes as usize;
+    let streams_differ = expected[7][..classes]
+        .iter()
+        .zip(&expected[7][classes..])
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    println!(
+        "2 streams x 8 frames: max abs diff {diff:.3e} (the streams differ by {streams_differ:.3})"
+    );
+    assert_eq!(got[0].len(), 2 * classes);
+    assert!(streams_differ > 1e-3);
+    assert!(diff <= TOLERANCE, "{diff}");
+}
