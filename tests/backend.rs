@@ -2,6 +2,7 @@
 //! scripts/setup.sh) gives the libtorch recogniser's logits frame by frame, for the shipped model
 //! and a MobileNetV2-TSM; reset starts a stream afresh; a missing or broken library is one clear
 //! error naming its path, and `auto` falls back to libtorch.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

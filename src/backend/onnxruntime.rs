@@ -118,13 +118,17 @@ impl OrtStep {
                 source,
             }
         })?;
+        let setting = |e: ort::Error<_>| runtime("setting the session options")(e.into());
         let session = Session::builder(&env)
             .map_err(runtime("creating a session builder"))?
             .with_optimization_level(GraphOptimizationLevel::Level3)
-            .and_then(|b| b.with_intra_threads(options.threads))
-            .and_then(|b| b.with_inter_threads(1))
-            .and_then(|b| b.with_intra_op_spinning(options.spin))
-            .map_err(|e| runtime("setting the session options")(e.into()))?
+            .map_err(setting)?
+            .with_intra_threads(options.threads)
+            .map_err(setting)?
+            .with_inter_threads(1)
+            .map_err(setting)?
+            .with_intra_op_spinning(options.spin)
+            .map_err(setting)?
             .commit_from_memory(&graph.to_bytes())
             .map_err(runtime(format!(
                 "loading the online step of '{}'",
