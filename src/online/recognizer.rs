@@ -300,6 +300,72 @@ impl Recognizer {
         let prepared = self.net.lock();
         let logits = tch::no_grad(|| prepared.net.forward_stream(&x, &mut self.cache))?;
         drop(prepared);
+        self.finish_step(&logits, start, preprocessed)
+    }
+
+    /// Forgets the past of some streams only; the others run on undisturbed.
+    pub fn reset_streams(&mut self, streams: &[usize]) {
+        self.cache.reset_rows(streams);
+    }
+
+    /// A frame the recogniser would refuse (empty, wrong size for its stride), checked without
+    /// running anything.
+    pub fn check_frame(frame: &FrameRef) -> Result<(), FrameError> {
+        Preprocessor::check(frame)
+    }
+
+    /// One new frame for some of the streams: `frames[i]` belongs to stream `streams[i]` (distinct,
+    /// each < S). Only those streams' rows of the cache advance; a stream left out keeps its past
+    /// (its time step is that of its own frames). Logits row-major `[k * classes]`, row i for
+    /// `streams[i]`. All S streams in order is exactly `step_frames`.
+    pub fn step_streams(
+        &mut self,
+        frames: &[FrameRef],
+        streams: &[usize],
+    ) -> Result<(&[f32], StepTiming), OnlineError> {
+        let total = self.options.streams;
+        if frames.len() != streams.len() || frames.is_empty() || streams.iter().any(|&s| s >= total)
+        {
+            return Err(OnlineError::Streams {
+                got: frames.len(),
+                expected: total,
+            });
+        }
+        if streams.iter().copied().eq(0..total) {
+            return self.step_frames(frames);
+        }
+        for (&stream, frame) in streams.iter().zip(frames) {
+            Preprocessor::check(frame).map_err(|source| OnlineError::Frame { stream, source })?;
+        }
+        let start = Instant::now();
+        for (row, (&stream, frame)) in streams.iter().zip(frames).enumerate() {
+            let out = self.preprocessors[stream]
+                .run(frame)
+                .map_err(|source| OnlineError::Frame { stream, source })?;
+            self.input.frame_mut(row).copy_from_slice(out);
+        }
+        let preprocessed = Instant::now();
+        let k = streams.len() as i64;
+        let x = self.input.tensor().narrow(0, 0, k); // [k, 3, side, side]
+        let index: Vec<i64> = streams.iter().map(|&s| s as i64).collect();
+        let rows = Tensor::from_slice(&index).to_device(self.options.device);
+        let mut part = self.cache.select_rows(&rows).map_err(ModelError::from)?;
+        let prepared = self.net.lock();
+        let logits = tch::no_grad(|| prepared.net.forward_stream(&x, &mut part))?;
+        drop(prepared);
+        self.cache
+            .put_rows(&rows, &part, total as i64)
+            .map_err(ModelError::from)?;
+        self.finish_step(&logits, start, preprocessed)
+    }
+
+    /// Logits to the host, and the step's timing.
+    fn finish_step(
+        &mut self,
+        logits: &Tensor,
+        start: Instant,
+        preprocessed: Instant,
+    ) -> Result<(&[f32], StepTiming), OnlineError> {
         let logits = logits.to_device(Device::Cpu).contiguous();
         let n = logits.numel();
         self.logits.resize(n, 0.0);
