@@ -19,6 +19,10 @@ mod profile;
 pub mod ranges;
 #[cfg(feature = "capture")]
 mod run;
+#[cfg(feature = "capture")]
+mod sources;
+#[cfg(feature = "capture")]
+mod streams;
 mod synth;
 mod train;
 #[cfg(feature = "ui")]

@@ -13,7 +13,7 @@ use shiftlive::device::{DeviceArg, device_name};
 use shiftlive::fsio::read_text_file;
 use shiftlive::model::{ModelConfig, TensorFile, checkpoint};
 use shiftlive::online::{Precision, Recognizer, RecognizerOptions, SmoothingOptions};
-use shiftlive::pipeline::{Event, Pipeline, PipelineOptions, Summary};
+use shiftlive::pipeline::{Event, Pipeline, PipelineOptions, StreamSource, Summary};
 
 use super::exit::Damaged;
 use super::out::OutputError;
@@ -131,6 +131,14 @@ pub fn recognizer(model: &ModelArgs) -> anyhow::Result<(Recognizer, Vec<String>)
 
 /// The recogniser, its labels and the name of its device.
 pub(super) fn load(model: &ModelArgs) -> anyhow::Result<(Recognizer, Vec<String>, String)> {
+    load_streams(model, 1)
+}
+
+/// As `load`, for a recogniser that advances `streams` streams together.
+pub(super) fn load_streams(
+    model: &ModelArgs,
+    streams: usize,
+) -> anyhow::Result<(Recognizer, Vec<String>, String)> {
     if let Some(threads) = model.threads {
         tch::set_num_threads(threads);
     }
@@ -138,6 +146,7 @@ pub(super) fn load(model: &ModelArgs) -> anyhow::Result<(Recognizer, Vec<String>
     let options = RecognizerOptions {
         device,
         precision: model.precision,
+        streams,
         ..Default::default()
     };
     let recognizer = match &model.model {
@@ -243,7 +252,7 @@ impl Plan<'_> {
 /// `pace`: Some(true) replays a file at its own pace, Some(false) as fast as possible, None as
 /// the mode does by default (a window paces a file, `--headless` does not).
 pub fn run(
-    source: Source,
+    sources: Vec<StreamSource>,
     pace: Option<bool>,
     model: &ModelArgs,
     args: &RunArgs,
@@ -263,6 +272,29 @@ pub fn run(
             tracing::warn!("Ctrl-C handler not installed: {e}");
         }
     }
+    let mut sources = sources.into_iter();
+    let (Some(first), rest) = (sources.next(), sources.as_slice()) else {
+        bail!("no source given");
+    };
+    if !rest.is_empty() {
+        if !args.headless {
+            tracing::info!(
+                "{} sources: the window shows one; printing JSON lines (as --headless)",
+                rest.len() + 1
+            );
+        }
+        let all = std::iter::once(first.clone()).chain(sources).collect();
+        let plan = Plan {
+            source: first.source,
+            realtime: pace.unwrap_or(false),
+            model,
+            args,
+            max_retries,
+            hook: &hook,
+        };
+        return super::streams::headless(plan, all);
+    }
+    let source = first.source;
     #[cfg(feature = "ui")]
     if !args.headless {
         if shiftlive::ui::display_available() {
