@@ -9,6 +9,8 @@ pub mod exit;
 mod export;
 mod import;
 #[cfg(feature = "capture")]
+mod interrupt;
+#[cfg(feature = "capture")]
 mod live;
 pub mod out;
 mod predict;

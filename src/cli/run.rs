@@ -4,7 +4,6 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -16,6 +15,8 @@ use shiftlive::online::{Precision, Recognizer, RecognizerOptions, SmoothingOptio
 use shiftlive::pipeline::{Event, Pipeline, PipelineOptions, StreamSource, Summary};
 
 use super::exit::Damaged;
+use super::interrupt::install_interrupt;
+pub(super) use super::interrupt::{InterruptHook, set_hook};
 use super::out::OutputError;
 
 /// Which model runs, and where.
@@ -171,15 +172,6 @@ pub(super) fn load_streams(
     Ok((recognizer, labels, device_name(device)))
 }
 
-/// What Ctrl-C does: stop the headless pipeline, or close the window. Set once the mode is known.
-pub(super) type InterruptHook = Arc<Mutex<Option<Box<dyn Fn() + Send>>>>;
-
-pub(super) fn set_hook(hook: &InterruptHook, action: Box<dyn Fn() + Send>) {
-    if let Ok(mut slot) = hook.lock() {
-        *slot = Some(action);
-    }
-}
-
 /// The smoothing span when neither --smooth nor --smooth-ms is given: the shipped model at stride 4
 /// (6.25 processed frames a second at 25 fps) sums 3 frames, and its label follows a change of
 /// action on the demo clip 460 ms later on average (README, "Smoothing and lag").
@@ -258,20 +250,7 @@ pub fn run(
     args: &RunArgs,
     max_retries: Option<u32>,
 ) -> anyhow::Result<()> {
-    let hook: InterruptHook = Arc::default();
-    {
-        let hook = hook.clone();
-        let handler = move || {
-            if let Ok(slot) = hook.lock()
-                && let Some(action) = slot.as_ref()
-            {
-                action();
-            }
-        };
-        if let Err(e) = ctrlc::set_handler(handler) {
-            tracing::warn!("Ctrl-C handler not installed: {e}");
-        }
-    }
+    let hook = install_interrupt();
     let mut sources = sources.into_iter();
     let (Some(first), rest) = (sources.next(), sources.as_slice()) else {
         bail!("no source given");
