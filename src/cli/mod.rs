@@ -2,6 +2,7 @@
 
 mod args;
 mod bench;
+mod bench_streams;
 mod bench_train;
 mod dist;
 mod eval;
