@@ -423,3 +423,58 @@ fn bad_sources_report_each_stream_and_all_bad_is_a_failure() {
     assert!(stderr.contains("all 3 sources failed"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn more_live_sources_than_the_model_can_hold_drop_counted_frames_and_stop_promptly() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = model(dir.path());
+    // 16 cameras at 30 fps and a model step held to 60 ms: far more frames than it can take.
+    let sources: Vec<Source> = (0..16)
+        .map(|_| Source::TestPattern {
+            pattern: "ball".into(),
+            width: 96,
+            height: 72,
+            fps: 30,
+            frames: None,
+        })
+        .collect();
+    let base = PipelineOptions {
+        throttle: Some(Duration::from_millis(60)),
+        ..options(sources[0].clone())
+    };
+    let n = sources.len();
+    let sources = sources.into_iter().map(StreamSource::unnamed).collect();
+    let pipeline = BatchPipeline::start(recognizer(&model, n), &base, sources).unwrap();
+    let run_for = Duration::from_secs(4);
+    let start = Instant::now();
+    let mut frames = 0usize;
+    while start.elapsed() < run_for {
+        if let Ok(StreamsEvent::Stream {
+            event: Event::Frame(_),
+            ..
+        }) = pipeline.events().recv_timeout(Duration::from_millis(100))
+        {
+            frames += 1;
+        }
+    }
+    let stopping = Instant::now();
+    let inferred = pipeline.join().expect("the batched thread ends");
+    let stop_time = stopping.elapsed();
+    let summary = inferred.summary;
+    eprintln!(
+        "16 streams at 30 fps, 60 ms steps: {frames} results, totals {:?}, stopped in {stop_time:?}",
+        summary.totals
+    );
+    assert!(stop_time < Duration::from_secs(10), "{stop_time:?}");
+    assert_eq!(summary.streams.len(), 16);
+    assert_eq!(summary.totals.failed, 0);
+    assert!(summary.totals.frames_dropped > 0, "drops are counted");
+    for s in &summary.streams {
+        let s = &s.summary;
+        // Each ring holds at most 4 frames: everything else captured was processed or dropped.
+        assert!(
+            s.frames_captured <= s.frames_processed + s.frames_dropped + 5,
+            "{s:?}"
+        );
+    }
+}
