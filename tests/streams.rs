@@ -4,6 +4,7 @@
 //! one lost mid-run and reopened) touches only its own stream; `live --streams 8` ends on SIGINT
 //! with a summary per stream.
 #![cfg(feature = "capture")]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -113,7 +113,7 @@ impl ShiftCache {
             let Some(theirs) = theirs else { continue };
             let (_, fold, h, w) = theirs.past.size4()?;
             let shape = [streams, fold, h, w];
-            if !mine.as_ref().is_some_and(|m| m.past.size() == shape) {
+            if mine.as_ref().is_none_or(|m| m.past.size() != shape) {
                 let zeros = || Tensor::zeros(shape, (theirs.past.kind(), theirs.past.device()));
                 *mine = Some(Slot {
                     past: zeros(),
