@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use shiftlive::capture::Source;
 use shiftlive::model::{ActionNet, ModelConfig, checkpoint};
-use shiftlive::online::{Recognizer, RecognizerOptions, SmoothingOptions};
+use shiftlive::online::{Recognizer, RecognizerOptions};
 use shiftlive::pipeline::{
     BatchPipeline, Event, FrameResult, Pipeline, PipelineOptions, StreamSource, StreamsEvent,
     StreamsSummary, Summary,
@@ -56,16 +56,9 @@ fn recognizer(model: &Path, streams: usize) -> Recognizer {
 
 fn options(source: Source) -> PipelineOptions {
     PipelineOptions {
-        source,
-        realtime: false,
-        max_frames: None,
-        stride: 1,
-        smoothing: SmoothingOptions::default(),
-        labels: Vec::new(),
         emit_logits: true,
-        keep_frames: false,
-        throttle: None,
         max_retries: Some(0),
+        ..PipelineOptions::new(source)
     }
 }
 
