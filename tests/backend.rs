@@ -322,3 +322,58 @@ fn onnxruntime_advances_several_streams_as_libtorch_does() {
     assert!(streams_differ > 1e-3);
     assert!(diff <= TOLERANCE, "{diff}");
 }
+
+/// The batched pipeline's pattern: 3 streams, each tick only some of them have a frame, and one
+/// stream is reset mid-run. ONNX Runtime gathers those streams' state rows, advances them and puts
+/// them back; the logits equal libtorch's, and the streams left out keep their state.
+#[test]
+fn onnxruntime_steps_some_streams_and_resets_one_as_libtorch_does() {
+    let options = RecognizerOptions {
+        streams: 3,
+        ..Default::default()
+    };
+    let mut reference = Recognizer::from_checkpoint(&shipped_model(), options).unwrap();
+    let mut ort = Recognizer::from_shared(reference.shared());
+    ort.set_backend(Backend::Onnxruntime, &ort_options())
+        .unwrap();
+    let (w, h) = (96, 72);
+    let clip = rgb_clip(24, w, h);
+    // Which streams have a frame at each tick (and which are reset before it).
+    let ticks: Vec<(Vec<usize>, Vec<usize>)> = (0..12)
+        .map(|t| {
+            let streams = match t % 4 {
+                0 => vec![0, 1, 2],
+                1 => vec![2],
+                2 => vec![0, 2],
+                _ => vec![1],
+            };
+            let reset = if t == 6 { vec![2] } else { Vec::new() };
+            (streams, reset)
+        })
+        .collect();
+    let run = |rec: &mut Recognizer| -> Vec<Vec<f32>> {
+        ticks
+            .iter()
+            .enumerate()
+            .map(|(t, (streams, reset))| {
+                if !reset.is_empty() {
+                    rec.reset_streams(reset);
+                }
+                let frames: Vec<FrameRef> = streams
+                    .iter()
+                    .map(|&s| FrameRef::rgb(&clip[(t + 7 * s) % 24], w, h))
+                    .collect();
+                rec.step_streams(&frames, streams).unwrap().0.to_vec()
+            })
+            .collect()
+    };
+    let expected = run(&mut reference);
+    let got = run(&mut ort);
+    let diff = max_abs_diff(&expected, &got);
+    let scale = expected.iter().flatten().fold(0f32, |m, v| m.max(v.abs()));
+    println!(
+        "3 streams, subsets and a reset, 12 ticks: max abs diff {diff:.3e} (max |logit| {scale:.3})"
+    );
+    assert!(scale > 1e-3);
+    assert!(diff <= TOLERANCE, "{diff}");
+}

@@ -43,16 +43,9 @@ fn model(dir: &Path) -> PathBuf {
 
 fn options(source: Source) -> PipelineOptions {
     PipelineOptions {
-        source,
-        realtime: false,
-        max_frames: None,
-        stride: 1,
-        smoothing: SmoothingOptions::default(),
-        labels: Vec::new(),
         emit_logits: true,
-        keep_frames: false,
-        throttle: None,
         max_retries: Some(0),
+        ..PipelineOptions::new(source)
     }
 }
 

@@ -82,6 +82,8 @@ pub struct OrtStep {
     /// The next run starts from zero states (a new stream or a reset).
     fresh: bool,
     streams: usize,
+    /// The frame's side, pixels.
+    side: usize,
     classes: usize,
 }
 
@@ -146,6 +148,7 @@ impl OrtStep {
             states: Vec::new(),
             fresh: true,
             streams,
+            side,
             classes: graph.classes as usize,
         };
         step.zero_states()?;
@@ -164,6 +167,21 @@ impl OrtStep {
     /// Forgets the past: the next frame starts from zero states.
     pub fn reset(&mut self) {
         self.fresh = true;
+    }
+
+    /// Forgets the past of some streams only: their rows of every state become zeros.
+    pub fn reset_rows(&mut self, streams: &[usize]) {
+        if self.fresh {
+            return;
+        }
+        for state in &mut self.states {
+            if let Ok((_, data)) = state.try_extract_tensor_mut::<f32>() {
+                let row = data.len() / self.streams;
+                for &s in streams.iter().filter(|&&s| s < self.streams) {
+                    data[s * row..(s + 1) * row].fill(0.0);
+                }
+            }
+        }
     }
 
     fn zero_states(&mut self) -> Result<(), BackendError> {
@@ -185,6 +203,82 @@ impl OrtStep {
     /// preprocessing leaves it.
     pub fn frame_mut(&mut self) -> &mut [f32] {
         self.frame.extract_tensor_mut().1
+    }
+
+    /// Runs one step for some streams only: `frame` is `[k, 3, side, side]`, row i the frame of
+    /// `streams[i]` (distinct, each < S). Their rows of the state are gathered into a batch of k,
+    /// advanced, and put back; the other streams' state is untouched. `logits` becomes
+    /// `[k * classes]`.
+    pub fn run_rows(
+        &mut self,
+        streams: &[usize],
+        frame: Vec<f32>,
+        logits: &mut Vec<f32>,
+    ) -> Result<(), BackendError> {
+        if self.fresh {
+            self.zero_states()?;
+        }
+        let k = streams.len();
+        let side = self.side as i64;
+        if k == 0
+            || streams.iter().any(|&s| s >= self.streams)
+            || frame.len() != k * 3 * self.side * self.side
+        {
+            return Err(BackendError::Unsupported(format!(
+                "streams {streams:?} of a {}-stream step",
+                self.streams
+            )));
+        }
+        let frame = Tensor::from_array(([k as i64, 3, side, side], frame.into_boxed_slice()))
+            .map_err(runtime("allocating the input frame"))?;
+        let mut parts = Vec::with_capacity(self.specs.len());
+        for (spec, state) in self.specs.iter().zip(&self.states) {
+            let (_, data) = state
+                .try_extract_tensor::<f32>()
+                .map_err(runtime(format!("reading {}", spec.input)))?;
+            let row = data.len() / self.streams;
+            let mut part = Vec::with_capacity(k * row);
+            for &s in streams {
+                part.extend_from_slice(&data[s * row..(s + 1) * row]);
+            }
+            let mut shape = vec![k as i64];
+            shape.extend(&spec.shape);
+            let part = Tensor::from_array((shape, part.into_boxed_slice()))
+                .map_err(runtime(format!("allocating {}", spec.input)))?;
+            parts.push(part.into_dyn());
+        }
+        let mut inputs: Vec<(Cow<'_, str>, SessionInputValue<'_>)> =
+            Vec::with_capacity(1 + parts.len());
+        inputs.push((Cow::Borrowed(&self.input_name), (&frame).into()));
+        for (spec, part) in self.specs.iter().zip(&parts) {
+            inputs.push((Cow::Borrowed(&spec.input), part.into()));
+        }
+        let outputs = self
+            .session
+            .run(inputs)
+            .map_err(runtime("running the online step"))?;
+        let (_, data) = outputs
+            .get("logits")
+            .ok_or_else(|| BackendError::Output("logits".into()))?
+            .try_extract_tensor::<f32>()
+            .map_err(runtime("reading the logits"))?;
+        logits.clear();
+        logits.extend_from_slice(data);
+        for (spec, state) in self.specs.iter().zip(&mut self.states) {
+            let (_, out) = outputs
+                .get(&spec.output)
+                .ok_or_else(|| BackendError::Output(spec.output.clone()))?
+                .try_extract_tensor::<f32>()
+                .map_err(runtime(format!("reading {}", spec.output)))?;
+            let (_, data) = state
+                .try_extract_tensor_mut::<f32>()
+                .map_err(runtime(format!("writing {}", spec.input)))?;
+            let row = data.len() / self.streams;
+            for (i, &s) in streams.iter().enumerate() {
+                data[s * row..(s + 1) * row].copy_from_slice(&out[i * row..(i + 1) * row]);
+            }
+        }
+        Ok(())
     }
 
     /// Runs one step on the frame in [`OrtStep::frame_mut`]; `logits` becomes `[S * classes]`.

@@ -72,6 +72,10 @@ pub struct Args {
     /// side (`backend_*`)
     #[arg(long, value_enum, default_value_t = Backend::Auto)]
     backend: Backend,
+    /// Time only the batched step of N streams, for each N given (e.g. 1,2,4,8), and 8 batched
+    /// against 8 sequential streams
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..=256))]
+    streams: Vec<u32>,
     /// Print one JSON object instead of the report
     #[arg(long)]
     json: bool,
@@ -181,6 +185,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         args.channels_last,
         args.fold_bn
     );
+    if !args.streams.is_empty() {
+        let bench = super::bench_streams::StreamsBench {
+            counts: &args.streams,
+            options,
+            warmup: args.warmup,
+            iters: args.iters,
+        };
+        let r50 = (!args.skip_r50).then(|| args.r50_preset.model());
+        let result = bench.run(&config, r50.as_ref())?;
+        super::out::outln!("{result}");
+        return Ok(());
+    }
     let time = |case: &mut dyn FnMut()| {
         measure(args.warmup, args.iters, || {
             case();

@@ -3,12 +3,15 @@
 mod args;
 mod bench;
 mod bench_backend;
+mod bench_streams;
 mod bench_train;
 mod dist;
 mod eval;
 pub mod exit;
 mod export;
 mod import;
+#[cfg(feature = "capture")]
+mod interrupt;
 #[cfg(feature = "capture")]
 mod live;
 pub mod out;
@@ -20,6 +23,10 @@ mod profile;
 pub mod ranges;
 #[cfg(feature = "capture")]
 mod run;
+#[cfg(feature = "capture")]
+mod sources;
+#[cfg(feature = "capture")]
+mod streams;
 mod synth;
 mod train;
 #[cfg(feature = "ui")]

@@ -4,7 +4,6 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -14,9 +13,11 @@ use shiftlive::device::{DeviceArg, device_name};
 use shiftlive::fsio::read_text_file;
 use shiftlive::model::{ModelConfig, TensorFile, checkpoint};
 use shiftlive::online::{Precision, Recognizer, RecognizerOptions, SmoothingOptions};
-use shiftlive::pipeline::{Event, Pipeline, PipelineOptions, Summary};
+use shiftlive::pipeline::{Event, Pipeline, PipelineOptions, StreamSource, Summary};
 
 use super::exit::Damaged;
+use super::interrupt::install_interrupt;
+pub(super) use super::interrupt::{InterruptHook, set_hook};
 use super::out::OutputError;
 
 /// Which model runs, and where.
@@ -136,6 +137,14 @@ pub fn recognizer(model: &ModelArgs) -> anyhow::Result<(Recognizer, Vec<String>)
 
 /// The recogniser, its labels and the name of its device.
 pub(super) fn load(model: &ModelArgs) -> anyhow::Result<(Recognizer, Vec<String>, String)> {
+    load_streams(model, 1)
+}
+
+/// As `load`, for a recogniser that advances `streams` streams together.
+pub(super) fn load_streams(
+    model: &ModelArgs,
+    streams: usize,
+) -> anyhow::Result<(Recognizer, Vec<String>, String)> {
     if let Some(threads) = model.threads {
         tch::set_num_threads(threads);
     }
@@ -143,6 +152,7 @@ pub(super) fn load(model: &ModelArgs) -> anyhow::Result<(Recognizer, Vec<String>
     let options = RecognizerOptions {
         device,
         precision: model.precision,
+        streams,
         ..Default::default()
     };
     let mut recognizer = match &model.model {
@@ -167,15 +177,6 @@ pub(super) fn load(model: &ModelArgs) -> anyhow::Result<(Recognizer, Vec<String>
         recognizer.cache().len()
     );
     Ok((recognizer, labels, device_name(device)))
-}
-
-/// What Ctrl-C does: stop the headless pipeline, or close the window. Set once the mode is known.
-pub(super) type InterruptHook = Arc<Mutex<Option<Box<dyn Fn() + Send>>>>;
-
-pub(super) fn set_hook(hook: &InterruptHook, action: Box<dyn Fn() + Send>) {
-    if let Ok(mut slot) = hook.lock() {
-        *slot = Some(action);
-    }
 }
 
 /// The smoothing span when neither --smooth nor --smooth-ms is given: the shipped model at stride 4
@@ -250,26 +251,36 @@ impl Plan<'_> {
 /// `pace`: Some(true) replays a file at its own pace, Some(false) as fast as possible, None as
 /// the mode does by default (a window paces a file, `--headless` does not).
 pub fn run(
-    source: Source,
+    sources: Vec<StreamSource>,
     pace: Option<bool>,
     model: &ModelArgs,
     args: &RunArgs,
     max_retries: Option<u32>,
 ) -> anyhow::Result<()> {
-    let hook: InterruptHook = Arc::default();
-    {
-        let hook = hook.clone();
-        let handler = move || {
-            if let Ok(slot) = hook.lock()
-                && let Some(action) = slot.as_ref()
-            {
-                action();
-            }
-        };
-        if let Err(e) = ctrlc::set_handler(handler) {
-            tracing::warn!("Ctrl-C handler not installed: {e}");
+    let hook = install_interrupt();
+    let mut sources = sources.into_iter();
+    let (Some(first), rest) = (sources.next(), sources.as_slice()) else {
+        bail!("no source given");
+    };
+    if !rest.is_empty() {
+        if !args.headless {
+            tracing::info!(
+                "{} sources: the window shows one; printing JSON lines (as --headless)",
+                rest.len() + 1
+            );
         }
+        let all = std::iter::once(first.clone()).chain(sources).collect();
+        let plan = Plan {
+            source: first.source,
+            realtime: pace.unwrap_or(false),
+            model,
+            args,
+            max_retries,
+            hook: &hook,
+        };
+        return super::streams::headless(plan, all);
     }
+    let source = first.source;
     #[cfg(feature = "ui")]
     if !args.headless {
         if shiftlive::ui::display_available() {

@@ -71,6 +71,62 @@ impl ShiftCache {
         self.slots.is_empty()
     }
 
+    /// Forgets the past of some streams only (rows of every slot): the other streams run on.
+    pub fn reset_rows(&mut self, rows: &[usize]) {
+        for slot in self.slots.iter_mut().flatten() {
+            for &row in rows {
+                if (row as i64) < slot.past.size()[0] {
+                    let _ = slot.past.narrow(0, row as i64, 1).zero_();
+                }
+            }
+        }
+    }
+
+    /// The past of the streams `rows` (a `[k]` int64 index), as a cache of k streams: row i is
+    /// stream `rows[i]`. A slot not filled yet stays empty (zeros at its first frame).
+    pub fn select_rows(&self, rows: &Tensor) -> Result<ShiftCache, TchError> {
+        let slots = self
+            .slots
+            .iter()
+            .map(|slot| {
+                slot.as_ref()
+                    .map(|s| {
+                        let past = s.past.f_index_select(0, rows)?;
+                        let stash = past.f_zeros_like()?;
+                        Ok(Slot { past, stash })
+                    })
+                    .transpose()
+            })
+            .collect::<Result<_, TchError>>()?;
+        Ok(ShiftCache { slots })
+    }
+
+    /// Writes the past of `part` (made by `select_rows(rows)` and advanced since) back into rows
+    /// `rows` of this cache of `streams` streams; the other rows are left as they were.
+    pub fn put_rows(
+        &mut self,
+        rows: &Tensor,
+        part: &ShiftCache,
+        streams: i64,
+    ) -> Result<(), TchError> {
+        for (mine, theirs) in self.slots.iter_mut().zip(&part.slots) {
+            let Some(theirs) = theirs else { continue };
+            let (_, fold, h, w) = theirs.past.size4()?;
+            let shape = [streams, fold, h, w];
+            if mine.as_ref().is_none_or(|m| m.past.size() != shape) {
+                let zeros = || Tensor::zeros(shape, (theirs.past.kind(), theirs.past.device()));
+                *mine = Some(Slot {
+                    past: zeros(),
+                    stash: zeros(),
+                });
+            }
+            if let Some(mine) = mine {
+                let _ = mine.past.f_index_copy_(0, rows, &theirs.past)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Shapes of the slots filled so far (`None` before the first frame).
     pub fn shapes(&self) -> Vec<Option<Vec<i64>>> {
         self.slots

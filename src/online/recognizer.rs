@@ -303,12 +303,66 @@ impl Recognizer {
         let preprocessed = Instant::now();
         let x = self.input.tensor().shallow_clone();
         self.forward_host(&x)?;
+        Ok(self.finish_step(start, preprocessed))
+    }
+
+    /// Forgets the past of some streams only; the others run on undisturbed.
+    pub fn reset_streams(&mut self, streams: &[usize]) {
+        self.cache.reset_rows(streams);
+        self.engine.reset_rows(streams);
+    }
+
+    /// A frame the recogniser would refuse (empty, wrong size for its stride), checked without
+    /// running anything.
+    pub fn check_frame(frame: &FrameRef) -> Result<(), FrameError> {
+        Preprocessor::check(frame)
+    }
+
+    /// One new frame for some of the streams: `frames[i]` belongs to stream `streams[i]` (distinct,
+    /// each < S). Only those streams' rows of the cache advance; a stream left out keeps its past
+    /// (its time step is that of its own frames). Logits row-major `[k * classes]`, row i for
+    /// `streams[i]`. All S streams in order is exactly `step_frames`.
+    pub fn step_streams(
+        &mut self,
+        frames: &[FrameRef],
+        streams: &[usize],
+    ) -> Result<(&[f32], StepTiming), OnlineError> {
+        let total = self.options.streams;
+        if frames.len() != streams.len() || frames.is_empty() || streams.iter().any(|&s| s >= total)
+        {
+            return Err(OnlineError::Streams {
+                got: frames.len(),
+                expected: total,
+            });
+        }
+        if streams.iter().copied().eq(0..total) {
+            return self.step_frames(frames);
+        }
+        for (&stream, frame) in streams.iter().zip(frames) {
+            Preprocessor::check(frame).map_err(|source| OnlineError::Frame { stream, source })?;
+        }
+        let start = Instant::now();
+        for (row, (&stream, frame)) in streams.iter().zip(frames).enumerate() {
+            let out = self.preprocessors[stream]
+                .run(frame)
+                .map_err(|source| OnlineError::Frame { stream, source })?;
+            self.input.frame_mut(row).copy_from_slice(out);
+        }
+        let preprocessed = Instant::now();
+        let k = streams.len() as i64;
+        let x = self.input.tensor().narrow(0, 0, k); // [k, 3, side, side]
+        self.forward_rows(&x, streams)?;
+        Ok(self.finish_step(start, preprocessed))
+    }
+
+    /// The step's logits (on the host by now) and its timing.
+    fn finish_step(&self, start: Instant, preprocessed: Instant) -> (&[f32], StepTiming) {
         let done = Instant::now();
         let timing = StepTiming {
             preprocess_ms: (preprocessed - start).as_secs_f64() * 1e3,
             model_ms: (done - preprocessed).as_secs_f64() * 1e3,
         };
-        Ok((&self.logits, timing))
+        (&self.logits, timing)
     }
 
     /// One new frame of a single-stream recogniser -> its logits.

@@ -10,6 +10,8 @@ pub enum PipelineError {
     Source(#[from] CaptureError),
     #[error("cannot start a pipeline thread")]
     Thread(#[from] std::io::Error),
+    #[error("{sources} sources given for a recogniser of {streams} streams")]
+    Streams { sources: usize, streams: usize },
 }
 
 /// Why a running source stopped delivering frames before it was asked to.

@@ -49,46 +49,15 @@ impl Pipeline {
         recognizer: Recognizer,
         options: PipelineOptions,
     ) -> Result<Self, (PipelineError, Option<Recognizer>)> {
-        let capture = match Capture::open(&options.source, options.realtime) {
-            Ok(capture) => capture,
-            Err(e) => return Err((e.into(), Some(recognizer))),
-        };
-        let live = capture.is_live();
-        let name = options.source.describe();
-        // Live sources keep the newest frame (drops counted); files wait (nothing lost) unless
-        // replayed in real time.
-        let policy = if live || options.realtime {
-            DropPolicy::Latest
-        } else {
-            DropPolicy::Backpressure
-        };
-        tracing::info!(
-            "{name}: {} source, ring policy {policy:?}",
-            if live { "live" } else { "non-live" }
-        );
-        let (producer, consumer) = ring::<Frame>(RING_FRAMES, policy);
         let (tx, events) = bounded(EVENTS);
         let (controls, control_rx) = bounded::<Control>(CONTROLS);
         let stop = Arc::new(AtomicBool::new(false));
         let hold = Arc::new(AtomicBool::new(false));
-
-        let capture_loop = CaptureLoop::new(
-            options.clone(),
-            producer,
-            stop.clone(),
-            hold.clone(),
-            tx.clone(),
-            live,
-        );
-        let spawned = std::thread::Builder::new()
-            .name("shiftlive-capture".into())
-            .spawn(move || capture_loop.run(capture));
-        let thread = match spawned {
-            Ok(thread) => thread,
-            Err(e) => return Err((e.into(), Some(recognizer))),
+        let stream = match open_stream(&options, stop.clone(), hold.clone(), tx.clone()) {
+            Ok(stream) => stream,
+            Err(e) => return Err((e, Some(recognizer))),
         };
-        // From here the stream owns the capture thread: dropped, it stops and joins it.
-        let stream = SourceStream::new(name, live, consumer, thread);
+        let live = stream.is_live();
         let infer_loop = InferLoop {
             stream,
             inference: Inference::new(recognizer, &options, live),
@@ -156,6 +125,36 @@ impl Pipeline {
     pub fn stop(&self) {
         self.stop.store(true, Ordering::Relaxed);
     }
+}
+
+/// Opens `options.source` (a source that cannot start fails here, with its reason) and starts its
+/// capture thread, which sends its warnings to `events`; the stream owns the thread from then on.
+pub(super) fn open_stream(
+    options: &PipelineOptions,
+    stop: Arc<AtomicBool>,
+    hold: Arc<AtomicBool>,
+    events: Sender<Event>,
+) -> Result<SourceStream, PipelineError> {
+    let capture = Capture::open(&options.source, options.realtime)?;
+    let live = capture.is_live();
+    let name = options.source.describe();
+    // Live sources keep the newest frame (drops counted); files wait (nothing lost) unless
+    // replayed in real time.
+    let policy = if live || options.realtime {
+        DropPolicy::Latest
+    } else {
+        DropPolicy::Backpressure
+    };
+    tracing::info!(
+        "{name}: {} source, ring policy {policy:?}",
+        if live { "live" } else { "non-live" }
+    );
+    let (producer, consumer) = ring::<Frame>(RING_FRAMES, policy);
+    let capture_loop = CaptureLoop::new(options.clone(), producer, stop, hold, events, live);
+    let thread = std::thread::Builder::new()
+        .name("shiftlive-capture".into())
+        .spawn(move || capture_loop.run(capture))?;
+    Ok(SourceStream::new(name, live, consumer, thread))
 }
 
 impl Drop for Pipeline {

@@ -1,69 +1,27 @@
-//! The inference thread's state: the recogniser, the smoothing, the frame gate (stride, pause,
-//! resets), and the figures for the summary. One frame in, at most one result out.
+//! The single-stream inference thread's state: the recogniser and the stream's [`Lane`] (gate,
+//! smoothing, counters). One frame in, at most one result out.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::gate::FrameGate;
-use super::{
-    Control, FrameResult, Latency, LatencySummary, PipelineOptions, Scored, SourceError, Summary,
-};
-use crate::bench::Stats;
+use super::lane::Lane;
+pub use super::lane::Processed;
+use super::{Control, PipelineOptions, SourceError, Summary};
 use crate::capture::Frame;
-use crate::errors::chain;
-use crate::online::{Recognizer, Smoother};
-
-/// What one frame gave.
-pub enum Processed {
-    Result(Box<FrameResult>),
-    /// Not processed (the stride), but kept for a window to show.
-    Picture(Arc<Frame>),
-    Nothing,
-}
+use crate::online::Recognizer;
 
 /// The recogniser and what it needs per frame, and the counters of a run.
 pub struct Inference {
     recognizer: Recognizer,
-    smoother: Smoother,
-    gate: FrameGate,
-    labels: Vec<String>,
-    emit_logits: bool,
-    keep_frames: bool,
+    lane: Lane,
     throttle: Option<Duration>,
-    /// The stride now in force and the source's frame period (ms, from the timestamps), which
-    /// turn a smoothing span in ms into frames.
-    stride: u32,
-    period_ms: Option<f64>,
-    last_pts_ms: Option<f64>,
-    processed: u64,
-    strided: u64,
-    /// Frames of a live source taken while paused.
-    paused_frames: u64,
-    /// total, capture_to_ring, preprocess, model (ms) of every counted frame.
-    latencies: [Vec<f64>; 4],
-    first_result: Option<Instant>,
-    last_result: Option<Instant>,
 }
 
 impl Inference {
     pub fn new(recognizer: Recognizer, options: &PipelineOptions, live: bool) -> Self {
         Self {
             recognizer,
-            smoother: Smoother::new(options.smoothing.clone()),
-            gate: FrameGate::new(options.stride, live),
-            labels: options.labels.clone(),
-            emit_logits: options.emit_logits,
-            keep_frames: options.keep_frames,
+            lane: Lane::new(options, live),
             throttle: options.throttle,
-            stride: options.stride.max(1),
-            period_ms: None,
-            last_pts_ms: None,
-            processed: 0,
-            strided: 0,
-            paused_frames: 0,
-            latencies: Default::default(),
-            first_result: None,
-            last_result: None,
         }
     }
 
@@ -73,139 +31,51 @@ impl Inference {
     }
 
     pub fn is_paused(&self) -> bool {
-        self.gate.is_paused()
+        self.lane.is_paused()
     }
 
     /// Frames processed so far.
     pub fn processed(&self) -> u64 {
-        self.processed
+        self.lane.processed()
     }
 
     /// A frame of a live source taken from the ring while paused: counted, not processed.
     pub fn skip_paused(&mut self) {
-        self.paused_frames += 1;
-    }
-
-    fn label(&self, class: usize) -> String {
-        self.labels
-            .get(class)
-            .cloned()
-            .unwrap_or_else(|| format!("class_{class}"))
+        self.lane.skip_paused();
     }
 
     pub fn control(&mut self, control: Control) {
-        self.gate.control(&control);
-        match control {
-            Control::Smoothing(options) => self.smoother.set_options(options),
-            Control::Stride(every) => {
-                self.stride = every.max(1);
-                self.update_interval();
-            }
-            Control::Pause(_) | Control::Reset => {}
-        }
-    }
-
-    /// Learns the source's frame period: the smallest step between two consecutive timestamps
-    /// (a dropped frame only makes a step longer).
-    fn observe_pts(&mut self, pts_ms: Option<f64>) {
-        if let (Some(last), Some(now)) = (self.last_pts_ms, pts_ms) {
-            let step = now - last;
-            if step > 0.0 && self.period_ms.is_none_or(|p| step < p - 1e-3) {
-                self.period_ms = Some(step);
-                self.update_interval();
-            }
-        }
-        self.last_pts_ms = pts_ms;
-    }
-
-    fn update_interval(&mut self) {
-        if let Some(period) = self.period_ms {
-            self.smoother
-                .set_frame_interval_ms(period * f64::from(self.stride));
-        }
+        self.lane.control(control);
     }
 
     /// Runs one frame through the gate, the recogniser and the smoothing. A frame the stride
     /// leaves out, or the recogniser refuses (logged), comes back as a picture when frames are
     /// kept (a window shows it), else as nothing.
     pub fn process(&mut self, frame: Frame, dropped: u64) -> Processed {
-        let taken = Instant::now();
-        if frame.discontinuity {
-            self.last_pts_ms = None;
-        }
-        self.observe_pts(frame.pts_ms);
-        let admission = self.gate.admit(frame.discontinuity);
-        if admission.reset {
-            self.recognizer.reset();
-            self.smoother.reset();
-        }
-        let picture = |frame: Frame, keep: bool| {
-            if keep {
-                Processed::Picture(Arc::new(frame))
-            } else {
-                Processed::Nothing
-            }
+        let admitted = match self.lane.admit(frame) {
+            Ok(admitted) => admitted,
+            Err(processed) => return processed,
         };
-        if !admission.take {
-            self.strided += 1;
-            return picture(frame, self.keep_frames);
+        if admitted.reset {
+            self.recognizer.reset();
         }
-        let (logits, timing) = match self.recognizer.step(&frame.as_frame_ref()) {
+        let (logits, timing) = match self.recognizer.step(&admitted.frame.as_frame_ref()) {
             Ok((logits, timing)) => (logits.to_vec(), timing),
             Err(e) => {
-                tracing::warn!("frame {} skipped: {e}", frame.index);
-                return picture(frame, self.keep_frames);
+                tracing::warn!("frame {} skipped: {e}", admitted.frame.index);
+                return self.lane.picture(admitted.frame);
             }
         };
         if let Some(extra) = self.throttle {
             std::thread::sleep(extra);
         }
-        let prediction = self.smoother.push(&logits);
-        let done = Instant::now();
-        let latency = Latency {
-            capture_to_ring: (taken - frame.captured).as_secs_f64() * 1e3,
-            preprocess: timing.preprocess_ms,
-            model: timing.model_ms + self.throttle.map_or(0.0, |d| d.as_secs_f64() * 1e3),
-            total: (done - frame.captured).as_secs_f64() * 1e3,
-        };
-        if self.gate.counts_latency(frame.captured) {
-            for (samples, value) in self.latencies.iter_mut().zip([
-                latency.total,
-                latency.capture_to_ring,
-                latency.preprocess,
-                latency.model,
-            ]) {
-                samples.push(value);
-            }
-        }
-        self.processed += 1;
-        self.first_result.get_or_insert(done);
-        self.last_result = Some(done);
-        let top = prediction
-            .top
-            .iter()
-            .map(|&(c, score)| Scored {
-                label: self.label(c),
-                score,
-            })
-            .collect();
-        Processed::Result(Box::new(FrameResult {
-            frame: frame.index,
-            pts_ms: frame.pts_ms,
-            top,
-            label: prediction.label.map(|c| self.label(c)),
-            score: prediction.score,
-            label_state: prediction.state,
-            smooth_frames: prediction.window,
-            latency_ms: latency,
-            dropped,
-            logits: self.emit_logits.then_some(logits),
-            image: self.keep_frames.then(|| Arc::new(frame)),
-        }))
+        Processed::Result(
+            self.lane
+                .complete(admitted, logits, timing, self.throttle, dropped),
+        )
     }
 
-    /// The totals of the run. The fps spans the first to the last result (one interval per
-    /// result), or the whole run when there were fewer than two.
+    /// The totals of the run.
     pub fn summary(
         &self,
         source: String,
@@ -214,33 +84,6 @@ impl Inference {
         started: Instant,
         error: Option<&SourceError>,
     ) -> Summary {
-        let span = match (self.first_result, self.last_result) {
-            (Some(a), Some(b)) if self.processed > 1 => {
-                (b - a).as_secs_f64() * (self.processed as f64) / (self.processed - 1) as f64
-            }
-            _ => started.elapsed().as_secs_f64(),
-        };
-        let [total, capture_to_ring, preprocess, model] = &self.latencies;
-        Summary {
-            source,
-            frames_processed: self.processed,
-            frames_captured: captured,
-            frames_dropped: dropped,
-            frames_strided: self.strided,
-            frames_paused: self.paused_frames,
-            fps: if span > 0.0 {
-                self.processed as f64 / span
-            } else {
-                0.0
-            },
-            latency_ms: LatencySummary {
-                total: Stats::of(total),
-                capture_to_ring: Stats::of(capture_to_ring),
-                preprocess: Stats::of(preprocess),
-                model: Stats::of(model),
-            },
-            error: error.map(|e| chain(e)),
-            damaged: error.is_some_and(SourceError::is_damage),
-        }
+        self.lane.summary(source, captured, dropped, started, error)
     }
 }

@@ -20,20 +20,31 @@
 //! thread, read between frames (pause, reset of the cache, smoothing, stride). A new source means a
 //! new pipeline: `finish()` the old one and `try_start` with its recogniser.
 //!
-//! Batching many streams later: one `SourceStream` per source, one inference loop over them.
+//! Many sources, one model: `BatchPipeline` opens one `SourceStream` per source and one batched
+//! inference thread (`batch.rs`) advances the streams that have a new frame in one step of a
+//! recogniser of S streams, each stream with its own rows of the shift cache and its own `Lane`
+//! (gate, smoothing, counters; `lane.rs`, shared with the single-stream `inference.rs`).
 
+mod batch;
+mod batched;
 mod capture;
 mod error;
 mod gate;
 mod handle;
 mod infer;
 mod inference;
+mod lane;
 mod options;
 mod results;
 mod stream;
 
+pub use batch::BatchInferred;
+pub use batched::{BatchPipeline, StreamSource};
 pub use error::{PipelineError, SourceError, SourceLost};
 pub use handle::Pipeline;
 pub use infer::Inferred;
 pub use options::{Control, PipelineOptions};
-pub use results::{Event, FrameResult, Latency, LatencySummary, Scored, Summary};
+pub use results::{
+    Event, FrameResult, Latency, LatencySummary, Scored, StreamSummary, StreamsEvent,
+    StreamsSummary, StreamsTotals, Summary,
+};

@@ -29,6 +29,25 @@ pub struct PipelineOptions {
     pub max_retries: Option<u32>,
 }
 
+impl PipelineOptions {
+    /// `source` as fast as it comes, every frame to the model, default smoothing, no labels,
+    /// logits or pixels in the results, a failing live source reopened forever.
+    pub fn new(source: Source) -> Self {
+        Self {
+            source,
+            realtime: false,
+            max_frames: None,
+            stride: 1,
+            smoothing: SmoothingOptions::default(),
+            labels: Vec::new(),
+            emit_logits: false,
+            keep_frames: false,
+            throttle: None,
+            max_retries: None,
+        }
+    }
+}
+
 /// A change to a running pipeline, applied by the inference thread between two frames.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Control {

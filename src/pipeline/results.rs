@@ -93,3 +93,43 @@ pub enum Event {
     /// The last event of a run.
     Summary(Box<Summary>),
 }
+
+/// What a batched run of several streams reports: each stream's events, tagged with its index,
+/// then the summary of all of them.
+#[derive(Debug, Clone)]
+pub enum StreamsEvent {
+    /// An event of one stream; its `Summary` comes when that stream ends (or could not start).
+    Stream { stream: usize, event: Event },
+    /// The last event of the run.
+    Summary(Box<StreamsSummary>),
+}
+
+/// One stream's totals in a batched run.
+#[derive(Debug, Clone, Serialize)]
+pub struct StreamSummary {
+    pub stream: usize,
+    #[serde(flatten)]
+    pub summary: Summary,
+}
+
+/// The totals of a batched run: one entry per stream, and all of them together.
+#[derive(Debug, Clone, Serialize)]
+pub struct StreamsSummary {
+    pub streams: Vec<StreamSummary>,
+    pub totals: StreamsTotals,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct StreamsTotals {
+    pub streams: usize,
+    /// Streams whose source failed (could not start, or failed for good while running).
+    pub failed: usize,
+    pub frames_processed: u64,
+    pub frames_captured: u64,
+    pub frames_dropped: u64,
+    /// Frames processed by all streams per second of the run.
+    pub fps: f64,
+    /// Batched model steps, and the streams they held on average.
+    pub batches: u64,
+    pub mean_batch: f64,
+}

@@ -13,19 +13,13 @@ use shiftlive::ui::{App, AppState, Message, ModelInfo, Origin, window_ui};
 
 pub fn options(source: Source) -> PipelineOptions {
     PipelineOptions {
-        source,
-        realtime: false,
-        max_frames: None,
-        stride: 1,
         smoothing: SmoothingOptions {
             threshold: 0.1,
             ..SmoothingOptions::default()
         },
-        labels: Vec::new(),
-        emit_logits: false,
         keep_frames: true,
-        throttle: None,
         max_retries: Some(0),
+        ..PipelineOptions::new(source)
     }
 }
 

@@ -34,6 +34,17 @@ impl Engine {
             Self::Onnxruntime(step) => step.reset(),
         }
     }
+
+    /// Forgets the past of some streams (the libtorch cache's rows are the recogniser's).
+    pub(super) fn reset_rows(&mut self, streams: &[usize]) {
+        match self {
+            Self::Libtorch => {}
+            #[cfg(feature = "onnxruntime")]
+            Self::Onnxruntime(step) => step.reset_rows(streams),
+        }
+        #[cfg(not(feature = "onnxruntime"))]
+        let _ = streams;
+    }
 }
 
 impl Recognizer {
@@ -130,13 +141,7 @@ impl Recognizer {
         match &mut self.engine {
             Engine::Libtorch => {
                 let logits = self.forward_libtorch(x)?;
-                let logits = logits.to_device(Device::Cpu).contiguous();
-                let n = logits.numel();
-                self.logits.resize(n, 0.0);
-                logits
-                    .f_copy_data(&mut self.logits, n)
-                    .map_err(ModelError::from)?;
-                Ok(())
+                self.logits_to_host(&logits)
             }
             #[cfg(feature = "onnxruntime")]
             Engine::Onnxruntime(step) => {
@@ -156,6 +161,51 @@ impl Recognizer {
                 Ok(step.run(&mut self.logits)?)
             }
         }
+    }
+
+    /// One step for some streams only: `x` is `[k, 3, side, side]` on the model's device, row i
+    /// the frame of `streams[i]` (distinct, each < S); only those streams' state advances. The
+    /// logits, `[k * classes]`, land in `self.logits`.
+    pub(super) fn forward_rows(
+        &mut self,
+        x: &Tensor,
+        streams: &[usize],
+    ) -> Result<(), OnlineError> {
+        match &mut self.engine {
+            Engine::Libtorch => {
+                let total = self.options.streams as i64;
+                let index: Vec<i64> = streams.iter().map(|&s| s as i64).collect();
+                let rows = Tensor::from_slice(&index).to_device(self.options.device);
+                let mut part = self.cache.select_rows(&rows).map_err(ModelError::from)?;
+                let prepared = self.net.lock();
+                let logits = tch::no_grad(|| prepared.net.forward_stream(x, &mut part))?;
+                drop(prepared);
+                self.cache
+                    .put_rows(&rows, &part, total)
+                    .map_err(ModelError::from)?;
+                self.logits_to_host(&logits)
+            }
+            #[cfg(feature = "onnxruntime")]
+            Engine::Onnxruntime(step) => {
+                let n = x.numel();
+                let mut frame = vec![0f32; n];
+                x.to_device(Device::Cpu)
+                    .contiguous()
+                    .f_copy_data(&mut frame, n)
+                    .map_err(ModelError::from)?;
+                Ok(step.run_rows(streams, frame, &mut self.logits)?)
+            }
+        }
+    }
+
+    fn logits_to_host(&mut self, logits: &Tensor) -> Result<(), OnlineError> {
+        let logits = logits.to_device(Device::Cpu).contiguous();
+        let n = logits.numel();
+        self.logits.resize(n, 0.0);
+        logits
+            .f_copy_data(&mut self.logits, n)
+            .map_err(ModelError::from)?;
+        Ok(())
     }
 
     /// Logits `[S, classes]` of one batch `x` on the model's device.

@@ -1,0 +1,256 @@
+//! One stream's state on the inference thread, apart from the model: the frame gate (stride,
+//! pause, resets), the smoothing, the frame period, and the figures for the summary. A frame is
+//! admitted (or left out), the model runs elsewhere (alone or in a batch of streams), and its
+//! logits come back here to become the stream's result.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::gate::FrameGate;
+use super::{
+    Control, FrameResult, Latency, LatencySummary, PipelineOptions, Scored, SourceError, Summary,
+};
+use crate::bench::Stats;
+use crate::capture::Frame;
+use crate::errors::chain;
+use crate::online::{Smoother, StepTiming};
+
+/// What one frame gave.
+pub enum Processed {
+    Result(Box<FrameResult>),
+    /// Not processed (the stride), but kept for a window to show.
+    Picture(Arc<Frame>),
+    Nothing,
+}
+
+/// A frame the gate let through, on its way to the model.
+pub struct Admitted {
+    pub frame: Frame,
+    /// Empty this stream's cache before the frame (the smoothing is reset already).
+    pub reset: bool,
+    /// When the inference thread took it from the ring.
+    pub taken: Instant,
+}
+
+/// One stream's gate, smoothing and counters.
+pub struct Lane {
+    smoother: Smoother,
+    gate: FrameGate,
+    labels: Arc<[String]>,
+    emit_logits: bool,
+    keep_frames: bool,
+    /// The stride now in force and the source's frame period (ms, from the timestamps), which
+    /// turn a smoothing span in ms into frames.
+    stride: u32,
+    period_ms: Option<f64>,
+    last_pts_ms: Option<f64>,
+    processed: u64,
+    strided: u64,
+    /// Frames of a live source taken while paused.
+    paused_frames: u64,
+    /// total, capture_to_ring, preprocess, model (ms) of every counted frame.
+    latencies: [Vec<f64>; 4],
+    first_result: Option<Instant>,
+    last_result: Option<Instant>,
+}
+
+impl Lane {
+    pub fn new(options: &PipelineOptions, live: bool) -> Self {
+        Self {
+            smoother: Smoother::new(options.smoothing.clone()),
+            gate: FrameGate::new(options.stride, live),
+            labels: options.labels.clone().into(),
+            emit_logits: options.emit_logits,
+            keep_frames: options.keep_frames,
+            stride: options.stride.max(1),
+            period_ms: None,
+            last_pts_ms: None,
+            processed: 0,
+            strided: 0,
+            paused_frames: 0,
+            latencies: Default::default(),
+            first_result: None,
+            last_result: None,
+        }
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.gate.is_paused()
+    }
+
+    /// Frames processed so far.
+    pub fn processed(&self) -> u64 {
+        self.processed
+    }
+
+    /// A frame of a live source taken from the ring while paused: counted, not processed.
+    pub fn skip_paused(&mut self) {
+        self.paused_frames += 1;
+    }
+
+    fn label(&self, class: usize) -> String {
+        self.labels
+            .get(class)
+            .cloned()
+            .unwrap_or_else(|| format!("class_{class}"))
+    }
+
+    pub fn control(&mut self, control: Control) {
+        self.gate.control(&control);
+        match control {
+            Control::Smoothing(options) => self.smoother.set_options(options),
+            Control::Stride(every) => {
+                self.stride = every.max(1);
+                self.update_interval();
+            }
+            Control::Pause(_) | Control::Reset => {}
+        }
+    }
+
+    /// Learns the source's frame period: the smallest step between two consecutive timestamps
+    /// (a dropped frame only makes a step longer).
+    fn observe_pts(&mut self, pts_ms: Option<f64>) {
+        if let (Some(last), Some(now)) = (self.last_pts_ms, pts_ms) {
+            let step = now - last;
+            if step > 0.0 && self.period_ms.is_none_or(|p| step < p - 1e-3) {
+                self.period_ms = Some(step);
+                self.update_interval();
+            }
+        }
+        self.last_pts_ms = pts_ms;
+    }
+
+    fn update_interval(&mut self) {
+        if let Some(period) = self.period_ms {
+            self.smoother
+                .set_frame_interval_ms(period * f64::from(self.stride));
+        }
+    }
+
+    /// Runs one frame through the gate: `Ok` when it goes to the model (after a reset of the
+    /// smoothing, and of the cache by the caller, when `reset`), else what to send instead.
+    pub fn admit(&mut self, frame: Frame) -> Result<Admitted, Processed> {
+        let taken = Instant::now();
+        if frame.discontinuity {
+            self.last_pts_ms = None;
+        }
+        self.observe_pts(frame.pts_ms);
+        let admission = self.gate.admit(frame.discontinuity);
+        if admission.reset {
+            self.smoother.reset();
+        }
+        if !admission.take {
+            self.strided += 1;
+            return Err(self.picture(frame));
+        }
+        Ok(Admitted {
+            frame,
+            reset: admission.reset,
+            taken,
+        })
+    }
+
+    /// A frame that gives no result: a picture when frames are kept (a window shows it).
+    pub fn picture(&self, frame: Frame) -> Processed {
+        if self.keep_frames {
+            Processed::Picture(Arc::new(frame))
+        } else {
+            Processed::Nothing
+        }
+    }
+
+    /// The model's logits for an admitted frame -> the stream's result. `extra` is time added to
+    /// the model step (a throttle), `dropped` the stream's drops so far.
+    pub fn complete(
+        &mut self,
+        admitted: Admitted,
+        logits: Vec<f32>,
+        timing: StepTiming,
+        extra: Option<Duration>,
+        dropped: u64,
+    ) -> Box<FrameResult> {
+        let Admitted { frame, taken, .. } = admitted;
+        let prediction = self.smoother.push(&logits);
+        let done = Instant::now();
+        let latency = Latency {
+            capture_to_ring: (taken - frame.captured).as_secs_f64() * 1e3,
+            preprocess: timing.preprocess_ms,
+            model: timing.model_ms + extra.map_or(0.0, |d| d.as_secs_f64() * 1e3),
+            total: (done - frame.captured).as_secs_f64() * 1e3,
+        };
+        if self.gate.counts_latency(frame.captured) {
+            for (samples, value) in self.latencies.iter_mut().zip([
+                latency.total,
+                latency.capture_to_ring,
+                latency.preprocess,
+                latency.model,
+            ]) {
+                samples.push(value);
+            }
+        }
+        self.processed += 1;
+        self.first_result.get_or_insert(done);
+        self.last_result = Some(done);
+        let top = prediction
+            .top
+            .iter()
+            .map(|&(c, score)| Scored {
+                label: self.label(c),
+                score,
+            })
+            .collect();
+        Box::new(FrameResult {
+            frame: frame.index,
+            pts_ms: frame.pts_ms,
+            top,
+            label: prediction.label.map(|c| self.label(c)),
+            score: prediction.score,
+            label_state: prediction.state,
+            smooth_frames: prediction.window,
+            latency_ms: latency,
+            dropped,
+            logits: self.emit_logits.then_some(logits),
+            image: self.keep_frames.then(|| Arc::new(frame)),
+        })
+    }
+
+    /// The totals of the run. The fps spans the first to the last result (one interval per
+    /// result), or the whole run when there were fewer than two.
+    pub fn summary(
+        &self,
+        source: String,
+        captured: u64,
+        dropped: u64,
+        started: Instant,
+        error: Option<&SourceError>,
+    ) -> Summary {
+        let span = match (self.first_result, self.last_result) {
+            (Some(a), Some(b)) if self.processed > 1 => {
+                (b - a).as_secs_f64() * (self.processed as f64) / (self.processed - 1) as f64
+            }
+            _ => started.elapsed().as_secs_f64(),
+        };
+        let [total, capture_to_ring, preprocess, model] = &self.latencies;
+        Summary {
+            source,
+            frames_processed: self.processed,
+            frames_captured: captured,
+            frames_dropped: dropped,
+            frames_strided: self.strided,
+            frames_paused: self.paused_frames,
+            fps: if span > 0.0 {
+                self.processed as f64 / span
+            } else {
+                0.0
+            },
+            latency_ms: LatencySummary {
+                total: Stats::of(total),
+                capture_to_ring: Stats::of(capture_to_ring),
+                preprocess: Stats::of(preprocess),
+                model: Stats::of(model),
+            },
+            error: error.map(|e| chain(e)),
+            damaged: error.is_some_and(SourceError::is_damage),
+        }
+    }
+}
