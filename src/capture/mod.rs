@@ -7,6 +7,7 @@
 
 mod devices;
 mod error;
+pub mod priority;
 mod running;
 mod source;
 mod stated;

@@ -107,6 +107,7 @@ impl Capture {
             stated: None,
             paused: false,
         };
+        super::priority::lower_streaming_threads(&capture.pipeline);
         // A live pipeline (camera, test pattern, RTSP) cannot preroll: PAUSED answers NoPreroll.
         let paused = media::set_state(&capture.pipeline, gst::State::Paused).map_err(fail)?;
         capture.live = paused == gst::StateChangeSuccess::NoPreroll;

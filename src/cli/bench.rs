@@ -76,6 +76,9 @@ pub struct Args {
     /// against 8 sequential streams
     #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..=256))]
     streams: Vec<u32>,
+    #[cfg(feature = "capture")]
+    #[command(flatten)]
+    live: super::bench_live::LiveArgs,
     /// Print one JSON object instead of the report
     #[arg(long)]
     json: bool,
@@ -163,6 +166,19 @@ fn onnxruntime_reference(
     run_reference(&python, "tests/export/ort.py", &script_args).map(Some)
 }
 
+/// A checkpoint of `config` with random weights in `dir`, so every set-up timed runs the same
+/// weights.
+fn random_checkpoint(
+    config: &shiftlive::model::ModelConfig,
+    dir: &Path,
+) -> anyhow::Result<PathBuf> {
+    let ckpt = dir.join(format!("{}.safetensors", config.name));
+    let vs = nn::VarStore::new(tch::Device::Cpu);
+    let _net = ActionNet::new(&vs.root(), config)?;
+    checkpoint::save(&vs, config, &[], &ckpt)?;
+    Ok(ckpt)
+}
+
 pub fn run(args: Args) -> anyhow::Result<()> {
     let device = args.compute.init()?;
     let threads = tch::get_num_threads();
@@ -197,6 +213,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         super::out::outln!("{result}");
         return Ok(());
     }
+    #[cfg(feature = "capture")]
+    if args.live.live {
+        let dir = tempfile::tempdir()?;
+        let ckpt = random_checkpoint(&config, dir.path())?;
+        let result = args.live.bench(
+            &ckpt,
+            options,
+            args.backend,
+            dir.path(),
+            (args.warmup, args.iters),
+        )?;
+        super::out::outln!("{result}");
+        return Ok(());
+    }
     let time = |case: &mut dyn FnMut()| {
         measure(args.warmup, args.iters, || {
             case();
@@ -206,12 +236,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
     // One checkpoint, so the layout variants and PyTorch run the same weights.
     let dir = tempfile::tempdir()?;
-    let ckpt: PathBuf = dir.path().join(format!("{}.safetensors", config.name));
-    {
-        let vs = nn::VarStore::new(tch::Device::Cpu);
-        let _net = ActionNet::new(&vs.root(), &config)?;
-        checkpoint::save(&vs, &config, &[], &ckpt)?;
-    }
+    let ckpt = random_checkpoint(&config, dir.path())?;
     let frame = tch::Tensor::randn(
         [1, 3, config.input_size, config.input_size],
         (tch::Kind::Float, device),
@@ -411,6 +436,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     });
     let mut result = result;
     if let (Some(Value::Object(fields)), Value::Object(out)) = (backends, &mut result) {
+        out.extend(fields);
+    }
+    #[cfg(feature = "capture")]
+    if !args.live.skip_live
+        && let Value::Object(fields) = args.live.bench(
+            &ckpt,
+            options,
+            args.backend,
+            dir.path(),
+            (args.warmup, args.iters),
+        )?
+        && let Value::Object(out) = &mut result
+    {
         out.extend(fields);
     }
     if args.json {

@@ -3,6 +3,8 @@
 mod args;
 mod bench;
 mod bench_backend;
+#[cfg(feature = "capture")]
+mod bench_live;
 mod bench_streams;
 mod bench_train;
 mod dist;

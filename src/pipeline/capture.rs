@@ -168,6 +168,7 @@ impl CaptureLoop {
     /// Runs the source (`first` is its first opening) to its end. Dropping `self` at the end
     /// drops the producer: only then does the consumer see the ring finished.
     pub fn run(mut self, first: Capture) -> CaptureResult {
+        crate::capture::priority::lower_this_thread();
         let mut opened = Some(Ok(first));
         loop {
             let capture = opened
