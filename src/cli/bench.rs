@@ -11,7 +11,7 @@ use std::process::Command;
 
 use anyhow::Context;
 use serde_json::{Value, json};
-use shiftlive::backend::{Backend, OrtOptions};
+use shiftlive::backend::{Backend, BackendOptions};
 use shiftlive::bench::{
     OnlineCase, Stats, WindowCase, measure, measure_interleaved, plain_2d, synchronize,
 };
@@ -264,7 +264,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "the compared set-ups (the options above; online and plain 2D timed in alternation):"
     );
     let mut online_rec = Recognizer::from_checkpoint(&ckpt, options)?;
-    let backend = online_rec.set_backend(args.backend, &OrtOptions::from_env())?;
+    let backend = online_rec.set_backend(args.backend, &BackendOptions::from_env())?;
     eprintln!("  (online step on {})", backend.name());
     let mut plain_case = OnlineCase::new(&plain_2d(&config), options)?;
     let stats = measure_interleaved(
