@@ -196,6 +196,7 @@ fn same_file(a: &Path, b: &Path) -> bool {
 }
 
 /// Zeros the rows `streams` of a `[S, ...]` state held flat in `data`.
+#[cfg(any(feature = "onnxruntime", feature = "openvino"))]
 pub(crate) fn zero_rows(data: &mut [f32], total: usize, streams: &[usize]) {
     let row = data.len() / total.max(1);
     for &s in streams.iter().filter(|&&s| s < total) {
@@ -204,6 +205,7 @@ pub(crate) fn zero_rows(data: &mut [f32], total: usize, streams: &[usize]) {
 }
 
 /// The checks every runtime makes of a `run_rows` call.
+#[cfg(any(feature = "onnxruntime", feature = "openvino"))]
 pub(crate) fn check_rows(
     backend: Backend,
     streams: &[usize],

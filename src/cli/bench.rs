@@ -68,7 +68,7 @@ pub struct Args {
     /// Skip ONNX Runtime / OpenVINO even when .venv-export exists
     #[arg(long)]
     skip_onnxruntime: bool,
-    /// Engine of the timed online step (the `online_*` figures); both are also timed side by
+    /// Engine of the timed online step (the `online_*` figures); every backend is also timed side by
     /// side (`backend_*`)
     #[arg(long, value_enum, default_value_t = Backend::Auto)]
     backend: Backend,
