@@ -91,7 +91,8 @@ pub struct OvStep {
     full: Batch,
     /// `[S, 3, side, side]`, bound to `full`'s input and filled in place.
     frame: Tensor,
-    /// `rows[k - 1]`: batch k < S, compiled on first use by [`HostStep::run_rows`].
+    /// `rows[k - 1]`: batch k, compiled on first use by [`HostStep::run_rows`] (k = S too when
+    /// the streams come in another order than 0..S).
     rows: Vec<Option<Batch>>,
     /// The two sets of state tensors `[S, fold, H, W]`; `states[current]` is the state now.
     states: [Vec<Tensor>; 2],
@@ -199,7 +200,7 @@ impl OvStep {
         let mut step = Self {
             full,
             frame: f32_tensor(&[streams as i64, 3, side as i64, side as i64], "the frame")?,
-            rows: (1..streams).map(|_| None).collect(),
+            rows: (0..streams).map(|_| None).collect(),
             states: [Vec::new(), Vec::new()],
             current: 0,
             fresh: true,
