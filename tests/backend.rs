@@ -2,7 +2,8 @@
 //! scripts/setup.sh) gives the libtorch recogniser's logits frame by frame, for the shipped model
 //! and a MobileNetV2-TSM; reset starts a stream afresh; a missing or broken library is one clear
 //! error naming its path, and `auto` falls back to libtorch. The scenarios are in
-//! common/backends.rs, shared with OpenVINO's tests (backend_openvino.rs).
+//! common/backends.rs, shared with OpenVINO's tests (backend_openvino.rs). And on both runtimes:
+//! the TSM authors' online MobileNetV2, imported, gives their own frame-by-frame logits.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -11,6 +12,7 @@ use std::path::PathBuf;
 
 use common::backends::{self, runtimes, shipped_model};
 use shiftlive::backend::{Backend, BackendError, BackendOptions, OrtOptions};
+use shiftlive::model::import::{ImportFormat, ImportOptions, import};
 use shiftlive::online::{Recognizer, RecognizerOptions};
 use tch::{Device, Kind, Tensor};
 
@@ -105,4 +107,47 @@ fn onnxruntime_advances_several_streams_as_libtorch_does() {
 #[test]
 fn onnxruntime_steps_some_streams_and_resets_one_as_libtorch_does() {
     backends::some_streams_and_a_reset_as_libtorch(Backend::Onnxruntime);
+}
+
+/// The TSM authors' online MobileNetV2 (Jester, their module names, random weights and BatchNorm
+/// statistics; tests/golden/make_import.py), imported and stepped frame by frame from zero state
+/// on each runtime and on libtorch (printed beside them): the logits of their own online
+/// reference within 1e-4, as tests/import.rs asks of libtorch.
+#[test]
+fn imported_tsm_authors_online_model_on_each_runtime_gives_their_logits() {
+    let golden = backends::root().join("tests/golden/import");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("online.safetensors");
+    let options = ImportOptions {
+        input_size: Some(64),
+        ..Default::default()
+    };
+    import(
+        ImportFormat::MitOnline,
+        &golden.join("mobilenetv2_jester_online.pth.tar"),
+        &out,
+        &options,
+    )
+    .unwrap();
+    let reference =
+        shiftlive::model::TensorFile::read(&golden.join("mit_online_ref.safetensors")).unwrap();
+    let (x, want) = (&reference.tensors["x"], &reference.tensors["frame_logits"]);
+    for backend in [Backend::Libtorch, Backend::Onnxruntime, Backend::Openvino] {
+        let mut rec = Recognizer::from_checkpoint(&out, RecognizerOptions::default()).unwrap();
+        assert_eq!(rec.set_backend(backend, &runtimes()).unwrap(), backend);
+        let steps: Vec<Tensor> = (0..x.size()[0])
+            .map(|i| rec.step_tensor(&x.narrow(0, i, 1)).unwrap())
+            .collect();
+        let got = Tensor::cat(&steps, 0);
+        assert_eq!(got.size(), want.size());
+        let diff = (&got - want).abs().max().double_value(&[]);
+        let scale = want.abs().max().double_value(&[]);
+        println!(
+            "TSM authors' online MobileNetV2 on {}: {} frames, max |logit| {scale:.3}, max abs diff {diff:.2e}",
+            backend.name(),
+            x.size()[0]
+        );
+        assert!(scale > 1e-3);
+        assert!(diff <= f64::from(backends::TOLERANCE), "{diff}");
+    }
 }
