@@ -12,14 +12,15 @@
 //! reads set A as its `state_in_K` and writes set B as its `state_out_K`, the next reads B and
 //! writes A. The request is only told which tensor is which, no state is copied, and an input is
 //! never the buffer the same run writes. A step of some streams only (the batched pipeline's
-//! subsets) runs a request compiled for that batch size (made on first use): the streams' rows are
-//! gathered into its inputs and its outputs put back into the current set.
+//! subsets) runs a second request, compiled on first use with a dynamic batch of 1 to S (one more
+//! copy of the weights, not one per subset size): the streams' rows are gathered into its inputs
+//! and its outputs put back into the current set.
 
 use std::path::PathBuf;
 use std::sync::Mutex;
 
 use openvino::{
-    CompiledModel, Core, DeviceType, ElementType, InferRequest, InferenceError, Model,
+    CompiledModel, Core, DeviceType, Dimension, ElementType, InferRequest, InferenceError, Model,
     PartialShape, RwPropertyKey, Shape, Tensor,
 };
 
@@ -78,7 +79,7 @@ fn core(options: &OpenvinoOptions) -> Result<Core, BackendError> {
     })
 }
 
-/// A request compiled for one batch size, with the model it runs.
+/// A request compiled for a batch (fixed, or a range), with the model it runs.
 struct Batch {
     request: InferRequest,
     // The request runs this compiled model; kept alive beside it, dropped after it.
@@ -91,9 +92,9 @@ pub struct OvStep {
     full: Batch,
     /// `[S, 3, side, side]`, bound to `full`'s input and filled in place.
     frame: Tensor,
-    /// `rows[k - 1]`: batch k, compiled on first use by [`HostStep::run_rows`] (k = S too when
-    /// the streams come in another order than 0..S).
-    rows: Vec<Option<Batch>>,
+    /// Batch 1 to S, compiled on first use by [`HostStep::run_rows`] (all S streams too when
+    /// they come in another order than 0..S).
+    rows: Option<Batch>,
     /// The two sets of state tensors `[S, fold, H, W]`; `states[current]` is the state now.
     states: [Vec<Tensor>; 2],
     current: usize,
@@ -126,27 +127,25 @@ fn f32_tensor(shape: &[i64], what: &str) -> Result<Tensor, BackendError> {
     Tensor::new(ElementType::F32, &shape).map_err(ov(format!("allocating {what}")))
 }
 
-/// The step for a batch of `n`: the model reshaped to it and compiled, one request.
+/// The step for a batch of `min..=max`: the model reshaped to it and compiled, one request.
 fn compile(
     core: &mut Core,
     model: &mut Model,
     input_name: &str,
     side: usize,
     specs: &[StateSpec],
-    n: usize,
+    (min, max): (usize, usize),
 ) -> Result<Batch, BackendError> {
-    let n = n as i64;
+    let n = format!("{min}..={max}");
+    let shape = |rest: &[i64], what: &str| {
+        let mut dims = vec![Dimension::new(min as i64, max as i64)];
+        dims.extend(rest.iter().map(|&d| Dimension::new(d, d)));
+        PartialShape::new(dims.len() as i64, &dims).map_err(ov(format!("the shape of {what}")))
+    };
     let side = side as i64;
-    let mut shapes = vec![(
-        input_name.to_string(),
-        PartialShape::new_static(4, &[n, 3, side, side]).map_err(ov("the frame's shape"))?,
-    )];
+    let mut shapes = vec![(input_name.to_string(), shape(&[3, side, side], input_name)?)];
     for spec in specs {
-        let mut dims = vec![n];
-        dims.extend(&spec.shape);
-        let shape = PartialShape::new_static(dims.len() as i64, &dims)
-            .map_err(ov(format!("the shape of {}", spec.input)))?;
-        shapes.push((spec.input.clone(), shape));
+        shapes.push((spec.input.clone(), shape(&spec.shape, &spec.input)?));
     }
     let named: Vec<(&str, &PartialShape)> =
         shapes.iter().map(|(name, s)| (name.as_str(), s)).collect();
@@ -196,11 +195,18 @@ impl OvStep {
         let streams = streams.max(1);
         let side = graph.input.1[1] as usize;
         let (input_name, specs) = (graph.input.0.clone(), graph.states.clone());
-        let full = compile(&mut core, &mut model, &input_name, side, &specs, streams)?;
+        let full = compile(
+            &mut core,
+            &mut model,
+            &input_name,
+            side,
+            &specs,
+            (streams, streams),
+        )?;
         let mut step = Self {
             full,
             frame: f32_tensor(&[streams as i64, 3, side as i64, side as i64], "the frame")?,
-            rows: (0..streams).map(|_| None).collect(),
+            rows: None,
             states: [Vec::new(), Vec::new()],
             current: 0,
             fresh: true,
@@ -307,8 +313,8 @@ impl HostStep for OvStep {
             return self.run(logits);
         }
         self.start_fresh()?;
-        let k = streams.len();
-        let batch = match &mut self.rows[k - 1] {
+        let k = streams.len() as i64;
+        let batch = match &mut self.rows {
             Some(batch) => batch,
             slot @ None => slot.insert(compile(
                 &mut self.core,
@@ -316,29 +322,34 @@ impl HostStep for OvStep {
                 &self.input_name,
                 self.side,
                 &self.specs,
-                k,
+                (1, self.streams),
             )?),
         };
         let request = &mut batch.request;
-        let mut input = request
-            .get_tensor(&self.input_name)
-            .map_err(ov("the subset's frame"))?;
+        let side = self.side as i64;
+        let mut input = f32_tensor(&[k, 3, side, side], "the subset's frame")?;
         input
             .get_data_mut::<f32>()
             .map_err(ov("writing the subset's frame"))?
             .copy_from_slice(&frame);
+        request
+            .set_tensor(&self.input_name, &input)
+            .map_err(ov("binding the subset's frame"))?;
         for (spec, state) in self.specs.iter().zip(&self.states[self.current]) {
             let all = state.get_data::<f32>().map_err(ov("reading the state"))?;
             let row = all.len() / self.streams;
-            let mut part = request
-                .get_tensor(&spec.input)
-                .map_err(ov(format!("the subset's {}", spec.input)))?;
-            let part = part
+            let mut shape = vec![k];
+            shape.extend(&spec.shape);
+            let mut part = f32_tensor(&shape, &spec.input)?;
+            let rows = part
                 .get_data_mut::<f32>()
                 .map_err(ov(format!("writing {}", spec.input)))?;
             for (i, &s) in streams.iter().enumerate() {
-                part[i * row..(i + 1) * row].copy_from_slice(&all[s * row..(s + 1) * row]);
+                rows[i * row..(i + 1) * row].copy_from_slice(&all[s * row..(s + 1) * row]);
             }
+            request
+                .set_tensor(&spec.input, &part)
+                .map_err(ov(format!("binding the subset's {}", spec.input)))?;
         }
         request.infer().map_err(ov("running the online step"))?;
         Self::logits(request, logits)?;
