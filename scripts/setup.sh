@@ -149,7 +149,8 @@ if ((want_export)); then
   else
     log "export venv present in .venv-export"
   fi
-  if ! .venv-export/bin/python -c "import openvino" 2>/dev/null; then
+  # The pinned version, as in .openvino/lib (the bench compares the two).
+  if ! .venv-export/bin/python -c "import importlib.metadata as m, sys; sys.exit(m.version('openvino') != '$OV_VERSION')" 2>/dev/null; then
     .venv-export/bin/pip install --quiet --no-cache-dir "openvino==$OV_VERSION" \
       || log "openvino did not install: bench will time ONNX Runtime only"
   fi
