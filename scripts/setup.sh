@@ -6,6 +6,8 @@
 #     full CUDA install), with a build-version file so torch-sys refuses a wrong version;
 #   - ONNX Runtime's shared library (libonnxruntime.so, pinned) from the PyPI onnxruntime wheel into
 #     .onnxruntime/lib/, loaded at run time by `--backend onnxruntime` (no Python involved);
+#   - OpenVINO's shared libraries (the C API, the CPU plugin, the ONNX reader, TBB; pinned) from the PyPI
+#     openvino wheel into .openvino/lib/, loaded at run time by `--backend openvino`;
 #   - with --reference: a Python venv (.venv-ref) holding full torch, used only to regenerate golden data
 #     and to time the PyTorch reference in `shiftlive bench`;
 #   - with --export: a Python venv (.venv-export, about 270 MB) with onnx, onnxruntime and tritonclient,
@@ -101,6 +103,31 @@ else
 fi
 ln -sfn "libonnxruntime.so.$ORT_VERSION" .onnxruntime/lib/libonnxruntime.so
 
+# --- OpenVINO's shared libraries from the PyPI wheel --------------------------------------------
+# Only what the CPU step needs (about 95 MB of the wheel's 165): the C API the `openvino` crate loads
+# with dlopen, the core, the CPU plugin, the ONNX frontend (the step is read from memory as ONNX) and
+# TBB. Each finds the others through its RPATH ($ORIGIN), and the core finds its plugin and frontend in
+# its own directory. The version is the export venv's.
+OV_VERSION=2026.4.1
+OV_SUFFIX=2641
+ov_libs=(libopenvino.so.$OV_SUFFIX libopenvino_c.so.$OV_SUFFIX libopenvino_onnx_frontend.so.$OV_SUFFIX
+  libopenvino_intel_cpu_plugin.so libtbb.so.12 libtbbmalloc.so.2 libtbbbind_2_5.so.3 libhwloc.so.15)
+if [ "$(cat .openvino/version 2>/dev/null)" != "$OV_VERSION" ] || [ ! -f ".openvino/lib/libopenvino_c.so.$OV_SUFFIX" ]; then
+  log "installing OpenVINO $OV_VERSION's libraries (from the openvino wheel) into .openvino"
+  ov_tmp=$(mktemp -d)
+  trap 'rm -rf "$ov_tmp"' EXIT
+  "$py" -m pip install --quiet --no-cache-dir --no-deps --target "$ov_tmp" "openvino==$OV_VERSION"
+  rm -rf .openvino
+  mkdir -p .openvino/lib
+  for f in "${ov_libs[@]}"; do cp "$ov_tmp/openvino/libs/$f" .openvino/lib/; done
+  echo "$OV_VERSION" > .openvino/version
+  rm -rf "$ov_tmp"
+  trap - EXIT
+else
+  log "OpenVINO $OV_VERSION present in .openvino"
+fi
+ln -sfn "libopenvino_c.so.$OV_SUFFIX" .openvino/lib/libopenvino_c.so
+
 # --- optional Python reference venv ------------------------------------------------------------
 if ((want_reference)); then
   if [ ! -x .venv-ref/bin/python ] || ! .venv-ref/bin/python -c "import torch, safetensors, numpy" 2>/dev/null; then
@@ -122,8 +149,9 @@ if ((want_export)); then
   else
     log "export venv present in .venv-export"
   fi
-  if ! .venv-export/bin/python -c "import openvino" 2>/dev/null; then
-    .venv-export/bin/pip install --quiet --no-cache-dir openvino \
+  # The pinned version, as in .openvino/lib (the bench compares the two).
+  if ! .venv-export/bin/python -c "import importlib.metadata as m, sys; sys.exit(m.version('openvino') != '$OV_VERSION')" 2>/dev/null; then
+    .venv-export/bin/pip install --quiet --no-cache-dir "openvino==$OV_VERSION" \
       || log "openvino did not install: bench will time ONNX Runtime only"
   fi
 fi

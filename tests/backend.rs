@@ -1,181 +1,57 @@
 //! Inference backends: the online step on ONNX Runtime (in-process, the library from
 //! scripts/setup.sh) gives the libtorch recogniser's logits frame by frame, for the shipped model
 //! and a MobileNetV2-TSM; reset starts a stream afresh; a missing or broken library is one clear
-//! error naming its path, and `auto` falls back to libtorch.
+//! error naming its path, and `auto` falls back to libtorch. The scenarios are in
+//! common/backends.rs, shared with OpenVINO's tests (backend_openvino.rs). And on both runtimes:
+//! the TSM authors' online MobileNetV2, imported, gives their own frame-by-frame logits.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
-use shiftlive::backend::{Backend, BackendError, OrtOptions, onnxruntime_library};
-use shiftlive::model::{ActionNet, Preset, checkpoint};
+use common::backends::{self, runtimes, shipped_model};
+use shiftlive::backend::{Backend, BackendError, BackendOptions, OrtOptions};
+use shiftlive::model::import::{ImportFormat, ImportOptions, import};
 use shiftlive::online::{Recognizer, RecognizerOptions};
-use shiftlive::preprocess::FrameRef;
-use tch::{Device, Kind, Tensor, nn};
-
-const FRAMES: usize = 64;
-const TOLERANCE: f32 = 1e-4;
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn shipped_model() -> PathBuf {
-    root().join("assets/models/motion-tsm-r18-tiny.safetensors")
-}
-
-fn ort_options() -> OrtOptions {
-    let options = OrtOptions::from_env();
-    assert!(
-        options.library.is_file(),
-        "{} missing: run scripts/setup.sh",
-        options.library.display()
-    );
-    options
-}
-
-/// `n` RGB frames of `w`x`h` from a smooth random walk (consecutive frames related as in video).
-fn rgb_clip(n: usize, w: usize, h: usize) -> Vec<Vec<u8>> {
-    tch::manual_seed(5);
-    let steps = Tensor::randn(
-        [n as i64, h as i64, w as i64, 3],
-        (Kind::Float, Device::Cpu),
-    ) * 12.0;
-    let walk = steps.cumsum(0, Kind::Float) + 128.0;
-    let walk = walk.clamp(0.0, 255.0).to_kind(Kind::Uint8);
-    (0..n as i64)
-        .map(|t| {
-            let frame = walk.get(t).contiguous();
-            let mut bytes = vec![0u8; w * h * 3];
-            frame.copy_data(&mut bytes, w * h * 3);
-            bytes
-        })
-        .collect()
-}
-
-fn logits_of(rec: &mut Recognizer, clip: &[Vec<u8>], w: usize, h: usize) -> Vec<Vec<f32>> {
-    clip.iter()
-        .map(|bytes| rec.step(&FrameRef::rgb(bytes, w, h)).unwrap().0.to_vec())
-        .collect()
-}
-
-fn max_abs_diff(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .flat_map(|(x, y)| {
-            assert_eq!(x.len(), y.len());
-            x.iter().zip(y).map(|(p, q)| (p - q).abs())
-        })
-        .fold(0.0, f32::max)
-}
-
-/// The libtorch recogniser and an ONNX Runtime one on the same weights, 64 frames; returns the
-/// largest logit difference and the largest logit.
-fn compare(reference: &mut Recognizer, name: &str) -> f32 {
-    let mut ort = Recognizer::from_shared(reference.shared());
-    assert_eq!(
-        ort.set_backend(Backend::Onnxruntime, &ort_options())
-            .unwrap(),
-        Backend::Onnxruntime
-    );
-    assert_eq!(ort.backend(), Backend::Onnxruntime);
-    assert_eq!(reference.backend(), Backend::Libtorch);
-    let (w, h) = (160, 120);
-    let clip = rgb_clip(FRAMES, w, h);
-    let expected = logits_of(reference, &clip, w, h);
-    let got = logits_of(&mut ort, &clip, w, h);
-    let diff = max_abs_diff(&expected, &got);
-    let scale = expected.iter().flatten().fold(0f32, |m, v| m.max(v.abs()));
-    println!(
-        "{name}: max |logit| {scale:.3}, ONNX Runtime vs libtorch over {FRAMES} frames: max abs diff {diff:.3e}"
-    );
-    assert!(
-        scale > 1e-3,
-        "{name}: logits all near zero, the comparison would prove nothing"
-    );
-    assert!(
-        diff <= TOLERANCE,
-        "{name}: max abs diff {diff:e} > {TOLERANCE:e}"
-    );
-    diff
-}
+use tch::{Device, Kind, Tensor};
 
 #[test]
 fn onnxruntime_equals_libtorch_on_the_shipped_model() {
     let mut reference =
         Recognizer::from_checkpoint(&shipped_model(), RecognizerOptions::default()).unwrap();
-    compare(&mut reference, "motion-tsm-r18-tiny");
+    backends::equals_libtorch(&mut reference, "motion-tsm-r18-tiny", Backend::Onnxruntime);
 }
 
 #[test]
 fn onnxruntime_equals_libtorch_on_mobilenet_v2_tsm() {
-    let config = Preset::TsmMobilenetV2Online.model();
-    tch::manual_seed(3);
-    let vs = nn::VarStore::new(Device::Cpu);
-    let net = ActionNet::new(&vs.root(), &config).unwrap();
-    // Realistic BatchNorm statistics, so the folded weights are not the identity's.
-    common::lively(&vs, &net, 64);
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("mnv2.safetensors");
-    checkpoint::save(&vs, &config, &[], &path).unwrap();
+    let path = backends::mobilenet_v2_tsm(dir.path());
     let mut reference = Recognizer::from_checkpoint(&path, RecognizerOptions::default()).unwrap();
-    compare(&mut reference, &config.name);
+    let name = reference.config().name.clone();
+    backends::equals_libtorch(&mut reference, &name, Backend::Onnxruntime);
 }
 
 #[test]
 fn onnxruntime_step_tensor_and_reset() {
-    let mut rec =
-        Recognizer::from_checkpoint(&shipped_model(), RecognizerOptions::default()).unwrap();
-    rec.set_backend(Backend::Onnxruntime, &ort_options())
-        .unwrap();
-    let side = rec.config().input_size;
-    tch::manual_seed(9);
-    let x = Tensor::randn([12, 3, side, side], (Kind::Float, Device::Cpu));
-    let run = |rec: &mut Recognizer| -> Vec<Tensor> {
-        (0..12)
-            .map(|t| rec.step_tensor(&x.narrow(0, t, 1)).unwrap())
-            .collect()
-    };
-    let first = run(&mut rec);
-    // Without a reset the first frame again sees the last frame's state: different logits.
-    let carried = rec.step_tensor(&x.narrow(0, 0, 1)).unwrap();
-    let carried_diff = (&carried - &first[0]).abs().max().double_value(&[]);
-    rec.reset();
-    let again = run(&mut rec);
-    let reset_diff = first
-        .iter()
-        .zip(&again)
-        .map(|(a, b)| (a - b).abs().max().double_value(&[]))
-        .fold(0.0, f64::max);
-    println!(
-        "reset: replay max abs diff {reset_diff:e}; without reset frame 0 differs by {carried_diff:.3e}"
-    );
-    assert_eq!(first[0].size(), [1, rec.config().num_classes]);
-    assert!(
-        reset_diff <= 1e-6,
-        "after reset the replay differs by {reset_diff}"
-    );
-    assert!(
-        carried_diff > 1e-3,
-        "the state made no difference ({carried_diff})"
-    );
+    backends::step_tensor_and_reset(Backend::Onnxruntime);
 }
 
 #[test]
 fn missing_library_is_an_error_and_auto_falls_back() {
     let missing = PathBuf::from("/nonexistent/h22/libonnxruntime.so");
-    let options = OrtOptions {
-        library: missing.clone(),
-        threads: 1,
-        spin: false,
+    let options = BackendOptions {
+        onnxruntime: OrtOptions {
+            library: missing.clone(),
+            threads: 1,
+            spin: false,
+        },
+        ..BackendOptions::from_env()
     };
     let mut rec =
         Recognizer::from_checkpoint(&shipped_model(), RecognizerOptions::default()).unwrap();
     let err = rec.set_backend(Backend::Onnxruntime, &options).unwrap_err();
-    assert!(matches!(err, BackendError::Missing(_)), "{err:?}");
+    assert!(matches!(err, BackendError::Missing { .. }), "{err:?}");
     let text = err.to_string();
     assert!(
         text.contains("/nonexistent/h22/libonnxruntime.so") && !text.contains('\n'),
@@ -204,176 +80,74 @@ fn missing_library_is_an_error_and_auto_falls_back() {
         },
     )
     .unwrap();
-    assert!(
-        bf16.set_backend(Backend::Onnxruntime, &ort_options())
-            .is_err()
-    );
+    assert!(bf16.set_backend(Backend::Onnxruntime, &runtimes()).is_err());
     assert_eq!(
-        bf16.set_backend(Backend::Auto, &ort_options()).unwrap(),
+        bf16.set_backend(Backend::Auto, &runtimes()).unwrap(),
         Backend::Libtorch
     );
 }
 
-/// `play` on the demo clip with the shipped model: its per-frame logits (`--emit-logits`).
-fn play(backend: &str, library: Option<&Path>) -> (bool, Vec<Vec<f32>>, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_shiftlive"));
-    cmd.args([
-        "play",
-        "--headless",
-        "--device",
-        "cpu",
-        "--threads",
-        "2",
-        "--emit-logits",
-    ])
-    .args(["--max-frames", "16", "--backend", backend, "--model"])
-    .arg(shipped_model())
-    .arg(root().join("assets/demo/motion-demo.avi"))
-    .env("RUST_LOG", "warn");
-    if let Some(library) = library {
-        cmd.env(shiftlive::backend::ORT_DYLIB_ENV, library);
-    }
-    let out = cmd.output().unwrap();
-    let logits = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter_map(|v| {
-            v["logits"]
-                .as_array()
-                .map(|a| a.iter().map(|x| x.as_f64().unwrap() as f32).collect())
-        })
-        .collect();
-    (
-        out.status.success(),
-        logits,
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[test]
 fn play_on_onnxruntime_matches_libtorch_and_a_broken_library_is_one_line() {
-    assert!(onnxruntime_library().is_file(), "run scripts/setup.sh");
-    let (ok, torch, err) = play("libtorch", None);
-    assert!(ok, "{err}");
-    let (ok, ort, err) = play("onnxruntime", None);
-    assert!(ok, "{err}");
-    assert!(torch.len() >= 8, "{} frames", torch.len());
-    let diff = max_abs_diff(&torch, &ort);
-    println!(
-        "play: {} frames, onnxruntime vs libtorch max abs diff {diff:.3e}",
-        torch.len()
+    backends::play_matches_libtorch_and_a_broken_library_is_one_line(
+        Backend::Onnxruntime,
+        shiftlive::backend::ORT_DYLIB_ENV,
+        "libonnxruntime.so",
+        true,
     );
-    assert!(diff <= TOLERANCE, "{diff}");
-
-    // A file that is not a library, asked for explicitly: one error line naming it, no panic.
-    let dir = tempfile::tempdir().unwrap();
-    let broken = dir.path().join("libonnxruntime.so");
-    std::fs::write(&broken, b"not a shared library").unwrap();
-    let (ok, _, err) = play("onnxruntime", Some(&broken));
-    assert!(!ok);
-    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
-    println!("broken library: {lines:?}");
-    assert_eq!(lines.len(), 1, "{err}");
-    assert!(lines[0].contains(&*broken.to_string_lossy()), "{err}");
-    assert!(!err.contains("panicked"), "{err}");
-    // With auto the run goes on, on libtorch.
-    let (ok, auto, err) = play("auto", Some(&broken));
-    assert!(ok, "{err}");
-    assert_eq!(auto.len(), torch.len());
 }
 
 #[test]
 fn onnxruntime_advances_several_streams_as_libtorch_does() {
-    let options = RecognizerOptions {
-        streams: 2,
-        ..Default::default()
-    };
-    let mut reference = Recognizer::from_checkpoint(&shipped_model(), options).unwrap();
-    let mut ort = Recognizer::from_shared(reference.shared());
-    ort.set_backend(Backend::Onnxruntime, &ort_options())
-        .unwrap();
-    let (w, h) = (96, 72);
-    let clip = rgb_clip(16, w, h);
-    let step = |rec: &mut Recognizer| -> Vec<Vec<f32>> {
-        (0..8)
-            .map(|t| {
-                // Stream 0 sees the clip forwards, stream 1 backwards.
-                let frames = [
-                    FrameRef::rgb(&clip[t], w, h),
-                    FrameRef::rgb(&clip[15 - t], w, h),
-                ];
-                rec.step_frames(&frames).unwrap().0.to_vec()
-            })
-            .collect()
-    };
-    let expected = step(&mut reference);
-    let got = step(&mut ort);
-    let diff = max_abs_diff(&expected, &got);
-    let classes = reference.config().num_classes as usize;
-    let streams_differ = expected[7][..classes]
-        .iter()
-        .zip(&expected[7][classes..])
-        .map(|(a, b)| (a - b).abs())
-        .fold(0f32, f32::max);
-    println!(
-        "2 streams x 8 frames: max abs diff {diff:.3e} (the streams differ by {streams_differ:.3})"
-    );
-    assert_eq!(got[0].len(), 2 * classes);
-    assert!(streams_differ > 1e-3);
-    assert!(diff <= TOLERANCE, "{diff}");
+    backends::several_streams_as_libtorch(Backend::Onnxruntime);
 }
 
 /// The batched pipeline's pattern: 3 streams, each tick only some of them have a frame, and one
-/// stream is reset mid-run. ONNX Runtime gathers those streams' state rows, advances them and puts
-/// them back; the logits equal libtorch's, and the streams left out keep their state.
+/// stream is reset mid-run.
 #[test]
 fn onnxruntime_steps_some_streams_and_resets_one_as_libtorch_does() {
-    let options = RecognizerOptions {
-        streams: 3,
+    backends::some_streams_and_a_reset_as_libtorch(Backend::Onnxruntime);
+}
+
+/// The TSM authors' online MobileNetV2 (Jester, their module names, random weights and BatchNorm
+/// statistics; tests/golden/make_import.py), imported and stepped frame by frame from zero state
+/// on each runtime and on libtorch (printed beside them): the logits of their own online
+/// reference within 1e-4, as tests/import.rs asks of libtorch.
+#[test]
+fn imported_tsm_authors_online_model_on_each_runtime_gives_their_logits() {
+    let golden = backends::root().join("tests/golden/import");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("online.safetensors");
+    let options = ImportOptions {
+        input_size: Some(64),
         ..Default::default()
     };
-    let mut reference = Recognizer::from_checkpoint(&shipped_model(), options).unwrap();
-    let mut ort = Recognizer::from_shared(reference.shared());
-    ort.set_backend(Backend::Onnxruntime, &ort_options())
-        .unwrap();
-    let (w, h) = (96, 72);
-    let clip = rgb_clip(24, w, h);
-    // Which streams have a frame at each tick (and which are reset before it).
-    let ticks: Vec<(Vec<usize>, Vec<usize>)> = (0..12)
-        .map(|t| {
-            let streams = match t % 4 {
-                0 => vec![0, 1, 2],
-                1 => vec![2],
-                2 => vec![0, 2],
-                _ => vec![1],
-            };
-            let reset = if t == 6 { vec![2] } else { Vec::new() };
-            (streams, reset)
-        })
-        .collect();
-    let run = |rec: &mut Recognizer| -> Vec<Vec<f32>> {
-        ticks
-            .iter()
-            .enumerate()
-            .map(|(t, (streams, reset))| {
-                if !reset.is_empty() {
-                    rec.reset_streams(reset);
-                }
-                let frames: Vec<FrameRef> = streams
-                    .iter()
-                    .map(|&s| FrameRef::rgb(&clip[(t + 7 * s) % 24], w, h))
-                    .collect();
-                rec.step_streams(&frames, streams).unwrap().0.to_vec()
-            })
-            .collect()
-    };
-    let expected = run(&mut reference);
-    let got = run(&mut ort);
-    let diff = max_abs_diff(&expected, &got);
-    let scale = expected.iter().flatten().fold(0f32, |m, v| m.max(v.abs()));
-    println!(
-        "3 streams, subsets and a reset, 12 ticks: max abs diff {diff:.3e} (max |logit| {scale:.3})"
-    );
-    assert!(scale > 1e-3);
-    assert!(diff <= TOLERANCE, "{diff}");
+    import(
+        ImportFormat::MitOnline,
+        &golden.join("mobilenetv2_jester_online.pth.tar"),
+        &out,
+        &options,
+    )
+    .unwrap();
+    let reference =
+        shiftlive::model::TensorFile::read(&golden.join("mit_online_ref.safetensors")).unwrap();
+    let (x, want) = (&reference.tensors["x"], &reference.tensors["frame_logits"]);
+    for backend in [Backend::Libtorch, Backend::Onnxruntime, Backend::Openvino] {
+        let mut rec = Recognizer::from_checkpoint(&out, RecognizerOptions::default()).unwrap();
+        assert_eq!(rec.set_backend(backend, &runtimes()).unwrap(), backend);
+        let steps: Vec<Tensor> = (0..x.size()[0])
+            .map(|i| rec.step_tensor(&x.narrow(0, i, 1)).unwrap())
+            .collect();
+        let got = Tensor::cat(&steps, 0);
+        assert_eq!(got.size(), want.size());
+        let diff = (&got - want).abs().max().double_value(&[]);
+        let scale = want.abs().max().double_value(&[]);
+        println!(
+            "TSM authors' online MobileNetV2 on {}: {} frames, max |logit| {scale:.3}, max abs diff {diff:.2e}",
+            backend.name(),
+            x.size()[0]
+        );
+        assert!(scale > 1e-3);
+        assert!(diff <= f64::from(backends::TOLERANCE), "{diff}");
+    }
 }

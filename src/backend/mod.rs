@@ -1,21 +1,26 @@
 //! Inference backends for the online step: libtorch (the network run by tch, the reference and
-//! the only one for training, CUDA and bf16) or ONNX Runtime in-process (the step exported to
+//! the only one for training and CUDA), ONNX Runtime or OpenVINO in-process (the step exported to
 //! ONNX by [`crate::export`] in memory, its shift state fed back from one frame's outputs to the
 //! next frame's inputs). The [`crate::online::Recognizer`] holds whichever runs; this module says
-//! which one is asked for and where ONNX Runtime's library is.
+//! which one is asked for, where each runtime's library is, and what a runtime's step offers the
+//! recogniser ([`HostStep`]).
 //!
-//! ONNX Runtime is a shared library loaded at run time (`ort`'s `load-dynamic`), taken from the
-//! onnxruntime PyPI wheel by `scripts/setup.sh` into `.onnxruntime/lib/`, as libtorch is taken
-//! from torch's. A missing or broken library is an error naming its path; `auto` then falls back
-//! to libtorch with a warning.
+//! Both runtimes are shared libraries loaded at run time (`ort`'s `load-dynamic`, `openvino`'s
+//! `runtime-linking`), taken from their PyPI wheels by `scripts/setup.sh` into `.onnxruntime/lib/`
+//! and `.openvino/lib/`, as libtorch is taken from torch's. A missing or broken library is an
+//! error naming its path; `auto` then falls back to libtorch with a warning.
 
 #[cfg(feature = "onnxruntime")]
 mod onnxruntime;
+#[cfg(feature = "openvino")]
+mod openvino;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[cfg(feature = "onnxruntime")]
 pub use onnxruntime::OrtStep;
+#[cfg(feature = "openvino")]
+pub use openvino::OvStep;
 
 use crate::model::EmitError;
 
@@ -23,6 +28,10 @@ use crate::model::EmitError;
 pub const ORT_DYLIB_ENV: &str = "ORT_DYLIB_PATH";
 /// The library's file name.
 const ORT_DYLIB_NAME: &str = "libonnxruntime.so";
+/// The environment variable naming the directory of OpenVINO's libraries.
+pub const OPENVINO_LIB_DIR_ENV: &str = "OPENVINO_LIB_DIR";
+/// OpenVINO's C API, the library loaded (it finds the core, the plugin and the frontend beside it).
+const OPENVINO_C_NAME: &str = "libopenvino_c.so";
 
 /// Which engine runs the online step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
@@ -35,6 +44,8 @@ pub enum Backend {
     Libtorch,
     /// ONNX Runtime in-process (CPU, fp32): the exported online step
     Onnxruntime,
+    /// OpenVINO in-process (CPU; fp32, or bf16 where the CPU has it): the exported online step
+    Openvino,
 }
 
 impl Backend {
@@ -48,17 +59,42 @@ impl Backend {
             Self::Auto => "auto",
             Self::Libtorch => "libtorch",
             Self::Onnxruntime => "onnxruntime",
+            Self::Openvino => "openvino",
+        }
+    }
+
+    /// The runtime's own name, for messages.
+    pub fn runtime(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Libtorch => "libtorch",
+            Self::Onnxruntime => "ONNX Runtime",
+            Self::Openvino => "OpenVINO",
+        }
+    }
+
+    /// The environment variable that names another library for this runtime.
+    fn library_env(self) -> &'static str {
+        match self {
+            Self::Onnxruntime => ORT_DYLIB_ENV,
+            Self::Openvino => OPENVINO_LIB_DIR_ENV,
+            Self::Auto | Self::Libtorch => "LIBTORCH",
         }
     }
 }
 
+/// A runtime's message on a failed load (the crates give it as text).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct LoadMessage(pub String);
+
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
     #[error(
-        "ONNX Runtime library {} not found (scripts/setup.sh installs it; {ORT_DYLIB_ENV} names another)",
-        .0.display()
+        "{} library {} not found (scripts/setup.sh installs it; {} names another)",
+        .backend.runtime(), .path.display(), .backend.library_env()
     )]
-    Missing(PathBuf),
+    Missing { backend: Backend, path: PathBuf },
     #[cfg(feature = "onnxruntime")]
     #[error("ONNX Runtime library {}: cannot load it", path.display())]
     Load {
@@ -73,36 +109,154 @@ pub enum BackendError {
         #[source]
         source: ort::Error,
     },
+    #[error("OpenVINO library {}: cannot load it", path.display())]
+    OpenvinoLoad {
+        path: PathBuf,
+        #[source]
+        source: LoadMessage,
+    },
+    #[cfg(feature = "openvino")]
+    #[error("OpenVINO: {what}")]
+    Openvino {
+        what: String,
+        #[source]
+        source: ::openvino::InferenceError,
+    },
     #[error("cannot export model '{model}' as an online ONNX step")]
     Export {
         model: String,
         #[source]
         source: EmitError,
     },
-    #[error("ONNX Runtime gave no output '{0}'")]
-    Output(String),
-    #[error("--backend onnxruntime: {0}")]
-    Unsupported(String),
+    #[error("{} gave no output '{name}'", .backend.runtime())]
+    Output { backend: Backend, name: String },
+    #[error("--backend {}: {why}", .backend.name())]
+    Unsupported { backend: Backend, why: String },
     #[error(
-        "--backend onnxruntime: this build has no ONNX Runtime (built without the `onnxruntime` feature)"
+        "--backend {}: this build has no {} (built without the `{}` feature)",
+        .0.name(), .0.runtime(), .0.name()
     )]
-    NotBuilt,
+    NotBuilt(Backend),
 }
 
-/// Where ONNX Runtime's library is looked for: `$ORT_DYLIB_PATH`, else beside the running binary,
-/// else the project's `.onnxruntime/lib/` (where scripts/setup.sh puts it; the binary keeps that
-/// path as it keeps libtorch's rpath).
-pub fn onnxruntime_library() -> PathBuf {
-    if let Some(path) = std::env::var_os(ORT_DYLIB_ENV).filter(|p| !p.is_empty()) {
+/// What a runtime's online step offers the recogniser: the frame batch filled in place, one step
+/// of every stream or of some, and resets. The state lives in the runtime's buffers.
+pub trait HostStep: Send + std::fmt::Debug {
+    /// The input frames to fill: `[S, 3, side, side]` row-major, normalised as the recogniser's
+    /// preprocessing leaves them.
+    fn frame_mut(&mut self) -> Result<&mut [f32], BackendError>;
+    /// One step of every stream on the frames in [`HostStep::frame_mut`]; `logits` becomes
+    /// `[S * classes]`.
+    fn run(&mut self, logits: &mut Vec<f32>) -> Result<(), BackendError>;
+    /// One step of some streams: `frame` is `[k, 3, side, side]`, row i the frame of `streams[i]`
+    /// (distinct, each < S); only their state advances. `logits` becomes `[k * classes]`.
+    fn run_rows(
+        &mut self,
+        streams: &[usize],
+        frame: Vec<f32>,
+        logits: &mut Vec<f32>,
+    ) -> Result<(), BackendError>;
+    /// Forgets the past: the next step starts from zero states.
+    fn reset(&mut self);
+    /// Forgets the past of some streams only.
+    fn reset_rows(&mut self, streams: &[usize]);
+}
+
+/// The online step graph of `net` (its weights as they are now), refused for a network that has
+/// none (not a causal TSM with shifted blocks).
+#[cfg(any(feature = "onnxruntime", feature = "openvino"))]
+fn stream_graph(
+    net: &crate::model::ActionNet,
+    backend: Backend,
+) -> Result<crate::export::onnx::OnnxGraph, BackendError> {
+    use crate::export::{GraphKind, onnx};
+    let config = net.config();
+    if !config.is_causal() || net.shift_slots() == 0 {
+        return Err(BackendError::Unsupported {
+            backend,
+            why: format!(
+                "model '{}' has no online step (not a causal TSM with shifted blocks)",
+                config.name
+            ),
+        });
+    }
+    onnx::build(net, GraphKind::Stream, "online_step").map_err(|source| BackendError::Export {
+        model: config.name.clone(),
+        source,
+    })
+}
+
+/// True when both name one file (a library loaded once per process is compared this way).
+#[cfg(any(feature = "onnxruntime", feature = "openvino"))]
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
+/// Zeros the rows `streams` of a `[S, ...]` state held flat in `data`.
+#[cfg(any(feature = "onnxruntime", feature = "openvino"))]
+pub(crate) fn zero_rows(data: &mut [f32], total: usize, streams: &[usize]) {
+    let row = data.len() / total.max(1);
+    for &s in streams.iter().filter(|&&s| s < total) {
+        data[s * row..(s + 1) * row].fill(0.0);
+    }
+}
+
+/// The checks every runtime makes of a `run_rows` call.
+#[cfg(any(feature = "onnxruntime", feature = "openvino"))]
+pub(crate) fn check_rows(
+    backend: Backend,
+    streams: &[usize],
+    total: usize,
+    frame_len: usize,
+    frame_row: usize,
+) -> Result<(), BackendError> {
+    let mut seen = vec![false; total];
+    let distinct = streams
+        .iter()
+        .all(|&s| s < total && !std::mem::replace(&mut seen[s], true));
+    if streams.is_empty() || !distinct || frame_len != streams.len() * frame_row {
+        return Err(BackendError::Unsupported {
+            backend,
+            why: format!("streams {streams:?} of a {total}-stream step"),
+        });
+    }
+    Ok(())
+}
+
+/// `$var` if set and not empty, else beside the running binary, else the project's `default`.
+fn library_path(var: &str, name: &str, default: &str) -> PathBuf {
+    if let Some(path) = std::env::var_os(var).filter(|p| !p.is_empty()) {
         return PathBuf::from(path);
     }
     let beside = std::env::current_exe()
         .ok()
-        .and_then(|exe| exe.parent().map(|dir| dir.join(ORT_DYLIB_NAME)));
+        .and_then(|exe| exe.parent().map(|dir| dir.join(name)));
     match beside {
         Some(path) if path.exists() => path,
-        _ => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.onnxruntime/lib"))
-            .join(ORT_DYLIB_NAME),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join(default),
+    }
+}
+
+/// Where ONNX Runtime's library is looked for: `$ORT_DYLIB_PATH`, else beside the running
+/// binary, else the project's `.onnxruntime/lib/` (where scripts/setup.sh puts it; the binary
+/// keeps that path as it keeps libtorch's rpath).
+pub fn onnxruntime_library() -> PathBuf {
+    library_path(
+        ORT_DYLIB_ENV,
+        ORT_DYLIB_NAME,
+        ".onnxruntime/lib/libonnxruntime.so",
+    )
+}
+
+/// The directory of OpenVINO's libraries: `$OPENVINO_LIB_DIR`, else the project's
+/// `.openvino/lib/` (where scripts/setup.sh puts them).
+pub fn openvino_lib_dir() -> PathBuf {
+    match std::env::var_os(OPENVINO_LIB_DIR_ENV).filter(|p| !p.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join(".openvino/lib"),
     }
 }
 
@@ -119,13 +273,62 @@ pub struct OrtOptions {
     pub spin: bool,
 }
 
+/// How the OpenVINO step runs (CPU device, LATENCY hint, one infer request).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenvinoOptions {
+    /// The directory holding `libopenvino_c.so` and the libraries it loads (see
+    /// [`openvino_lib_dir`]).
+    pub lib_dir: PathBuf,
+    /// `INFERENCE_NUM_THREADS` (libtorch's count, so the two compare on equal terms).
+    pub threads: usize,
+}
+
+impl OpenvinoOptions {
+    /// The C API's library, the one loaded.
+    pub fn library(&self) -> PathBuf {
+        self.lib_dir.join(OPENVINO_C_NAME)
+    }
+}
+
+/// The options of every runtime, given to [`crate::online::Recognizer::set_backend`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendOptions {
+    pub onnxruntime: OrtOptions,
+    pub openvino: OpenvinoOptions,
+}
+
+/// libtorch's current intra-op thread count.
+fn libtorch_threads() -> usize {
+    tch::get_num_threads().max(1) as usize
+}
+
 impl OrtOptions {
     /// The default library and libtorch's current thread count.
     pub fn from_env() -> Self {
         Self {
             library: onnxruntime_library(),
-            threads: tch::get_num_threads().max(1) as usize,
+            threads: libtorch_threads(),
             spin: false,
+        }
+    }
+}
+
+impl OpenvinoOptions {
+    /// The default directory and libtorch's current thread count.
+    pub fn from_env() -> Self {
+        Self {
+            lib_dir: openvino_lib_dir(),
+            threads: libtorch_threads(),
+        }
+    }
+}
+
+impl BackendOptions {
+    /// Every runtime's defaults (see [`OrtOptions::from_env`], [`OpenvinoOptions::from_env`]).
+    pub fn from_env() -> Self {
+        Self {
+            onnxruntime: OrtOptions::from_env(),
+            openvino: OpenvinoOptions::from_env(),
         }
     }
 }

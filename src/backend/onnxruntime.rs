@@ -12,7 +12,7 @@
 //! library named by [`super::OrtOptions::library`].
 
 use std::borrow::Cow;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Mutex;
 
 use ort::environment::Environment;
@@ -21,8 +21,8 @@ use ort::session::builder::GraphOptimizationLevel;
 use ort::session::{Session, SessionInputValue};
 use ort::value::{DynValue, Tensor};
 
-use super::{BackendError, OrtOptions};
-use crate::export::{GraphKind, StateSpec, onnx};
+use super::{Backend, BackendError, HostStep, OrtOptions, check_rows, zero_rows};
+use crate::export::StateSpec;
 use crate::model::ActionNet;
 
 /// The process's environment and the library it was loaded from, once loaded.
@@ -38,16 +38,22 @@ fn runtime(what: impl Into<String>) -> impl FnOnce(ort::Error) -> BackendError {
 fn environment(options: &OrtOptions) -> Result<Environment, BackendError> {
     let path = &options.library;
     if !path.is_file() {
-        return Err(BackendError::Missing(path.clone()));
+        return Err(BackendError::Missing {
+            backend: Backend::Onnxruntime,
+            path: path.clone(),
+        });
     }
     let mut env = ENVIRONMENT.lock().unwrap_or_else(|e| e.into_inner());
     if let Some((env, loaded)) = env.as_ref() {
-        if !same_file(loaded, path) {
-            return Err(BackendError::Unsupported(format!(
-                "ONNX Runtime is already loaded from {} in this process; cannot load {} too",
-                loaded.display(),
-                path.display()
-            )));
+        if !super::same_file(loaded, path) {
+            return Err(BackendError::Unsupported {
+                backend: Backend::Onnxruntime,
+                why: format!(
+                    "ONNX Runtime is already loaded from {} in this process; cannot load {} too",
+                    loaded.display(),
+                    path.display()
+                ),
+            });
         }
         return Ok(env.clone());
     }
@@ -61,13 +67,6 @@ fn environment(options: &OrtOptions) -> Result<Environment, BackendError> {
         .map_err(runtime("creating the environment"))?;
     *env = Some((built.clone(), path.clone()));
     Ok(built)
-}
-
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => a == b,
-    }
 }
 
 /// The exported online step in an ONNX Runtime session, with its state.
@@ -107,19 +106,8 @@ impl OrtStep {
         options: &OrtOptions,
     ) -> Result<Self, BackendError> {
         let config = net.config();
-        if !config.is_causal() || net.shift_slots() == 0 {
-            return Err(BackendError::Unsupported(format!(
-                "model '{}' has no online step (not a causal TSM with shifted blocks)",
-                config.name
-            )));
-        }
         let env = environment(options)?;
-        let graph = onnx::build(net, GraphKind::Stream, "online_step").map_err(|source| {
-            BackendError::Export {
-                model: config.name.clone(),
-                source,
-            }
-        })?;
+        let graph = super::stream_graph(net, Backend::Onnxruntime)?;
         let setting = |e: ort::Error<_>| runtime("setting the session options")(e.into());
         let session = Session::builder(&env)
             .map_err(runtime("creating a session builder"))?
@@ -164,26 +152,6 @@ impl OrtStep {
         self.classes
     }
 
-    /// Forgets the past: the next frame starts from zero states.
-    pub fn reset(&mut self) {
-        self.fresh = true;
-    }
-
-    /// Forgets the past of some streams only: their rows of every state become zeros.
-    pub fn reset_rows(&mut self, streams: &[usize]) {
-        if self.fresh {
-            return;
-        }
-        for state in &mut self.states {
-            if let Ok((_, data)) = state.try_extract_tensor_mut::<f32>() {
-                let row = data.len() / self.streams;
-                for &s in streams.iter().filter(|&&s| s < self.streams) {
-                    data[s * row..(s + 1) * row].fill(0.0);
-                }
-            }
-        }
-    }
-
     fn zero_states(&mut self) -> Result<(), BackendError> {
         let mut states = Vec::with_capacity(self.specs.len());
         for spec in &self.specs {
@@ -198,18 +166,39 @@ impl OrtStep {
         self.fresh = false;
         Ok(())
     }
+}
 
-    /// The input frame to fill: `[S, 3, side, side]` row-major, normalised as the recogniser's
-    /// preprocessing leaves it.
-    pub fn frame_mut(&mut self) -> &mut [f32] {
-        self.frame.extract_tensor_mut().1
+fn output(name: &str) -> BackendError {
+    BackendError::Output {
+        backend: Backend::Onnxruntime,
+        name: name.to_string(),
+    }
+}
+
+impl HostStep for OrtStep {
+    fn reset(&mut self) {
+        self.fresh = true;
     }
 
-    /// Runs one step for some streams only: `frame` is `[k, 3, side, side]`, row i the frame of
-    /// `streams[i]` (distinct, each < S). Their rows of the state are gathered into a batch of k,
-    /// advanced, and put back; the other streams' state is untouched. `logits` becomes
-    /// `[k * classes]`.
-    pub fn run_rows(
+    /// Their rows of every state become zeros.
+    fn reset_rows(&mut self, streams: &[usize]) {
+        if self.fresh {
+            return;
+        }
+        for state in &mut self.states {
+            if let Ok((_, data)) = state.try_extract_tensor_mut::<f32>() {
+                zero_rows(data, self.streams, streams);
+            }
+        }
+    }
+
+    fn frame_mut(&mut self) -> Result<&mut [f32], BackendError> {
+        Ok(self.frame.extract_tensor_mut().1)
+    }
+
+    /// Their rows of the state are gathered into a batch of k, advanced, and put back; the other
+    /// streams' state is untouched.
+    fn run_rows(
         &mut self,
         streams: &[usize],
         frame: Vec<f32>,
@@ -220,15 +209,14 @@ impl OrtStep {
         }
         let k = streams.len();
         let side = self.side as i64;
-        if k == 0
-            || streams.iter().any(|&s| s >= self.streams)
-            || frame.len() != k * 3 * self.side * self.side
-        {
-            return Err(BackendError::Unsupported(format!(
-                "streams {streams:?} of a {}-stream step",
-                self.streams
-            )));
-        }
+        let frame_row = 3 * self.side * self.side;
+        check_rows(
+            Backend::Onnxruntime,
+            streams,
+            self.streams,
+            frame.len(),
+            frame_row,
+        )?;
         let frame = Tensor::from_array(([k as i64, 3, side, side], frame.into_boxed_slice()))
             .map_err(runtime("allocating the input frame"))?;
         let mut parts = Vec::with_capacity(self.specs.len());
@@ -259,7 +247,7 @@ impl OrtStep {
             .map_err(runtime("running the online step"))?;
         let (_, data) = outputs
             .get("logits")
-            .ok_or_else(|| BackendError::Output("logits".into()))?
+            .ok_or_else(|| output("logits"))?
             .try_extract_tensor::<f32>()
             .map_err(runtime("reading the logits"))?;
         logits.clear();
@@ -267,7 +255,7 @@ impl OrtStep {
         for (spec, state) in self.specs.iter().zip(&mut self.states) {
             let (_, out) = outputs
                 .get(&spec.output)
-                .ok_or_else(|| BackendError::Output(spec.output.clone()))?
+                .ok_or_else(|| output(&spec.output))?
                 .try_extract_tensor::<f32>()
                 .map_err(runtime(format!("reading {}", spec.output)))?;
             let (_, data) = state
@@ -281,8 +269,7 @@ impl OrtStep {
         Ok(())
     }
 
-    /// Runs one step on the frame in [`OrtStep::frame_mut`]; `logits` becomes `[S * classes]`.
-    pub fn run(&mut self, logits: &mut Vec<f32>) -> Result<(), BackendError> {
+    fn run(&mut self, logits: &mut Vec<f32>) -> Result<(), BackendError> {
         if self.fresh {
             self.zero_states()?;
         }
@@ -298,7 +285,7 @@ impl OrtStep {
             .map_err(runtime("running the online step"))?;
         let (_, data) = outputs
             .get("logits")
-            .ok_or_else(|| BackendError::Output("logits".into()))?
+            .ok_or_else(|| output("logits"))?
             .try_extract_tensor::<f32>()
             .map_err(runtime("reading the logits"))?;
         logits.clear();
@@ -307,7 +294,7 @@ impl OrtStep {
             // The state stays in ONNX Runtime's tensor: moved from this output to the next input.
             *state = outputs
                 .remove(&spec.output)
-                .ok_or_else(|| BackendError::Output(spec.output.clone()))?;
+                .ok_or_else(|| output(&spec.output))?;
         }
         Ok(())
     }

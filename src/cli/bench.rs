@@ -11,7 +11,7 @@ use std::process::Command;
 
 use anyhow::Context;
 use serde_json::{Value, json};
-use shiftlive::backend::{Backend, OrtOptions};
+use shiftlive::backend::{Backend, BackendOptions};
 use shiftlive::bench::{
     OnlineCase, Stats, WindowCase, measure, measure_interleaved, plain_2d, synchronize,
 };
@@ -68,7 +68,7 @@ pub struct Args {
     /// Skip ONNX Runtime / OpenVINO even when .venv-export exists
     #[arg(long)]
     skip_onnxruntime: bool,
-    /// Engine of the timed online step (the `online_*` figures); both are also timed side by
+    /// Engine of the timed online step (the `online_*` figures); every backend is also timed side by
     /// side (`backend_*`)
     #[arg(long, value_enum, default_value_t = Backend::Auto)]
     backend: Backend,
@@ -289,7 +289,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "the compared set-ups (the options above; online and plain 2D timed in alternation):"
     );
     let mut online_rec = Recognizer::from_checkpoint(&ckpt, options)?;
-    let backend = online_rec.set_backend(args.backend, &OrtOptions::from_env())?;
+    let backend = online_rec.set_backend(args.backend, &BackendOptions::from_env())?;
     eprintln!("  (online step on {})", backend.name());
     let mut plain_case = OnlineCase::new(&plain_2d(&config), options)?;
     let stats = measure_interleaved(

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use shiftlive::backend::{Backend, OrtOptions};
+use shiftlive::backend::{Backend, BackendOptions};
 use shiftlive::capture::Source;
 use shiftlive::device::{DeviceArg, device_name};
 use shiftlive::fsio::read_text_file;
@@ -41,8 +41,9 @@ pub struct ModelArgs {
     /// Intra-op threads of the model (default: all cores)
     #[arg(long, value_parser = clap::value_parser!(i32).range(1..=1024))]
     pub threads: Option<i32>,
-    /// Engine of the online step: libtorch, onnxruntime (CPU, fp32; the step exported to ONNX
-    /// and run in-process) or auto (the fastest available; libtorch when the other cannot start)
+    /// Engine of the online step: libtorch, onnxruntime (CPU, fp32), openvino (CPU; fp32, or
+    /// bf16 where the CPU has it) (both: the step exported to ONNX and run in-process) or auto
+    /// (the fastest available; libtorch when the others cannot start)
     #[arg(long, value_enum, default_value_t = Backend::Auto)]
     pub backend: Backend,
 }
@@ -166,7 +167,7 @@ pub(super) fn load_streams(
             Recognizer::random(&config, options)?
         }
     };
-    let backend = recognizer.set_backend(model.backend, &OrtOptions::from_env())?;
+    let backend = recognizer.set_backend(model.backend, &BackendOptions::from_env())?;
     let labels = labels(model, recognizer.config().num_classes)?;
     tracing::info!(
         "model '{}' on {} ({:?}, {}), {} shifted blocks",

@@ -157,7 +157,7 @@ pub struct Recognizer {
     preprocessors: Vec<Preprocessor>,
     logits: Vec<f32>,
     options: RecognizerOptions,
-    /// libtorch (the network above and `cache`) or ONNX Runtime (see `engine`).
+    /// libtorch (the network above and `cache`) or a runtime in-process (see `engine`).
     engine: engine::Engine,
 }
 

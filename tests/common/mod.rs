@@ -1,6 +1,7 @@
 //! Test fixtures shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod backends;
 #[cfg(feature = "ui")]
 pub mod ui;
 

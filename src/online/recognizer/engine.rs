@@ -1,12 +1,12 @@
-//! Which engine runs a recogniser's steps: libtorch (its own network and shift cache) or ONNX
-//! Runtime (the same network exported as the online step, its state in the runtime's tensors).
-//! Everything around the step (frame checks, preprocessing, the logits on the host, timing) is the
-//! recogniser's and the same for both.
+//! Which engine runs a recogniser's steps: libtorch (its own network and shift cache) or a
+//! runtime in-process, ONNX Runtime or OpenVINO (the same network exported as the online step, its
+//! state in the runtime's tensors, driven through [`HostStep`]). Everything around the step (frame
+//! checks, preprocessing, the logits on the host, timing) is the recogniser's and the same for all.
 
-use tch::{Device, Tensor};
+use tch::{Device, Kind, Tensor};
 
-use super::{OnlineError, Precision, Recognizer};
-use crate::backend::{Backend, BackendError, OrtOptions};
+use super::{OnlineError, Precision, Recognizer, cpu_has_native_bf16};
+use crate::backend::{Backend, BackendError, BackendOptions, HostStep};
 use crate::model::ModelError;
 
 /// The engine a recogniser steps with.
@@ -14,36 +14,32 @@ use crate::model::ModelError;
 pub(super) enum Engine {
     #[default]
     Libtorch,
-    #[cfg(feature = "onnxruntime")]
-    Onnxruntime(Box<crate::backend::OrtStep>),
+    /// A runtime's step, on the host.
+    Host {
+        backend: Backend,
+        step: Box<dyn HostStep>,
+    },
 }
 
 impl Engine {
     fn backend(&self) -> Backend {
         match self {
             Self::Libtorch => Backend::Libtorch,
-            #[cfg(feature = "onnxruntime")]
-            Self::Onnxruntime(_) => Backend::Onnxruntime,
+            Self::Host { backend, .. } => *backend,
         }
     }
 
     pub(super) fn reset(&mut self) {
-        match self {
-            Self::Libtorch => {}
-            #[cfg(feature = "onnxruntime")]
-            Self::Onnxruntime(step) => step.reset(),
+        if let Self::Host { step, .. } = self {
+            step.reset();
         }
     }
 
     /// Forgets the past of some streams (the libtorch cache's rows are the recogniser's).
     pub(super) fn reset_rows(&mut self, streams: &[usize]) {
-        match self {
-            Self::Libtorch => {}
-            #[cfg(feature = "onnxruntime")]
-            Self::Onnxruntime(step) => step.reset_rows(streams),
+        if let Self::Host { step, .. } = self {
+            step.reset_rows(streams);
         }
-        #[cfg(not(feature = "onnxruntime"))]
-        let _ = streams;
     }
 }
 
@@ -56,18 +52,22 @@ impl Recognizer {
     /// Runs the steps on `backend` from now on, every stream starting afresh; returns the backend
     /// chosen. `auto` tries [`Backend::AUTO_CPU_FP32`] in order on a CPU in fp32 (libtorch
     /// elsewhere) and falls back to libtorch with a warning when one cannot start; an explicit
-    /// `onnxruntime` that cannot start is an error and leaves the recogniser on libtorch.
+    /// runtime that cannot start is an error and leaves the recogniser on libtorch.
     pub fn set_backend(
         &mut self,
         backend: Backend,
-        ort: &OrtOptions,
+        options: &BackendOptions,
     ) -> Result<Backend, BackendError> {
+        let cpu_f32 =
+            self.options.device == Device::Cpu && self.options.precision == Precision::F32;
         let order: &[Backend] = match backend {
-            Backend::Auto if self.ort_supported().is_ok() => Backend::AUTO_CPU_FP32,
+            Backend::Auto if cpu_f32 => Backend::AUTO_CPU_FP32,
             Backend::Auto => &[Backend::Libtorch],
-            Backend::Libtorch | Backend::Onnxruntime => std::slice::from_ref(&backend),
+            Backend::Libtorch | Backend::Onnxruntime | Backend::Openvino => {
+                std::slice::from_ref(&backend)
+            }
         };
-        self.set_first_available(order, backend == Backend::Auto, ort)
+        self.set_first_available(order, backend == Backend::Auto, options)
     }
 
     /// The first of `order` that starts; with `fallback`, an engine that cannot start is a warning
@@ -76,10 +76,10 @@ impl Recognizer {
         &mut self,
         order: &[Backend],
         fallback: bool,
-        ort: &OrtOptions,
+        options: &BackendOptions,
     ) -> Result<Backend, BackendError> {
         for &backend in order {
-            match self.start(backend, ort) {
+            match self.start(backend, options) {
                 Ok(engine) => {
                     self.engine = engine;
                     self.reset();
@@ -98,55 +98,86 @@ impl Recognizer {
         Ok(Backend::Libtorch)
     }
 
-    /// Why ONNX Runtime cannot run this recogniser, if it cannot.
-    fn ort_supported(&self) -> Result<(), BackendError> {
+    /// Why a runtime cannot run this recogniser, if it cannot: both run on the CPU, ONNX Runtime
+    /// in fp32, OpenVINO in fp32 or, where the CPU computes it natively, bf16.
+    fn runtime_supported(&self, backend: Backend) -> Result<(), BackendError> {
+        let unsupported = |why: &str| {
+            Err(BackendError::Unsupported {
+                backend,
+                why: why.into(),
+            })
+        };
         if self.options.device != Device::Cpu {
-            return Err(BackendError::Unsupported(
-                "runs on the CPU only (use --device cpu)".into(),
-            ));
+            return unsupported("runs on the CPU only (use --device cpu)");
         }
-        if self.options.precision != Precision::F32 {
-            return Err(BackendError::Unsupported(
-                "runs fp32 only (use --precision f32)".into(),
-            ));
+        match (backend, self.options.precision) {
+            (_, Precision::F32) => Ok(()),
+            (Backend::Openvino, Precision::Bf16) if cpu_has_native_bf16() => Ok(()),
+            (Backend::Openvino, Precision::Bf16) => unsupported(
+                "bf16 needs a CPU with AVX512-BF16 or AMX, and this one has neither (use --precision f32)",
+            ),
+            (Backend::Openvino, _) => {
+                unsupported("runs fp32, or bf16 where the CPU has it (use --precision f32)")
+            }
+            _ => unsupported("runs fp32 only (use --precision f32)"),
         }
-        Ok(())
     }
 
-    fn start(&self, backend: Backend, ort: &OrtOptions) -> Result<Engine, BackendError> {
+    fn start(&self, backend: Backend, options: &BackendOptions) -> Result<Engine, BackendError> {
         match backend {
             Backend::Auto | Backend::Libtorch => Ok(Engine::Libtorch),
-            Backend::Onnxruntime => {
-                self.ort_supported()?;
-                self.start_ort(ort)
+            Backend::Onnxruntime | Backend::Openvino => {
+                self.runtime_supported(backend)?;
+                Ok(Engine::Host {
+                    backend,
+                    step: self.start_host(backend, options)?,
+                })
             }
         }
     }
 
-    #[cfg(feature = "onnxruntime")]
-    fn start_ort(&self, ort: &OrtOptions) -> Result<Engine, BackendError> {
-        let prepared = self.net.lock();
-        let step = crate::backend::OrtStep::new(&prepared.net, self.options.streams, ort)?;
-        Ok(Engine::Onnxruntime(Box::new(step)))
+    /// The runtime's step on this recogniser's weights as they are now.
+    #[cfg_attr(
+        not(all(feature = "onnxruntime", feature = "openvino")),
+        allow(unused_variables)
+    )]
+    fn start_host(
+        &self,
+        backend: Backend,
+        options: &BackendOptions,
+    ) -> Result<Box<dyn HostStep>, BackendError> {
+        let streams = self.options.streams;
+        match backend {
+            #[cfg(feature = "onnxruntime")]
+            Backend::Onnxruntime => {
+                let prepared = self.net.lock();
+                let step =
+                    crate::backend::OrtStep::new(&prepared.net, streams, &options.onnxruntime)?;
+                Ok(Box::new(step))
+            }
+            #[cfg(feature = "openvino")]
+            Backend::Openvino => {
+                let prepared = self.net.lock();
+                let bf16 = self.options.precision == Precision::Bf16;
+                let step =
+                    crate::backend::OvStep::new(&prepared.net, streams, bf16, &options.openvino)?;
+                Ok(Box::new(step))
+            }
+            _ => Err(BackendError::NotBuilt(backend)),
+        }
     }
 
-    #[cfg(not(feature = "onnxruntime"))]
-    fn start_ort(&self, _ort: &OrtOptions) -> Result<Engine, BackendError> {
-        Err(BackendError::NotBuilt)
-    }
-
-    /// One step of the engine on the batch in `self.input` (its host side for ONNX Runtime,
-    /// `x` its tensor for libtorch); the logits land in `self.logits`, `[S * classes]`.
+    /// One step of the engine on the batch in `self.input` (copied into the runtime's frame for a
+    /// runtime, `x` its tensor for libtorch); the logits land in `self.logits`, `[S * classes]`.
     pub(super) fn forward_host(&mut self, x: &Tensor) -> Result<(), OnlineError> {
         match &mut self.engine {
             Engine::Libtorch => {
                 let logits = self.forward_libtorch(x)?;
                 self.logits_to_host(&logits)
             }
-            #[cfg(feature = "onnxruntime")]
-            Engine::Onnxruntime(step) => {
+            Engine::Host { step, .. } => {
                 let n = x.numel();
-                let frame = step.frame_mut();
+                let frame = step.frame_mut()?;
                 if frame.len() != n {
                     return Err(OnlineError::InputShape {
                         got: x.size(),
@@ -154,8 +185,7 @@ impl Recognizer {
                         side: self.config.input_size as usize,
                     });
                 }
-                x.to_device(Device::Cpu)
-                    .contiguous()
+                host_f32(x)
                     .f_copy_data(frame, n)
                     .map_err(ModelError::from)?;
                 Ok(step.run(&mut self.logits)?)
@@ -185,12 +215,10 @@ impl Recognizer {
                     .map_err(ModelError::from)?;
                 self.logits_to_host(&logits)
             }
-            #[cfg(feature = "onnxruntime")]
-            Engine::Onnxruntime(step) => {
+            Engine::Host { step, .. } => {
                 let n = x.numel();
                 let mut frame = vec![0f32; n];
-                x.to_device(Device::Cpu)
-                    .contiguous()
+                host_f32(x)
                     .f_copy_data(&mut frame, n)
                     .map_err(ModelError::from)?;
                 Ok(step.run_rows(streams, frame, &mut self.logits)?)
@@ -212,8 +240,7 @@ impl Recognizer {
     pub(super) fn forward_tensor(&mut self, x: &Tensor) -> Result<Tensor, OnlineError> {
         match self.engine {
             Engine::Libtorch => self.forward_libtorch(x),
-            #[cfg(feature = "onnxruntime")]
-            Engine::Onnxruntime(_) => {
+            Engine::Host { .. } => {
                 self.forward_host(x)?;
                 let streams = self.options.streams as i64;
                 Ok(Tensor::from_slice(&self.logits)
@@ -229,4 +256,10 @@ impl Recognizer {
             prepared.net.forward_stream(x, &mut self.cache)
         })?)
     }
+}
+
+/// `x` as contiguous fp32 on the host, as the runtimes take their frames (a bf16 recogniser's
+/// input too: OpenVINO's bf16 is its own, inside the step).
+fn host_f32(x: &Tensor) -> Tensor {
+    x.to_device(Device::Cpu).to_kind(Kind::Float).contiguous()
 }
