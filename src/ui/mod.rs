@@ -16,6 +16,7 @@ mod actions;
 mod app;
 mod controls;
 mod draw;
+mod grid;
 mod guard;
 mod messages;
 mod panel;
@@ -24,6 +25,7 @@ mod session;
 mod settings;
 mod state;
 mod stats;
+mod tile;
 
 pub use actions::Action;
 pub use app::{
@@ -32,10 +34,12 @@ pub use app::{
 };
 pub use controls::{HELP, bindings, list_dir};
 pub use draw::color_image;
+pub use grid::FAILED;
 pub use messages::{Command, LoadedModel, Message, ModelInfo, ModelLoader, Origin, Shown};
 pub use panel::{PLOT_GAP_S, plot_segments, smoothing_text};
 pub use screenshot::{ScreenshotError, next_screenshot_path, save_png};
-pub use session::{Session, SessionConfig};
+pub use session::{Closed, Session, SessionConfig};
 pub use settings::Settings;
 pub use state::{AppState, Banner, BannerKind, NARROW, is_checkpoint};
 pub use stats::{ROLLING, Rolling, WindowReport};
+pub use tile::Tile;
