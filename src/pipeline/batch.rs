@@ -194,6 +194,12 @@ impl BatchLoop {
                                 member.name,
                                 admitted.frame.index
                             );
+                            // Its reset (if it carried one) passes to the stream's next frame.
+                            if let Processed::Picture(picture) = member.lane.refuse(admitted)
+                                && !self.send(stream, Event::Picture(picture))
+                            {
+                                return None;
+                            }
                         }
                     },
                     Err(Processed::Picture(picture)) => {
