@@ -31,11 +31,11 @@ use crate::capture::Source;
 use crate::errors::chain;
 use crate::online::Recognizer;
 use crate::pipeline::{
-    BatchPipeline, Control, Event, Pipeline, PipelineOptions, StreamSource, StreamsEvent,
-    StreamsSummary, Summary,
+    BatchPipeline, Control, Event, Pipeline, PipelineOptions, StreamSource, StreamsEvent, Summary,
 };
 
 use super::messages::{Command, Message, ModelInfo, ModelLoader, Origin, Shown};
+use super::running::{Closed, Running};
 use super::screenshot::save_png;
 
 /// How the session starts and restarts pipelines.
@@ -59,49 +59,6 @@ pub struct Session {
     frames_lost: Arc<AtomicU64>,
     /// The thread gives back the summary of the pipeline that ran when it was stopped.
     thread: Option<JoinHandle<Closed>>,
-}
-
-/// The summary of the run still going when a session was closed (none when nothing ran).
-#[derive(Debug, Default)]
-pub struct Closed {
-    /// Of a run of one source.
-    pub summary: Option<Summary>,
-    /// Of a run of several.
-    pub streams: Option<StreamsSummary>,
-}
-
-/// The pipeline a session runs: one source, or several as a batch.
-enum Running {
-    One(Pipeline),
-    Many(BatchPipeline),
-}
-
-impl Running {
-    /// Stops it, joins its threads and gives the recogniser back with the summary.
-    fn join(self) -> (Option<Recognizer>, Closed) {
-        match self {
-            Running::One(pipeline) => match pipeline.join() {
-                Some(done) => (
-                    Some(done.recognizer),
-                    Closed {
-                        summary: Some(done.summary),
-                        streams: None,
-                    },
-                ),
-                None => (None, Closed::default()),
-            },
-            Running::Many(pipeline) => match pipeline.join() {
-                Some(done) => (
-                    Some(done.recognizer),
-                    Closed {
-                        summary: None,
-                        streams: Some(done.summary),
-                    },
-                ),
-                None => (None, Closed::default()),
-            },
-        }
-    }
 }
 
 impl Session {
@@ -442,20 +399,17 @@ impl SessionThread {
                     Control::Stride(every) => self.config.options.stride = *every,
                     Control::Reset => {}
                 }
-                let taken = match &self.pipeline {
-                    Some(Running::One(pipeline)) => pipeline.control(control),
-                    Some(Running::Many(pipeline)) => pipeline.control(None, control),
-                    None => true,
-                };
-                if !taken {
+                if let Some(running) = &self.pipeline
+                    && !running.control(None, control)
+                {
                     self.message(Message::Warning(
                         "the pipeline is busy: the change was not applied, try again".into(),
                     ));
                 }
             }
             Command::StreamControl(stream, control) => {
-                if let Some(Running::Many(pipeline)) = &self.pipeline
-                    && !pipeline.control(Some(stream), control)
+                if let Some(running) = &self.pipeline
+                    && !running.control(Some(stream), control)
                 {
                     self.message(Message::Warning(
                         "the pipeline is busy: the change was not applied, try again".into(),
