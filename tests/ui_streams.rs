@@ -20,7 +20,8 @@ use shiftlive::capture::Source;
 use shiftlive::model::ModelConfig;
 use shiftlive::online::{LabelState, Recognizer, RecognizerOptions};
 use shiftlive::pipeline::{
-    Control, FrameResult, LatencySummary, PipelineOptions, StreamSource, Summary,
+    Control, FrameResult, LatencySummary, PipelineOptions, StreamSource, StreamSummary,
+    StreamsSummary, StreamsTotals, Summary,
 };
 use shiftlive::ui::{AppState, Command, LoadedModel, Message, Session, SessionConfig, Shown};
 
@@ -212,6 +213,65 @@ fn a_failed_stream_shows_its_error_in_a_red_tile_and_the_others_run() {
     assert_eq!(count_near(&image, door, [red[0], red[1], red[2]]), 0);
 }
 
+#[test]
+fn when_every_stream_ended_space_replays_the_batch() {
+    let mut state = four_streams();
+    let summaries = (0..4)
+        .map(|stream| StreamSummary {
+            stream,
+            summary: Summary {
+                error: None,
+                frames_processed: 3,
+                ..failed(&names()[stream], "")
+            },
+        })
+        .collect();
+    let totals = StreamsTotals {
+        streams: 4,
+        failed: 0,
+        frames_processed: 12,
+        frames_captured: 12,
+        frames_dropped: 0,
+        fps: 25.0,
+        batches: 3,
+        mean_batch: 4.0,
+    };
+    state.apply_message(Message::StreamsSummary(Box::new(StreamsSummary {
+        streams: summaries,
+        totals,
+    })));
+    let mut harness = harness(state);
+    harness.run();
+    assert!(harness.state().state().ended);
+    assert!(harness.state().state().tiles.iter().all(|t| t.ended));
+    harness.get_by_label("ALL STREAMS ENDED: Space or Replay plays them again");
+    // Stream 0 dropped nothing: its figures say it ended.
+    harness.get_by_label("25.0 fps, 0 dropped, ended");
+    harness.state_mut().state_mut().take_commands();
+    harness.key_press(Key::Space);
+    harness.run();
+    let commands = harness.state_mut().state_mut().take_commands();
+    assert!(
+        matches!(commands.as_slice(), [Command::ReplayStreams]),
+        "{commands:?}"
+    );
+    // A new run of the batch starts the tiles afresh.
+    harness
+        .state_mut()
+        .state_mut()
+        .apply_message(Message::StreamsStarted);
+    harness.run();
+    let state = harness.state().state();
+    assert!(!state.ended);
+    assert!(
+        state
+            .tiles
+            .iter()
+            .all(|t| !t.ended && t.frames_received == 0)
+    );
+    assert_eq!(state.tiles[2].name, "hall");
+}
+
 /// A recogniser of `streams` streams with random weights, as the command line loads one.
 fn tiny(streams: usize) -> anyhow::Result<LoadedModel> {
     let config = ModelConfig::from_preset("tsm_mobilenet_v2_tiny_online")?;
@@ -354,4 +414,60 @@ fn a_session_runs_a_batch_resets_one_stream_pauses_all_and_sums_up() {
         processed as usize >= taken,
         "{processed} processed, {taken} results taken"
     );
+}
+
+#[test]
+fn a_session_replays_a_batch_that_ended() {
+    let pattern = Source::TestPattern {
+        pattern: "smpte".into(),
+        width: 96,
+        height: 72,
+        fps: 30,
+        frames: None,
+    };
+    let streams: Vec<StreamSource> = ["a", "b"]
+        .map(|name| StreamSource {
+            name: name.into(),
+            source: pattern.clone(),
+        })
+        .to_vec();
+    let config = SessionConfig {
+        options: PipelineOptions {
+            max_frames: Some(5),
+            ..options(pattern.clone())
+        },
+        live_retries: None,
+        loader: Box::new(|_| tiny(2)),
+        stride_flag: None,
+        repaint: Box::new(|| {}),
+    };
+    let session = Session::start_streams(config, streams).unwrap();
+    for run in 0..2 {
+        let mut messages = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut results = [0usize; 2];
+        let summary = loop {
+            assert!(Instant::now() < deadline, "run {run}: no summary");
+            let taken = results_within(&session, 2, Duration::from_millis(50), &mut messages);
+            for (n, taken) in results.iter_mut().zip(taken) {
+                *n += taken.len();
+            }
+            let found = messages.iter().find_map(|m| match m {
+                Message::StreamsSummary(s) => Some(s.clone()),
+                _ => None,
+            });
+            if let Some(summary) = found {
+                break summary;
+            }
+        };
+        assert!(
+            messages
+                .iter()
+                .any(|m| matches!(m, Message::StreamsStarted))
+        );
+        assert_eq!(results, [5, 5], "run {run}");
+        assert_eq!(summary.totals.frames_processed, 10);
+        assert_eq!(summary.totals.failed, 0);
+        assert!(session.send(Command::ReplayStreams));
+    }
 }

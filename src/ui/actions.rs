@@ -133,6 +133,8 @@ impl AppState {
                     self.queue(Command::OpenSource(Source::File(path)));
                 }
             }
+            // A batch plays all its sources again from their start.
+            Action::Replay if self.is_grid() => self.queue(Command::ReplayStreams),
             Action::Replay => {
                 if let Some(source) = self.current.clone() {
                     self.queue(Command::OpenSource(source));

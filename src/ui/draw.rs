@@ -205,7 +205,11 @@ pub(super) fn bars_ui(ui: &mut egui::Ui, top: &[Scored], rect: Rect, half: f32) 
 pub(super) fn status_ui(ui: &mut egui::Ui, state: &AppState, rect: Rect) {
     let mut lines: Vec<(String, Color32, f32)> = Vec::new();
     if state.ended {
-        let text = "END OF FILE: Space or Replay plays it again";
+        let text = if state.is_grid() {
+            "ALL STREAMS ENDED: Space or Replay plays them again"
+        } else {
+            "END OF FILE: Space or Replay plays it again"
+        };
         lines.push((text.into(), Color32::from_rgb(140, 220, 255), 18.0));
     } else if state.settings.paused {
         lines.push(("PAUSED".into(), Color32::YELLOW, 22.0));

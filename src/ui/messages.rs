@@ -80,6 +80,8 @@ pub enum Command {
     /// Passed to one stream of a run of several sources (a reset of its rows).
     StreamControl(usize, Control),
     OpenSource(Source),
+    /// Run the batch of several sources again from their start (it ended).
+    ReplayStreams,
     LoadModel(PathBuf),
     SaveScreenshot {
         image: Arc<egui::ColorImage>,

@@ -416,6 +416,14 @@ impl SessionThread {
                     ));
                 }
             }
+            Command::ReplayStreams => {
+                if self.streams.is_empty() || self.pipeline.is_some() {
+                    return self.message(Message::Warning(
+                        "nothing to replay: the streams still run".into(),
+                    ));
+                }
+                self.start();
+            }
             Command::OpenSource(_) if !self.streams.is_empty() => {
                 self.message(Message::Error(format!(
                     "the window runs {} streams given on the command line: open another source in a run of one",

@@ -120,6 +120,7 @@ impl AppState {
             Message::StreamsStarted => {
                 self.tiles.iter_mut().for_each(Tile::restart);
                 self.idle = false;
+                self.ended = false;
                 self.summary = None;
                 self.break_plot();
             }
@@ -141,6 +142,8 @@ impl AppState {
                         tile.error.clone_from(&ended.summary.error);
                     }
                 }
+                // Every stream ended; unless all failed, Space plays them again.
+                self.ended = summary.totals.failed < summary.totals.streams;
                 self.streams_summary = Some(*summary);
             }
             // The others are `apply_message`'s, which hands these over.
