@@ -7,7 +7,8 @@
 //!   it waits), then hands it over; a held frame replaced by a newer one is dropped and counted. So
 //!   a frame never ages in the ring while the model is busy: what the model sees is at most one frame
 //!   interval old. Dropped frames widen the time step the shift cache sees; the counters say by how
-//!   much.
+//!   much. What a dropped frame must not take with it (the discontinuity mark of the first frame
+//!   after a reopening) passes to the frame that replaced it (`ring_with`'s `Carry`).
 //! - `Backpressure` (files replayed as fast as possible): the producer waits while the ring is full,
 //!   so no frame is lost and results are deterministic.
 //!
@@ -60,6 +61,10 @@ struct Shared {
 
 const WAIT: Duration = Duration::from_millis(1);
 
+/// Hands what must survive from a frame dropped under `Latest` to the newer frame that replaced
+/// it: `carry(newer, dropped)`.
+pub type Carry<T> = fn(&mut T, &T);
+
 /// The producing end (the capture thread).
 pub struct RingProducer<T> {
     inner: HeapProd<T>,
@@ -67,6 +72,7 @@ pub struct RingProducer<T> {
     shared: Arc<Shared>,
     /// The newest frame not handed over yet (`Latest`).
     held: Option<T>,
+    carry: Carry<T>,
 }
 
 /// The consuming end (the inference thread).
@@ -74,10 +80,20 @@ pub struct RingConsumer<T> {
     inner: HeapCons<T>,
     policy: DropPolicy,
     shared: Arc<Shared>,
+    carry: Carry<T>,
 }
 
-/// A new ring of `capacity` frames.
+/// A new ring of `capacity` frames; a dropped frame hands nothing on.
 pub fn ring<T>(capacity: usize, policy: DropPolicy) -> (RingProducer<T>, RingConsumer<T>) {
+    ring_with(capacity, policy, |_, _| {})
+}
+
+/// A new ring of `capacity` frames whose dropped frames hand on what `carry` takes from them.
+pub fn ring_with<T>(
+    capacity: usize,
+    policy: DropPolicy,
+    carry: Carry<T>,
+) -> (RingProducer<T>, RingConsumer<T>) {
     let (prod, cons) = HeapRb::new(capacity.max(1)).split();
     let shared = Arc::new(Shared::default());
     (
@@ -86,11 +102,13 @@ pub fn ring<T>(capacity: usize, policy: DropPolicy) -> (RingProducer<T>, RingCon
             policy,
             shared: shared.clone(),
             held: None,
+            carry,
         },
         RingConsumer {
             inner: cons,
             policy,
             shared,
+            carry,
         },
     )
 }
@@ -115,12 +133,14 @@ impl<T> RingProducer<T> {
         let _ = self.shared.producer.set(std::thread::current());
         self.shared.counters.offered.fetch_add(1, Ordering::Relaxed);
         if self.policy == DropPolicy::Latest {
-            if self.held.replace(item).is_some() {
+            if let Some(dropped) = self.held.take() {
+                (self.carry)(&mut item, &dropped);
                 self.shared
                     .counters
                     .dropped_full
                     .fetch_add(1, Ordering::Relaxed);
             }
+            self.held = Some(item);
             return self.flush();
         }
         loop {
@@ -226,11 +246,14 @@ impl<T> RingConsumer<T> {
                 DropPolicy::Backpressure => self.inner.try_pop(),
                 DropPolicy::Latest => {
                     let mut newest = self.inner.try_pop();
-                    while let Some(next) = self.inner.try_pop() {
+                    while let Some(mut next) = self.inner.try_pop() {
                         self.shared
                             .counters
                             .skipped_stale
                             .fetch_add(1, Ordering::Relaxed);
+                        if let Some(dropped) = &newest {
+                            (self.carry)(&mut next, dropped);
+                        }
                         newest = Some(next);
                     }
                     newest

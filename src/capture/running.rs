@@ -38,6 +38,12 @@ pub struct Frame {
 }
 
 impl Frame {
+    /// This frame replaced `dropped`, which never reached the model: a discontinuity it marked
+    /// now marks this one (the past no longer applies to it either).
+    pub fn inherit_mark(&mut self, dropped: &Frame) {
+        self.discontinuity |= dropped.discontinuity;
+    }
+
     pub fn as_frame_ref(&self) -> FrameRef<'_> {
         FrameRef::rgb(&self.data, self.width, self.height)
     }

@@ -259,42 +259,26 @@ pub fn run(
     max_retries: Option<u32>,
 ) -> anyhow::Result<()> {
     let hook = install_interrupt();
-    let mut sources = sources.into_iter();
-    let (Some(first), rest) = (sources.next(), sources.as_slice()) else {
+    let Some(first) = sources.first().map(|s| s.source.clone()) else {
         bail!("no source given");
     };
-    if !rest.is_empty() {
-        if !args.headless {
-            tracing::info!(
-                "{} sources: the window shows one; printing JSON lines (as --headless)",
-                rest.len() + 1
-            );
-        }
-        let all = std::iter::once(first.clone()).chain(sources).collect();
-        let plan = Plan {
-            source: first.source,
-            realtime: pace.unwrap_or(false),
-            model,
-            args,
-            max_retries,
-            hook: &hook,
-        };
-        return super::streams::headless(plan, all);
-    }
-    let source = first.source;
+    // Several sources run as one batch: in a grid of tiles in the window, else as JSON lines.
+    let many = sources.len() > 1;
+    let plan = |realtime: bool| Plan {
+        source: first.clone(),
+        realtime,
+        model,
+        args,
+        max_retries,
+        hook: &hook,
+    };
     #[cfg(feature = "ui")]
     if !args.headless {
         if shiftlive::ui::display_available() {
-            let plan = Plan {
-                source: source.clone(),
-                realtime: pace.unwrap_or(true),
-                model,
-                args,
-                max_retries,
-                hook: &hook,
-            };
-            match super::window::window(plan) {
-                Ok(summary) => return summary.map_or(Ok(()), |s| outcome_of(&s, args)),
+            let streams = if many { sources.clone() } else { Vec::new() };
+            match super::window::window(plan(pace.unwrap_or(true)), streams) {
+                Ok((_, Some(streams))) => return super::streams::outcome_of(&streams),
+                Ok((summary, None)) => return summary.map_or(Ok(()), |s| outcome_of(&s, args)),
                 Err(e) if e.downcast_ref::<OutputError>().is_some() => return Err(e),
                 // The window was up and failed: its run is over, there is nothing to fall back on.
                 Err(e)
@@ -322,14 +306,10 @@ pub fn run(
             "built without the window (feature `ui`): printing JSON lines (as --headless)"
         );
     }
-    headless(Plan {
-        source,
-        realtime: pace.unwrap_or(false),
-        model,
-        args,
-        max_retries,
-        hook: &hook,
-    })
+    if many {
+        return super::streams::headless(plan(pace.unwrap_or(false)), sources);
+    }
+    headless(plan(pace.unwrap_or(false)))
 }
 
 /// One run as `run` decided it: what plays, at which pace, with which model and flags, and the

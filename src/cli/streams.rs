@@ -75,7 +75,7 @@ pub fn headless(plan: Plan<'_>, sources: Vec<StreamSource>) -> anyhow::Result<()
 
 /// A batched run fails when every stream failed; a failed stream among running ones was reported
 /// on its own line.
-fn outcome_of(summary: &StreamsSummary) -> anyhow::Result<()> {
+pub(super) fn outcome_of(summary: &StreamsSummary) -> anyhow::Result<()> {
     let totals = &summary.totals;
     if totals.streams > 0 && totals.failed == totals.streams {
         bail!("all {} sources failed", totals.streams);

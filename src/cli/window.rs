@@ -1,18 +1,23 @@
 //! The window of `live` and `play`: the model loads on the session thread (so one that fails
 //! opens the window with an error banner), a model opened in the window applies its checkpoint's
 //! settings as `--model` does, and at exit the summary of the last run and the window's report
-//! are printed.
+//! are printed. Several sources run as one batch, shown as a grid of tiles; at exit the summary
+//! of every stream and the totals are printed as `--headless` prints them.
 
 use shiftlive::capture::Source;
-use shiftlive::pipeline::Summary;
+use shiftlive::pipeline::{StreamSource, StreamsSummary, Summary};
 
 use super::out::outln;
-use super::run::{Plan, checkpoint_stride, load, set_hook, stride_of};
+use super::run::{Plan, checkpoint_stride, load_streams, set_hook, stride_of};
 
 /// The window: the model loads on the session thread, so one that fails opens the window with an
 /// error banner instead of ending the run. Prints `{"window": {...}}` (and the last summary) at exit
-/// and returns the last summary.
-pub fn window(plan: Plan<'_>) -> anyhow::Result<Option<Summary>> {
+/// and returns the last summary (of one source, or of the batch of `streams` when there are
+/// several).
+pub fn window(
+    plan: Plan<'_>,
+    streams: Vec<StreamSource>,
+) -> anyhow::Result<(Option<Summary>, Option<StreamsSummary>)> {
     use shiftlive::ui::{LoadedModel, WindowOptions, run_window};
 
     let (model, args, hook) = (plan.model, plan.args, plan.hook);
@@ -30,8 +35,10 @@ pub fn window(plan: Plan<'_>) -> anyhow::Result<Option<Summary>> {
     options.keep_frames = true;
     let model = model.clone();
     let hook = hook.clone();
+    let recognizer_streams = streams.len().max(1);
     let outcome = run_window(WindowOptions {
         pipeline: options,
+        streams,
         live_retries,
         loader: Box::new(move |path| {
             let mut model = model.clone();
@@ -40,7 +47,7 @@ pub fn window(plan: Plan<'_>) -> anyhow::Result<Option<Summary>> {
                 model.model = Some(path.to_path_buf());
                 model.labels = None;
             }
-            let (recognizer, labels, device) = load(&model)?;
+            let (recognizer, labels, device) = load_streams(&model, recognizer_streams)?;
             // The checkpoint's stride, as `--model` gives it at start (the session lets --stride
             // win, as at start).
             let stride = match &model.model {
@@ -75,9 +82,11 @@ pub fn window(plan: Plan<'_>) -> anyhow::Result<Option<Summary>> {
             );
         }),
     })?;
-    if let Some(summary) = &outcome.summary {
+    if let Some(summary) = &outcome.streams {
+        outln!("{}", serde_json::json!({ "summary": summary }));
+    } else if let Some(summary) = &outcome.summary {
         outln!("{}", serde_json::json!({ "summary": summary }));
     }
     outln!("{}", serde_json::json!({ "window": outcome.report }));
-    Ok(outcome.summary)
+    Ok((outcome.summary, outcome.streams))
 }

@@ -12,7 +12,8 @@
 //! A stream without a new frame this tick keeps its rows as they are (its time step stays that of
 //! its own frames); a discontinuity (a reopened live source) resets only that stream's rows; a
 //! stream that ends or fails is closed (its capture thread joined) and reports its summary while
-//! the others run on. The loop ends when every stream has ended, at the stop flag, or when nobody
+//! the others run on. Controls (a window's) apply between ticks, to one stream or all; a paused
+//! file waits where it is, a paused live source's frames are taken and counted. The loop ends when every stream has ended, at the stop flag, or when nobody
 //! listens to the events any more.
 
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
+use super::batched::StreamControl;
 use super::lane::{Admitted, Lane, Processed};
 use super::stream::SourceStream;
 use super::{
@@ -68,6 +70,7 @@ pub struct BatchLoop {
     pub members: Vec<Member>,
     pub recognizer: Recognizer,
     pub events: Sender<StreamsEvent>,
+    pub controls: Receiver<StreamControl>,
     pub stop: Arc<AtomicBool>,
     /// Per stream: it ends after this many processed frames.
     pub max_frames: Option<u64>,
@@ -116,6 +119,7 @@ impl BatchLoop {
             if !self.forward_warnings() {
                 break;
             }
+            self.apply_controls();
             let Some(batch) = self.gather(started) else {
                 break;
             };
@@ -146,6 +150,24 @@ impl BatchLoop {
         true
     }
 
+    /// The controls waiting, each to its stream or to all.
+    fn apply_controls(&mut self) {
+        for (stream, control) in self.controls.try_iter() {
+            match stream {
+                Some(stream) => {
+                    if let Some(member) = self.members.get_mut(stream) {
+                        member.lane.control(control);
+                    }
+                }
+                None => {
+                    for member in &mut self.members {
+                        member.lane.control(control.clone());
+                    }
+                }
+            }
+        }
+    }
+
     /// Takes the newest frame of every running stream that has one, through its gate. None when
     /// no stream runs any more (or nobody listens).
     fn gather(&mut self, started: Instant) -> Option<Batch> {
@@ -157,7 +179,12 @@ impl BatchLoop {
                 continue;
             };
             running = true;
+            if member.lane.is_paused() && !source.is_live() {
+                // A paused file waits where it is: its capture thread waits on the full ring.
+                continue;
+            }
             match source.pop(Duration::ZERO) {
+                Popped::Item(_) if member.lane.is_paused() => member.lane.skip_paused(),
                 Popped::Item(frame) => match member.lane.admit(frame) {
                     Ok(admitted) => match Recognizer::check_frame(&admitted.frame.as_frame_ref()) {
                         Ok(()) => batch.push((stream, admitted)),
@@ -167,6 +194,12 @@ impl BatchLoop {
                                 member.name,
                                 admitted.frame.index
                             );
+                            // Its reset (if it carried one) passes to the stream's next frame.
+                            if let Processed::Picture(picture) = member.lane.refuse(admitted)
+                                && !self.send(stream, Event::Picture(picture))
+                            {
+                                return None;
+                            }
                         }
                     },
                     Err(Processed::Picture(picture)) => {

@@ -1,18 +1,19 @@
 //! The handle of a batched run: several sources, one recogniser of as many streams, one inference
 //! thread ([`super::batch`]). It opens every source (one that cannot start becomes a stream that
 //! reports its error while the others run), starts their capture threads and the batched thread,
-//! and stops and joins them.
+//! and stops and joins them. A window changes a running batch through `control`: one stream (its
+//! reset) or all of them (pause, smoothing, stride), applied by the batched thread between ticks.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 
-use crossbeam_channel::{Receiver, bounded};
+use crossbeam_channel::{Receiver, Sender, bounded};
 
 use super::batch::{BatchInferred, BatchLoop, Member};
 use super::handle::open_stream;
 use super::lane::Lane;
-use super::{PipelineError, PipelineOptions, SourceError, StreamsEvent};
+use super::{Control, PipelineError, PipelineOptions, SourceError, StreamsEvent};
 use crate::capture::Source;
 use crate::online::Recognizer;
 
@@ -20,6 +21,11 @@ use crate::online::Recognizer;
 const EVENTS_PER_STREAM: usize = 256;
 /// Warnings of one capture thread waiting for the batched thread.
 const WARNINGS: usize = 16;
+/// Controls waiting for the batched thread.
+const CONTROLS: usize = 16;
+
+/// A change to a running batch: for one stream (`Some(index)`) or for all (`None`).
+pub type StreamControl = (Option<usize>, Control);
 
 /// One source of a batched run and the name its results carry.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,7 +47,11 @@ impl StreamSource {
 /// A running batched pipeline.
 pub struct BatchPipeline {
     events: Receiver<StreamsEvent>,
+    controls: Sender<StreamControl>,
     stop: Arc<AtomicBool>,
+    /// Mirrors a pause of all streams for the capture threads (a file replayed in real time is
+    /// held).
+    hold: Arc<AtomicBool>,
     infer: Option<JoinHandle<BatchInferred>>,
 }
 
@@ -62,8 +72,8 @@ impl BatchPipeline {
             });
         }
         let (tx, events) = bounded(EVENTS_PER_STREAM * sources.len());
+        let (controls, control_rx) = bounded::<StreamControl>(CONTROLS);
         let stop = Arc::new(AtomicBool::new(false));
-        // Only a window pauses; a batched run is never held.
         let hold = Arc::new(AtomicBool::new(false));
         let mut members = Vec::with_capacity(sources.len());
         for StreamSource { name, source } in sources {
@@ -91,6 +101,7 @@ impl BatchPipeline {
             members,
             recognizer,
             events: tx,
+            controls: control_rx,
             stop: stop.clone(),
             max_frames: options.max_frames,
             throttle: options.throttle,
@@ -100,9 +111,21 @@ impl BatchPipeline {
             .spawn(move || batch_loop.run())?;
         Ok(Self {
             events,
+            controls,
             stop,
+            hold,
             infer: Some(infer),
         })
+    }
+
+    /// Sends a change to the batched thread, which applies it before its next tick: to stream
+    /// `stream`, or to every stream with None (a pause of all also holds a file replayed in real
+    /// time). False when the run has ended or 16 changes are already waiting.
+    pub fn control(&self, stream: Option<usize>, control: Control) -> bool {
+        if let (None, Control::Pause(paused)) = (stream, &control) {
+            self.hold.store(*paused, Ordering::Relaxed);
+        }
+        self.controls.try_send((stream, control)).is_ok()
     }
 
     /// The events of every stream, ending with one `StreamsEvent::Summary`; the channel closes

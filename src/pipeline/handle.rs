@@ -14,7 +14,7 @@ use super::stream::SourceStream;
 use super::{Control, Event, PipelineError, PipelineOptions};
 use crate::capture::{Capture, Frame};
 use crate::online::Recognizer;
-use crate::ring::{DropPolicy, ring};
+use crate::ring::{DropPolicy, RingConsumer, RingProducer, ring_with};
 
 /// Frames the ring between the threads holds.
 const RING_FRAMES: usize = 4;
@@ -149,7 +149,7 @@ pub(super) fn open_stream(
         "{name}: {} source, ring policy {policy:?}",
         if live { "live" } else { "non-live" }
     );
-    let (producer, consumer) = ring::<Frame>(RING_FRAMES, policy);
+    let (producer, consumer) = frame_ring(policy);
     let capture_loop = CaptureLoop::new(options.clone(), producer, stop, hold, events, live);
     let thread = std::thread::Builder::new()
         .name("shiftlive-capture".into())
@@ -157,8 +157,64 @@ pub(super) fn open_stream(
     Ok(SourceStream::new(name, live, consumer, thread))
 }
 
+/// The ring between a capture thread and the inference thread: a frame dropped for a newer one
+/// passes its discontinuity mark on, so the stream's cache still resets after a reopening.
+fn frame_ring(policy: DropPolicy) -> (RingProducer<Frame>, RingConsumer<Frame>) {
+    ring_with::<Frame>(RING_FRAMES, policy, Frame::inherit_mark)
+}
+
 impl Drop for Pipeline {
     fn drop(&mut self) {
         self.shutdown();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ring::Popped;
+    use std::time::{Duration, Instant};
+
+    fn frame(index: u64, discontinuity: bool) -> Frame {
+        Frame {
+            data: vec![0; 3],
+            width: 1,
+            height: 1,
+            index,
+            pts_ms: None,
+            captured: Instant::now(),
+            discontinuity,
+        }
+    }
+
+    #[test]
+    fn a_dropped_frame_passes_its_discontinuity_to_the_frame_that_replaced_it() {
+        // A live ring: the first frame after a reopening is held, then replaced by a newer one
+        // before the inference thread asks (a busy model); the newer one must carry the mark, or
+        // the stream's cache rows are never reset.
+        let (mut producer, mut consumer) = frame_ring(DropPolicy::Latest);
+        producer.push(frame(7, true));
+        producer.push(frame(8, false));
+        producer.push(frame(9, false));
+        let mut take = |producer: &mut RingProducer<Frame>| {
+            // The consumer asks (the capture thread's flush hands the held frame over), then takes.
+            if let Popped::Item(frame) = consumer.pop(Duration::ZERO) {
+                return frame;
+            }
+            producer.flush();
+            match consumer.pop(Duration::from_millis(100)) {
+                Popped::Item(frame) => frame,
+                _ => panic!("no frame"),
+            }
+        };
+        let taken = take(&mut producer);
+        assert_eq!(taken.index, 9);
+        assert_eq!(producer.counters().dropped(), 2);
+        assert!(taken.discontinuity, "the mark of frame 7 was lost");
+        // The mark passes once: the next frame continues the new stream.
+        producer.push(frame(10, false));
+        let next = take(&mut producer);
+        assert_eq!(next.index, 10);
+        assert!(!next.discontinuity);
     }
 }

@@ -150,6 +150,15 @@ impl Lane {
         })
     }
 
+    /// An admitted frame the model refused (a size it cannot take): a reset it carried passes to
+    /// the next frame, whose caller then empties the cache, since this one never did.
+    pub fn refuse(&mut self, admitted: Admitted) -> Processed {
+        if admitted.reset {
+            self.gate.control(&Control::Reset);
+        }
+        self.picture(admitted.frame)
+    }
+
     /// A frame that gives no result: a picture when frames are kept (a window shows it).
     pub fn picture(&self, frame: Frame) -> Processed {
         if self.keep_frames {
@@ -252,5 +261,51 @@ impl Lane {
             error: error.map(|e| chain(e)),
             damaged: error.is_some_and(SourceError::is_damage),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::Source;
+
+    fn frame(index: u64, discontinuity: bool) -> Frame {
+        Frame {
+            data: vec![0; 3],
+            width: 1,
+            height: 1,
+            index,
+            pts_ms: None,
+            captured: Instant::now(),
+            discontinuity,
+        }
+    }
+
+    fn reset_of(lane: &mut Lane, frame: Frame) -> bool {
+        match lane.admit(frame) {
+            Ok(admitted) => admitted.reset,
+            Err(_) => panic!("a frame left out at stride 1"),
+        }
+    }
+
+    #[test]
+    fn a_refused_frame_passes_its_reset_to_the_next_one() {
+        let mut lane = Lane::new(&PipelineOptions::new(Source::File("a.mp4".into())), true);
+        assert!(!reset_of(&mut lane, frame(0, false)));
+        // The first frame after a reopening is refused by the model: the cache was not emptied,
+        // so the next frame must still reset it, once.
+        let Ok(marked) = lane.admit(frame(1, true)) else {
+            panic!("a frame left out at stride 1");
+        };
+        assert!(marked.reset);
+        assert!(matches!(lane.refuse(marked), Processed::Nothing));
+        assert!(reset_of(&mut lane, frame(2, false)), "the reset was lost");
+        assert!(!reset_of(&mut lane, frame(3, false)));
+        // A refused frame without a mark resets nothing.
+        let Ok(plain) = lane.admit(frame(4, false)) else {
+            panic!("a frame left out at stride 1");
+        };
+        lane.refuse(plain);
+        assert!(!reset_of(&mut lane, frame(5, false)));
     }
 }

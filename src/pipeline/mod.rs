@@ -39,7 +39,7 @@ mod results;
 mod stream;
 
 pub use batch::BatchInferred;
-pub use batched::{BatchPipeline, StreamSource};
+pub use batched::{BatchPipeline, StreamControl, StreamSource};
 pub use error::{PipelineError, SourceError, SourceLost};
 pub use handle::Pipeline;
 pub use infer::Inferred;

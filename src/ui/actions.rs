@@ -22,7 +22,8 @@ pub const SMOOTH_MS_MAX: f64 = 5000.0;
 pub enum Action {
     /// Pause or resume; on an ended file, play it again.
     TogglePause,
-    /// Empty the shift cache and the smoothing history.
+    /// Empty the shift cache and the smoothing history (of the enlarged stream only, when one is
+    /// shown alone).
     ResetCache,
     /// A step of the smoothing: 100 ms when it is set in time, else a frame.
     SmoothWindow(i64),
@@ -45,8 +46,11 @@ pub enum Action {
     ToggleCards,
     /// Show or hide the side panel (it folds away in full screen and small windows).
     TogglePanel,
-    /// Esc: close what is open, else dismiss the banner.
+    /// Esc: close what is open, else go back from an enlarged tile to the grid, else dismiss the
+    /// banner.
     Escape,
+    /// A click on a stream's tile: show it alone, or (shown alone) go back to the grid.
+    ToggleTile(usize),
 }
 
 fn step(value: i64, delta: i64, min: i64, max: i64) -> i64 {
@@ -72,10 +76,20 @@ impl AppState {
                 }
                 self.control(Control::Pause(paused));
             }
-            Action::ResetCache => {
-                self.control(Control::Reset);
-                self.set_banner(BannerKind::Info, "shift cache and smoothing reset");
-            }
+            Action::ResetCache => match self.enlarged {
+                Some(stream) if stream < self.tiles.len() => {
+                    self.queue(Command::StreamControl(stream, Control::Reset));
+                    let text = format!(
+                        "stream {stream} ({}): its shift cache rows and smoothing reset",
+                        self.tiles[stream].name
+                    );
+                    self.set_banner(BannerKind::Info, text);
+                }
+                _ => {
+                    self.control(Control::Reset);
+                    self.set_banner(BannerKind::Info, "shift cache and smoothing reset");
+                }
+            },
             Action::SmoothWindow(delta) => {
                 match &mut s.smooth_ms {
                     Some(ms) => {
@@ -119,6 +133,8 @@ impl AppState {
                     self.queue(Command::OpenSource(Source::File(path)));
                 }
             }
+            // A batch plays all its sources again from their start.
+            Action::Replay if self.is_grid() => self.queue(Command::ReplayStreams),
             Action::Replay => {
                 if let Some(source) = self.current.clone() {
                     self.queue(Command::OpenSource(source));
@@ -141,9 +157,18 @@ impl AppState {
                 if self.show_help || self.show_sources {
                     self.show_help = false;
                     self.show_sources = false;
+                } else if self.enlarged.is_some() {
+                    self.enlarged = None;
                 } else {
                     self.banner = None;
                 }
+            }
+            Action::ToggleTile(stream) => {
+                self.enlarged = match self.enlarged {
+                    Some(shown) if shown == stream => None,
+                    _ if stream < self.tiles.len() => Some(stream),
+                    other => other,
+                };
             }
         }
     }

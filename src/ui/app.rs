@@ -16,10 +16,11 @@ use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 
-use crate::pipeline::{FrameResult, PipelineOptions, Summary};
+use crate::pipeline::{FrameResult, PipelineOptions, StreamSource, StreamsSummary, Summary};
 
 use super::controls;
 use super::draw;
+use super::grid;
 use super::messages::{Command, ModelLoader, Shown};
 use super::panel;
 use super::screenshot::next_screenshot_path;
@@ -40,6 +41,9 @@ pub enum Renderer {
 /// How the window starts.
 pub struct WindowOptions {
     pub pipeline: PipelineOptions,
+    /// Several sources run as a batch, shown as a grid of tiles (empty or one: the one
+    /// `pipeline.source`; the loader must then give a recogniser of as many streams).
+    pub streams: Vec<StreamSource>,
     /// Reopenings of a live source opened from the window (None: forever).
     pub live_retries: Option<u32>,
     pub loader: ModelLoader,
@@ -63,6 +67,8 @@ pub struct WindowOutcome {
     pub report: WindowReport,
     /// The last pipeline summary seen (a file played to its end, or a failed source).
     pub summary: Option<Summary>,
+    /// The last summary of a run of several sources.
+    pub streams: Option<StreamsSummary>,
 }
 
 // eframe's error is not `Send` (one variant boxes a `dyn Error`), so it cannot travel as a
@@ -104,6 +110,7 @@ pub fn run_window(options: WindowOptions) -> Result<WindowOutcome, WindowError> 
     let slot = outcome.clone();
     let WindowOptions {
         pipeline,
+        streams,
         live_retries,
         loader,
         stride_flag,
@@ -119,14 +126,21 @@ pub fn run_window(options: WindowOptions) -> Result<WindowOutcome, WindowError> 
             Box::new(move |cc| {
                 let ctx = cc.egui_ctx.clone();
                 on_context(ctx.clone());
-                let state = AppState::new(&pipeline);
-                let session = Session::start(SessionConfig {
+                let state = match streams.len() {
+                    0 | 1 => AppState::new(&pipeline),
+                    _ => AppState::with_streams(
+                        &pipeline,
+                        streams.iter().map(|s| s.name.clone()).collect(),
+                    ),
+                };
+                let config = SessionConfig {
                     options: pipeline,
                     live_retries,
                     loader,
                     stride_flag,
                     repaint: Box::new(move || ctx.request_repaint()),
-                })?;
+                };
+                let session = Session::start_streams(config, streams)?;
                 let mut app = App::with_session(state, session, slot, measure_latency);
                 app.echo = on_result;
                 Ok(Box::new(app))
@@ -177,6 +191,8 @@ pub struct App {
     state: AppState,
     /// The video texture: created with the first frame, then updated in place.
     texture: Option<egui::TextureHandle>,
+    /// The tiles' textures, one per stream of a run of several sources.
+    tiles: Vec<Option<egui::TextureHandle>>,
     /// Screenshots come back from the renderer through this channel.
     shots: Shots,
     session: Option<Session>,
@@ -198,6 +214,7 @@ impl App {
         Self {
             state,
             texture: None,
+            tiles: Vec::new(),
             shots: bounded(4),
             session: None,
             outcome: Arc::default(),
@@ -234,6 +251,11 @@ impl App {
         self.texture.as_ref()
     }
 
+    /// The texture of stream `stream`'s tile, once its first picture was drawn.
+    pub fn tile_texture(&self, stream: usize) -> Option<&egui::TextureHandle> {
+        self.tiles.get(stream).and_then(Option::as_ref)
+    }
+
     /// The whole window in one `Ui`: the shortcuts first (so a key is never also taken by a
     /// focused widget), the newest frame to the texture, then toolbar, panel, video and dialogs.
     pub fn window_ui(&mut self, ui: &mut egui::Ui) {
@@ -249,6 +271,7 @@ impl App {
         state.narrow = ui.available_width() < NARROW;
         controls::shortcuts_ui(&ctx, state);
         draw::upload_frame(&ctx, state, &mut self.texture);
+        grid::upload_tiles(&ctx, state, &mut self.tiles);
         egui::Panel::top("toolbar").show(ui, |ui| controls::toolbar_ui(ui, state));
         if state.panel_shown() {
             let width = (ui.available_width() * 0.45).min(330.0);
@@ -265,7 +288,11 @@ impl App {
         }
         egui::CentralPanel::default().show(ui, |ui| {
             let area = ui.available_rect_before_wrap();
-            draw::video_ui(ui, state, self.texture.as_ref());
+            if state.is_grid() {
+                grid::grid_ui(ui, state, &self.tiles);
+            } else {
+                draw::video_ui(ui, state, self.texture.as_ref());
+            }
             // Over the video, so it never moves the layout.
             draw::banner_ui(ui, state, area);
         });
@@ -307,6 +334,12 @@ impl App {
                     self.state.apply_frame(*result, now);
                 }
                 Some(Shown::Picture(frame)) => self.state.apply_picture(frame),
+                Some(Shown::StreamResult(stream, result)) => {
+                    self.state.apply_stream_frame(stream, *result, now);
+                }
+                Some(Shown::StreamPicture(stream, frame)) => {
+                    self.state.apply_stream_picture(stream, frame);
+                }
                 None => break,
             }
         }
@@ -339,11 +372,14 @@ impl App {
         let Some(session) = self.session.take() else {
             return;
         };
-        let running = session.close();
+        let running = session.close_all();
         if let Ok(mut slot) = self.outcome.lock() {
             *slot = Some(WindowOutcome {
                 report: self.state.report(),
-                summary: running.or_else(|| self.state.summary.clone()),
+                summary: running.summary.or_else(|| self.state.summary.clone()),
+                streams: running
+                    .streams
+                    .or_else(|| self.state.streams_summary.clone()),
             });
         }
     }

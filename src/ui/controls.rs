@@ -49,7 +49,10 @@ pub fn bindings() -> [(KeyboardShortcut, Action); 20] {
 /// The help overlay's rows: keys, what they do.
 pub const HELP: &[(&str, &str)] = &[
     ("Space", "pause / resume (replay an ended file)"),
-    ("R", "reset the shift cache and the smoothing"),
+    (
+        "R",
+        "reset the shift cache and the smoothing (of the stream shown alone)",
+    ),
     ("[  ]", "smoothing - / + (100 ms, or a frame)"),
     ("T  Shift+T", "threshold + / - 0.05"),
     ("K  Shift+K", "top-k + / -"),
@@ -61,7 +64,14 @@ pub const HELP: &[(&str, &str)] = &[
     ("V", "hide / show the label and top-k cards"),
     ("I", "hide / show the side panel"),
     ("H  F1", "this help"),
-    ("Esc", "close a dialog, else dismiss the banner"),
+    (
+        "click",
+        "several streams: show a tile alone, again to go back",
+    ),
+    (
+        "Esc",
+        "close a dialog, else back to the grid, else dismiss the banner",
+    ),
 ];
 
 /// Key presses and dropped files. Runs before the widgets, so a consumed key never also
@@ -99,9 +109,14 @@ pub fn toolbar_ui(ui: &mut egui::Ui, state: &mut AppState) {
             "Pause (Space)"
         };
         let playing = !state.idle;
+        let reset = if state.enlarged.is_some() {
+            "Reset stream (R)"
+        } else {
+            "Reset cache (R)"
+        };
         let buttons = [
             (pause, Action::TogglePause),
-            ("Reset cache (R)", Action::ResetCache),
+            (reset, Action::ResetCache),
             ("Source… (O)", Action::ToggleSources),
             ("Screenshot (P)", Action::Screenshot),
             ("Full screen (F)", Action::ToggleFullscreen),

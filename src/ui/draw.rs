@@ -10,6 +10,7 @@ use egui::{
 };
 
 use crate::capture::Frame;
+use crate::pipeline::Scored;
 
 use super::controls::HELP;
 use super::state::{AppState, BannerKind};
@@ -77,13 +78,7 @@ pub fn video_ui(ui: &mut egui::Ui, state: &AppState, texture: Option<&egui::Text
     let painter = ui.painter_at(rect);
     painter.rect_filled(rect, 0.0, Color32::from_gray(20));
     match texture {
-        Some(texture) => {
-            let size = texture.size_vec2();
-            let scale = (rect.width() / size.x).min(rect.height() / size.y);
-            let shown = Rect::from_center_size(rect.center(), size * scale);
-            let uv = Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0));
-            painter.image(texture.id(), shown, uv, Color32::WHITE);
-        }
+        Some(texture) => paint_fitted(&painter, rect, texture),
         None => {
             let text = match &state.model {
                 _ if state.idle => "nothing playing: open a source (O)".to_string(),
@@ -112,7 +107,16 @@ pub fn video_ui(ui: &mut egui::Ui, state: &AppState, texture: Option<&egui::Text
     overlay_ui(ui, state, rect.shrink(12.0));
 }
 
-fn dark_box() -> egui::Frame {
+/// Paints `texture` as large as fits in `rect`, centred, its aspect kept.
+pub(super) fn paint_fitted(painter: &egui::Painter, rect: Rect, texture: &egui::TextureHandle) {
+    let size = texture.size_vec2();
+    let scale = (rect.width() / size.x).min(rect.height() / size.y);
+    let shown = Rect::from_center_size(rect.center(), size * scale);
+    let uv = Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0));
+    painter.image(texture.id(), shown, uv, Color32::WHITE);
+}
+
+pub(super) fn dark_box() -> egui::Frame {
     egui::Frame::new()
         .fill(Color32::from_black_alpha(170))
         .corner_radius(6.0)
@@ -155,11 +159,16 @@ fn overlay_ui(ui: &mut egui::Ui, state: &AppState, rect: Rect) {
                 .color(Color32::from_rgb(200, 220, 255)),
         );
     });
-    if state.top.is_empty() {
+    bars_ui(ui, &state.top, rect, half);
+}
+
+/// The top-k as bars with their scores, at the bottom left of `rect`, at most `half` wide.
+pub(super) fn bars_ui(ui: &mut egui::Ui, top: &[Scored], rect: Rect, half: f32) {
+    if top.is_empty() {
         return;
     }
     let row_height = (rect.height() / 16.0).clamp(16.0, 24.0);
-    let block = state.top.len() as f32 * (row_height + 4.0) + 20.0;
+    let block = top.len() as f32 * (row_height + 4.0) + 20.0;
     let bars = Rect::from_min_max(
         egui::pos2(rect.left(), (rect.bottom() - block).max(rect.top())),
         rect.right_bottom(),
@@ -172,7 +181,7 @@ fn overlay_ui(ui: &mut egui::Ui, state: &AppState, rect: Rect) {
     let width = half.min(300.0);
     dark_box().show(&mut bottom, |ui| {
         ui.spacing_mut().item_spacing.y = 4.0;
-        for scored in &state.top {
+        for scored in top {
             let (row, _) = ui.allocate_exact_size(vec2(width, row_height), Sense::hover());
             ui.painter()
                 .rect_filled(row, 3.0, Color32::from_white_alpha(24));
@@ -193,10 +202,14 @@ fn overlay_ui(ui: &mut egui::Ui, state: &AppState, rect: Rect) {
 
 /// The top right: PAUSED, the end of a file (with how to replay), and a permanent badge when the
 /// model's weights are random.
-fn status_ui(ui: &mut egui::Ui, state: &AppState, rect: Rect) {
+pub(super) fn status_ui(ui: &mut egui::Ui, state: &AppState, rect: Rect) {
     let mut lines: Vec<(String, Color32, f32)> = Vec::new();
     if state.ended {
-        let text = "END OF FILE: Space or Replay plays it again";
+        let text = if state.is_grid() {
+            "ALL STREAMS ENDED: Space or Replay plays them again"
+        } else {
+            "END OF FILE: Space or Replay plays it again"
+        };
         lines.push((text.into(), Color32::from_rgb(140, 220, 255), 18.0));
     } else if state.settings.paused {
         lines.push(("PAUSED".into(), Color32::YELLOW, 22.0));

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::capture::{Frame, Source};
 use crate::online::Recognizer;
-use crate::pipeline::{Control, FrameResult, Summary};
+use crate::pipeline::{Control, FrameResult, StreamsSummary, Summary};
 
 /// A model ready to run, as the command line loads it.
 pub struct LoadedModel {
@@ -66,6 +66,10 @@ pub struct ModelInfo {
 pub enum Shown {
     Result(Box<FrameResult>),
     Picture(Arc<Frame>),
+    /// A result of stream `.0` in a run of several sources.
+    StreamResult(usize, Box<FrameResult>),
+    /// A picture of stream `.0` in a run of several sources.
+    StreamPicture(usize, Arc<Frame>),
 }
 
 /// A request from the UI.
@@ -73,7 +77,11 @@ pub enum Shown {
 pub enum Command {
     /// Passed to the running pipeline (and kept for the next one).
     Control(Control),
+    /// Passed to one stream of a run of several sources (a reset of its rows).
+    StreamControl(usize, Control),
     OpenSource(Source),
+    /// Run the batch of several sources again from their start (it ended).
+    ReplayStreams,
     LoadModel(PathBuf),
     SaveScreenshot {
         image: Arc<egui::ColorImage>,
@@ -96,4 +104,12 @@ pub enum Message {
     /// Nothing plays: a source failed to start after the previous one was stopped.
     Idle,
     Saved(PathBuf),
+    /// A run of several sources started (the tiles start afresh).
+    StreamsStarted,
+    /// A live source of a run of several failed and is being reopened.
+    StreamWarning(usize, String),
+    /// One stream of a run of several ended (its error, if it failed); the others run on.
+    StreamEnded(usize, Box<Summary>),
+    /// A run of several sources ended: every stream's summary and the totals.
+    StreamsSummary(Box<StreamsSummary>),
 }

@@ -14,6 +14,11 @@
 //! warnings, the model, the summary) have their own queue, so a flood of frames never pushes an
 //! error out. A new source or model means a new pipeline: the old one is finished (its threads
 //! joined) and its recogniser reused.
+//!
+//! With several sources the session runs a `BatchPipeline` instead (one recogniser of as many
+//! streams, which the loader gives): results and pictures carry their stream's index, a stream's
+//! end and warnings are messages of their own, and controls go to every stream or to one (a reset
+//! of its rows).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -25,9 +30,12 @@ use crossbeam_channel::{Receiver, Sender, TrySendError, bounded, never, select};
 use crate::capture::Source;
 use crate::errors::chain;
 use crate::online::Recognizer;
-use crate::pipeline::{Control, Event, Pipeline, PipelineOptions, Summary};
+use crate::pipeline::{
+    BatchPipeline, Control, Event, Pipeline, PipelineOptions, StreamSource, StreamsEvent, Summary,
+};
 
 use super::messages::{Command, Message, ModelInfo, ModelLoader, Origin, Shown};
+use super::running::{Closed, Running};
 use super::screenshot::save_png;
 
 /// How the session starts and restarts pipelines.
@@ -50,11 +58,21 @@ pub struct Session {
     messages: Receiver<Message>,
     frames_lost: Arc<AtomicU64>,
     /// The thread gives back the summary of the pipeline that ran when it was stopped.
-    thread: Option<JoinHandle<Option<Summary>>>,
+    thread: Option<JoinHandle<Closed>>,
 }
 
 impl Session {
+    /// A session of one source, `config.options.source`.
     pub fn start(config: SessionConfig) -> std::io::Result<Self> {
+        Self::start_streams(config, Vec::new())
+    }
+
+    /// A session of `streams` as one batch when there are several (the loader must give a
+    /// recogniser of as many streams); of `config.options.source` alone otherwise.
+    pub fn start_streams(
+        config: SessionConfig,
+        streams: Vec<StreamSource>,
+    ) -> std::io::Result<Self> {
         let (commands, command_rx) = bounded(32);
         let (frame_tx, frames) = bounded(64);
         let (message_tx, messages) = bounded(64);
@@ -68,6 +86,11 @@ impl Session {
             frames_lost: frames_lost.clone(),
             model: None,
             pipeline: None,
+            streams: if streams.len() > 1 {
+                streams
+            } else {
+                Vec::new()
+            },
             paused: false,
         };
         let thread = std::thread::Builder::new()
@@ -108,14 +131,22 @@ impl Session {
 impl Session {
     /// Stops the running pipeline, joins every thread and returns the summary of the run that
     /// was still going (None when nothing ran).
-    pub fn close(mut self) -> Option<Summary> {
+    pub fn close(self) -> Option<Summary> {
+        self.close_all().summary
+    }
+
+    /// As `close`, with the summary of a run of several sources.
+    pub fn close_all(mut self) -> Closed {
         self.stop()
     }
 
-    fn stop(&mut self) -> Option<Summary> {
+    fn stop(&mut self) -> Closed {
         // A closed command channel is the session thread's signal to stop.
         self.commands = None;
-        self.thread.take().and_then(|t| t.join().ok()).flatten()
+        self.thread
+            .take()
+            .and_then(|t| t.join().ok())
+            .unwrap_or_default()
     }
 }
 
@@ -136,27 +167,34 @@ struct SessionThread {
     frames_lost: Arc<AtomicU64>,
     /// The model between pipelines.
     model: Option<Recognizer>,
-    pipeline: Option<Pipeline>,
+    pipeline: Option<Running>,
+    /// The sources of a batched run (empty: one source, `config.options.source`).
+    streams: Vec<StreamSource>,
     paused: bool,
 }
 
 impl SessionThread {
-    fn run(mut self) -> Option<Summary> {
+    fn run(mut self) -> Closed {
         self.model = self.load(None);
         self.start();
         loop {
-            let events = self
-                .pipeline
-                .as_ref()
-                .map_or_else(never, |p| p.events().clone());
+            let (one, many) = match &self.pipeline {
+                Some(Running::One(p)) => (p.events().clone(), never()),
+                Some(Running::Many(p)) => (never(), p.events().clone()),
+                None => (never(), never()),
+            };
             select! {
                 recv(self.commands) -> command => match command {
                     Ok(command) => self.handle(command),
                     Err(_) => break,
                 },
-                recv(events) -> event => match event {
+                recv(one) -> event => match event {
                     Ok(event) => self.forward(event),
                     // The pipeline ended without a summary (it always sends one; be safe).
+                    Err(_) => self.finish(),
+                },
+                recv(many) -> event => match event {
+                    Ok(event) => self.forward_streams(event),
                     Err(_) => self.finish(),
                 },
             }
@@ -164,8 +202,7 @@ impl SessionThread {
         // The UI hung up: stop and join the pipeline's threads; its summary is the run's.
         self.pipeline
             .take()
-            .and_then(|pipeline| pipeline.join())
-            .map(|inferred| inferred.summary)
+            .map_or_else(Closed::default, |running| running.join().1)
     }
 
     fn message(&self, message: Message) {
@@ -184,11 +221,13 @@ impl SessionThread {
         loop {
             match self.frames.try_send(shown) {
                 Ok(()) => return,
-                Err(TrySendError::Full(Shown::Picture(_))) => return,
+                Err(TrySendError::Full(Shown::Picture(_) | Shown::StreamPicture(..))) => return,
                 Err(TrySendError::Full(back)) => {
                     // Keep the newest: the window shows the present, and counts the results it
                     // missed.
-                    if let Ok(Shown::Result(_)) = self.frames_rx.try_recv() {
+                    if let Ok(Shown::Result(_) | Shown::StreamResult(..)) =
+                        self.frames_rx.try_recv()
+                    {
                         self.frames_lost.fetch_add(1, Ordering::Relaxed);
                     }
                     shown = back;
@@ -215,6 +254,34 @@ impl SessionThread {
         (self.config.repaint)();
     }
 
+    /// One event of a batched run: a stream's result, picture, warning or end, or the run's
+    /// summary (its last event).
+    fn forward_streams(&mut self, event: StreamsEvent) {
+        match event {
+            StreamsEvent::Stream { stream, event } => match event {
+                Event::Frame(result) => self.show(Shown::StreamResult(stream, result)),
+                Event::Picture(frame) => self.show(Shown::StreamPicture(stream, frame)),
+                Event::Warning(text) => return self.message(Message::StreamWarning(stream, text)),
+                Event::Summary(summary) => {
+                    if let Some(error) = &summary.error {
+                        tracing::warn!("stream {stream} ({}): {error}", summary.source);
+                    }
+                    return self.message(Message::StreamEnded(stream, summary));
+                }
+            },
+            StreamsEvent::Summary(summary) => {
+                let totals = &summary.totals;
+                if totals.streams > 0 && totals.failed == totals.streams {
+                    let text = format!("all {} sources failed (see their tiles)", totals.streams);
+                    self.message(Message::Error(text));
+                }
+                self.message(Message::StreamsSummary(summary));
+                return self.finish();
+            }
+        }
+        (self.config.repaint)();
+    }
+
     /// What plays now, for a message.
     fn playing(&self) -> String {
         if self.pipeline.is_some() {
@@ -225,8 +292,8 @@ impl SessionThread {
     }
 
     fn finish(&mut self) {
-        if let Some(pipeline) = self.pipeline.take() {
-            self.model = pipeline.finish();
+        if let Some(running) = self.pipeline.take() {
+            self.model = running.join().0;
         }
     }
 
@@ -273,6 +340,9 @@ impl SessionThread {
         let Some(recognizer) = self.model.take() else {
             return;
         };
+        if !self.streams.is_empty() {
+            return self.start_streams(recognizer);
+        }
         let options = self.config.options.clone();
         let source = options.source.clone();
         let describe = source.describe();
@@ -281,7 +351,7 @@ impl SessionThread {
                 if self.paused {
                     pipeline.control(Control::Pause(true));
                 }
-                self.pipeline = Some(pipeline);
+                self.pipeline = Some(Running::One(pipeline));
                 self.message(Message::Started(source));
             }
             Err((e, recognizer)) => {
@@ -298,6 +368,26 @@ impl SessionThread {
         }
     }
 
+    /// Starts the batch of `streams` with the model (a source that cannot start becomes a
+    /// stream that reports its error).
+    fn start_streams(&mut self, recognizer: Recognizer) {
+        match BatchPipeline::start(recognizer, &self.config.options, self.streams.clone()) {
+            Ok(pipeline) => {
+                if self.paused {
+                    pipeline.control(None, Control::Pause(true));
+                }
+                self.pipeline = Some(Running::Many(pipeline));
+                self.message(Message::StreamsStarted);
+            }
+            Err(e) => {
+                // The recogniser went with the failed start.
+                let text = format!("cannot start {} streams: {}", self.streams.len(), chain(&e));
+                self.message(Message::Error(text));
+                self.model = self.load(None);
+            }
+        }
+    }
+
     fn handle(&mut self, command: Command) {
         match command {
             Command::Control(control) => {
@@ -309,13 +399,36 @@ impl SessionThread {
                     Control::Stride(every) => self.config.options.stride = *every,
                     Control::Reset => {}
                 }
-                if let Some(pipeline) = &self.pipeline
-                    && !pipeline.control(control)
+                if let Some(running) = &self.pipeline
+                    && !running.control(None, control)
                 {
                     self.message(Message::Warning(
                         "the pipeline is busy: the change was not applied, try again".into(),
                     ));
                 }
+            }
+            Command::StreamControl(stream, control) => {
+                if let Some(running) = &self.pipeline
+                    && !running.control(Some(stream), control)
+                {
+                    self.message(Message::Warning(
+                        "the pipeline is busy: the change was not applied, try again".into(),
+                    ));
+                }
+            }
+            Command::ReplayStreams => {
+                if self.streams.is_empty() || self.pipeline.is_some() {
+                    return self.message(Message::Warning(
+                        "nothing to replay: the streams still run".into(),
+                    ));
+                }
+                self.start();
+            }
+            Command::OpenSource(_) if !self.streams.is_empty() => {
+                self.message(Message::Error(format!(
+                    "the window runs {} streams given on the command line: open another source in a run of one",
+                    self.streams.len()
+                )));
             }
             Command::OpenSource(source) => {
                 // A file that is not there: say so and keep what plays.

@@ -16,11 +16,12 @@ use std::time::{Duration, Instant};
 use crate::bench::Stats;
 use crate::capture::{Frame, Source};
 use crate::online::LabelState;
-use crate::pipeline::{FrameResult, PipelineOptions, Scored, Summary};
+use crate::pipeline::{FrameResult, PipelineOptions, Scored, StreamsSummary, Summary};
 
 use super::messages::{Command, Message, ModelInfo, Origin};
 use super::settings::Settings;
-use super::stats::{ROLLING, Rolling, WINDOW_SAMPLES, WindowReport, push_capped};
+use super::stats::{ROLLING, Rolling, WINDOW_SAMPLES, WindowReport, push_capped, rate};
+use super::tile::Tile;
 
 /// How long an info banner stays (it fades over its last second).
 pub const INFO_BANNER: Duration = Duration::from_secs(4);
@@ -116,6 +117,12 @@ pub struct AppState {
     pub latency_pending: Option<(Instant, f64)>,
     /// Screenshots asked for and not yet handed to the session.
     pub screenshot_requested: bool,
+    /// The streams of a run of several sources, one tile each (empty: one source, as ever).
+    pub tiles: Vec<Tile>,
+    /// The summary of a run of several sources, once it ended.
+    pub streams_summary: Option<StreamsSummary>,
+    /// The tile shown alone (a click on it, or on it again / Esc goes back to the grid).
+    pub enlarged: Option<usize>,
     commands: Vec<Command>,
     arrivals: VecDeque<Instant>,
     started: Instant,
@@ -170,6 +177,9 @@ impl AppState {
             pending_image: None,
             latency_pending: None,
             screenshot_requested: false,
+            tiles: Vec::new(),
+            streams_summary: None,
+            enlarged: None,
             commands: Vec::new(),
             arrivals: VecDeque::with_capacity(ROLLING),
             started: Instant::now(),
@@ -225,18 +235,11 @@ impl AppState {
 
     /// The label as the overlay says it: the class, or why there is none.
     pub fn label_text(&self) -> String {
-        match (&self.label, self.label_state) {
-            (Some(label), _) => label.clone(),
-            (None, Some(LabelState::WarmingUp { frames, of })) => {
-                format!("warming up ({frames} of {of} frames)")
-            }
-            (None, Some(LabelState::BelowThreshold)) => format!(
-                "(no label: best score below {:.0}%)",
-                self.settings.threshold * 100.0
-            ),
-            (None, Some(LabelState::Unconfirmed)) => "(changing)".into(),
-            (None, _) => "(no label)".into(),
-        }
+        label_text(
+            self.label.as_deref(),
+            self.label_state,
+            self.settings.threshold,
+        )
     }
 
     fn seconds(&self, at: Instant) -> f64 {
@@ -258,7 +261,7 @@ impl AppState {
     /// One result from the pipeline. Its image, if any, becomes the frame to draw. `now` stands
     /// for the instant it was produced when it carries no frame.
     pub fn apply_frame(&mut self, result: FrameResult, now: Instant) {
-        self.frames_received += 1;
+        let produced = self.record_result(&result, now);
         self.frame_index = Some(result.frame);
         self.label = result.label;
         self.score = result.score;
@@ -267,6 +270,15 @@ impl AppState {
         self.smooth_frames = result.smooth_frames;
         self.label_captured = result.image.as_ref().map(|image| image.captured);
         self.dropped = result.dropped;
+        if let Some(image) = result.image {
+            self.pending_image = Some((image, Some(produced)));
+        }
+    }
+
+    /// Counts a result (of the one stream or of any of several) in the figures: received,
+    /// latency, plot and results per second. Returns the instant it was produced.
+    pub(super) fn record_result(&mut self, result: &FrameResult, now: Instant) -> Instant {
+        self.frames_received += 1;
         let l = result.latency_ms;
         self.latency.push(&l);
         // The worker stamps no send time; the frame's capture instant plus its total latency is
@@ -277,15 +289,8 @@ impl AppState {
         let t = self.seconds(produced);
         push_capped(&mut self.plot, [t, l.total, l.model], ROLLING);
         push_capped(&mut self.arrivals, produced, ROLLING);
-        self.fps = match (self.arrivals.front(), self.arrivals.back()) {
-            (Some(first), Some(last)) if self.arrivals.len() > 1 && last > first => {
-                (self.arrivals.len() - 1) as f64 / last.duration_since(*first).as_secs_f64()
-            }
-            _ => 0.0,
-        };
-        if let Some(image) = result.image {
-            self.pending_image = Some((image, Some(produced)));
-        }
+        self.fps = rate(&self.arrivals);
+        produced
     }
 
     /// One message from the session.
@@ -342,6 +347,10 @@ impl AppState {
             Message::Saved(path) => {
                 self.set_banner(BannerKind::Info, format!("saved {}", path.display()));
             }
+            Message::StreamsStarted
+            | Message::StreamWarning(..)
+            | Message::StreamEnded(..)
+            | Message::StreamsSummary(_) => self.apply_streams_message(message),
         }
     }
 
@@ -380,6 +389,22 @@ impl AppState {
             latency_ms: Stats::of(&self.window_latency_ms),
             frame_time_ms: Stats::of(&self.frame_time_ms),
         }
+    }
+}
+
+/// A label as the window says it: the class, or why there is none (warming up, below
+/// `threshold`, changing).
+pub fn label_text(label: Option<&str>, state: Option<LabelState>, threshold: f32) -> String {
+    match (label, state) {
+        (Some(label), _) => label.to_string(),
+        (None, Some(LabelState::WarmingUp { frames, of })) => {
+            format!("warming up ({frames} of {of} frames)")
+        }
+        (None, Some(LabelState::BelowThreshold)) => {
+            format!("(no label: best score below {:.0}%)", threshold * 100.0)
+        }
+        (None, Some(LabelState::Unconfirmed)) => "(changing)".into(),
+        (None, _) => "(no label)".into(),
     }
 }
 

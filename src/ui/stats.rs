@@ -29,6 +29,16 @@ pub(super) fn push_capped<T>(queue: &mut VecDeque<T>, value: T, cap: usize) {
     queue.push_back(value);
 }
 
+/// Events per second over the instants kept (first to last); 0 with fewer than two.
+pub(super) fn rate(arrivals: &VecDeque<std::time::Instant>) -> f64 {
+    match (arrivals.front(), arrivals.back()) {
+        (Some(first), Some(last)) if arrivals.len() > 1 && last > first => {
+            (arrivals.len() - 1) as f64 / last.duration_since(*first).as_secs_f64()
+        }
+        _ => 0.0,
+    }
+}
+
 impl Rolling {
     /// One result's latencies.
     pub fn push(&mut self, latency: &Latency) {
