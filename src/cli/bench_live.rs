@@ -16,7 +16,7 @@ use std::time::Duration;
 use anyhow::Context;
 use gstreamer::prelude::ElementExt;
 use serde_json::{Value, json};
-use shiftlive::backend::{Backend, OrtOptions};
+use shiftlive::backend::{Backend, BackendOptions};
 use shiftlive::bench::Stats;
 use shiftlive::capture::Source;
 use shiftlive::online::{Recognizer, RecognizerOptions};
@@ -97,7 +97,7 @@ pub(super) struct LiveBench<'a> {
 impl LiveBench<'_> {
     fn recognizer(&self) -> anyhow::Result<(Recognizer, Backend)> {
         let mut rec = Recognizer::from_checkpoint(self.checkpoint, self.options)?;
-        let backend = rec.set_backend(self.backend, &OrtOptions::from_env())?;
+        let backend = rec.set_backend(self.backend, &BackendOptions::from_env())?;
         Ok((rec, backend))
     }
 
