@@ -49,10 +49,16 @@ pub enum Backend {
 }
 
 impl Backend {
-    /// What `auto` tries, in order, for a CPU fp32 step. libtorch first until the lead's
-    /// measurement on a quiet machine says otherwise (issue 22); the order is the one fact to
-    /// change then. Other devices and precisions always take libtorch.
-    pub const AUTO_CPU_FP32: &[Backend] = &[Backend::Libtorch];
+    /// What `auto` tries, in order, for a CPU fp32 step; a backend whose library is missing is
+    /// skipped with a warning. Measured with `bench` in one run (2-core AMD EPYC, AVX2, 2 threads,
+    /// batch 1, 224 px; issue 22): MobileNetV2-TSM online ONNX Runtime 7.0 ms, OpenVINO 7.9,
+    /// libtorch 12.0; ResNet-50-TSM online 58.3, 72.6, 78.0. ONNX Runtime was also the fastest fp32
+    /// runtime on the AVX-512 EPYC of the issue's table. Its thread pool also keeps its speed
+    /// inside the live pipeline, where libtorch's OpenMP step waits at each op's barrier for a
+    /// thread the decoder preempted (`bench --live`, issue 21). Other devices and precisions take
+    /// libtorch.
+    pub const AUTO_CPU_FP32: &[Backend] =
+        &[Backend::Onnxruntime, Backend::Openvino, Backend::Libtorch];
 
     pub fn name(self) -> &'static str {
         match self {

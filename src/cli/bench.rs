@@ -430,6 +430,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "vs_pytorch_best": ref_ms("best").map(|b| online.p50 / b),
         "ort_ms_p50": runtime_ms("ort_ms_p50"),
         "vs_onnxruntime": runtime_ms("ort_ms_p50").map(|o| online_f32.p50 / o),
+        "ort_nospin_ms_p50": runtime_ms("ort_nospin_ms_p50"),
+        "vs_onnxruntime_nospin": runtime_ms("ort_nospin_ms_p50").map(|o| online_f32.p50 / o),
         "openvino_ms_p50": runtime_ms("openvino_ms_p50"),
         "vs_openvino": runtime_ms("openvino_ms_p50").map(|o| online_f32.p50 / o),
         "variants": variants,

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{LazyLock, Mutex};
 use std::time::SystemTime;
 
+use shiftlive::backend::{Backend, BackendError, BackendOptions};
 use shiftlive::device::{DeviceArg, DeviceError};
 use shiftlive::fsio::{ReadError, read_text_file};
 use shiftlive::model::{ModelError, TensorFile, checkpoint};
@@ -41,6 +42,10 @@ pub enum LoadError {
     },
     #[error("{}: metadata 'stride' is '{text}', not a positive number", path.display())]
     Stride { path: PathBuf, text: String },
+    #[error("property 'backend': '{0}' is not auto, libtorch, onnxruntime or openvino")]
+    BackendName(String),
+    #[error("property 'backend'")]
+    Backend(#[from] BackendError),
 }
 
 /// One processed frame.
@@ -76,7 +81,17 @@ impl Engine {
             device,
             ..Default::default()
         };
-        let recognizer = recognizer(path, options).map_err(model_error)?;
+        let backend = [
+            Backend::Auto,
+            Backend::Libtorch,
+            Backend::Onnxruntime,
+            Backend::Openvino,
+        ]
+        .into_iter()
+        .find(|b| b.name().eq_ignore_ascii_case(settings.backend.trim()))
+        .ok_or_else(|| LoadError::BackendName(settings.backend.clone()))?;
+        let mut recognizer = recognizer(path, options).map_err(model_error)?;
+        recognizer.set_backend(backend, &BackendOptions::from_env())?;
         let metadata = TensorFile::read_metadata(path).map_err(model_error)?;
         let classes = recognizer.config().num_classes;
         let labels = match &settings.labels {

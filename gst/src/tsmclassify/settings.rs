@@ -32,6 +32,8 @@ pub struct Settings {
     pub device: String,
     /// libtorch's intra-op threads (process-wide); 0 leaves libtorch's default.
     pub threads: i32,
+    /// The engine of the online step: auto, libtorch, onnxruntime or openvino.
+    pub backend: String,
     pub emit_logits: bool,
 }
 
@@ -47,6 +49,7 @@ impl Default for Settings {
             top_k: DEFAULT_TOP_K,
             device: "auto".into(),
             threads: 0,
+            backend: "auto".into(),
             emit_logits: false,
         }
     }
@@ -88,6 +91,13 @@ impl Settings {
                     .unwrap_or_else(|| "auto".into())
             }
             "threads" => self.threads = value.get().unwrap_or(self.threads),
+            "backend" => {
+                self.backend = value
+                    .get::<Option<String>>()
+                    .ok()
+                    .flatten()
+                    .unwrap_or_else(|| "auto".into())
+            }
             "emit-logits" => self.emit_logits = value.get().unwrap_or(self.emit_logits),
             _ => {}
         }
@@ -105,6 +115,7 @@ impl Settings {
             "top-k" => self.top_k.to_value(),
             "device" => self.device.to_value(),
             "threads" => self.threads.to_value(),
+            "backend" => self.backend.to_value(),
             "emit-logits" => self.emit_logits.to_value(),
             _ => None::<String>.to_value(),
         }
@@ -176,6 +187,12 @@ pub fn specs() -> Vec<glib::ParamSpec> {
             .minimum(0)
             .maximum(MAX_THREADS)
             .default_value(d.threads)
+            .flags(at_start)
+            .build(),
+        glib::ParamSpecString::builder("backend")
+            .nick("Backend")
+            .blurb("Engine of the online step: auto (the fastest available: ONNX Runtime, OpenVINO, then libtorch on a CPU in fp32), libtorch, onnxruntime or openvino")
+            .default_value(Some(d.backend.as_str()))
             .flags(at_start)
             .build(),
         glib::ParamSpecBoolean::builder("emit-logits")
