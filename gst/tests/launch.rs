@@ -178,6 +178,38 @@ fn two_elements_on_two_sources_in_one_pipeline_are_independent() {
 }
 
 #[test]
+fn each_backend_gives_libtorch_logits_and_a_bad_name_is_an_error() {
+    init();
+    let env = PluginEnv::new();
+    let line = |backend: &str| {
+        format!(
+            "videotestsrc num-buffers=16 pattern=ball ! video/x-raw,format=RGB,width=96,height=72 \
+             ! tsmclassify model={} stride=1 emit-logits=true backend={backend} ! fakesink",
+            demo_model().display()
+        )
+    };
+    let reference = messages(&env.launch(&line("libtorch")));
+    assert_eq!(reference.len(), 16);
+    for backend in ["onnxruntime", "openvino", "auto"] {
+        let out = env.launch(&line(backend));
+        assert!(
+            out.status.success(),
+            "{backend}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let got = messages(&out);
+        assert_eq!(got.len(), 16, "{backend}");
+        let diff = max_abs_diff(&got, &reference);
+        println!("backend {backend}: max abs diff vs libtorch {diff:.2e}");
+        assert!(diff <= 1e-4, "{backend}: logits differ by {diff}");
+    }
+    let out = env.launch(&line("tensorrt"));
+    let text = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(255), "{text}");
+    assert!(text.contains("'tensorrt' is not auto, libtorch"), "{text}");
+}
+
+#[test]
 fn a_bad_model_ends_gst_launch_with_an_error_naming_the_file() {
     let env = PluginEnv::new();
     let dir = tempfile::tempdir().unwrap();
@@ -224,8 +256,8 @@ fn gst_inspect_lists_every_property_with_its_range_and_default() {
         .collect();
     assert_eq!(
         ours.len(),
-        10,
-        "model labels stride smoothing hysteresis threshold top-k device threads emit-logits"
+        11,
+        "model labels stride smoothing hysteresis threshold top-k device threads backend emit-logits"
     );
     for pspec in ours {
         // gst-inspect prints a property as "  name  : blurb", then flags, then type/range/default.

@@ -175,6 +175,7 @@ impl LiveBench<'_> {
             threads,
             backend.name()
         );
+        let setup = rec.setup();
         let looped = self.tight_loop(&mut rec)?;
         report("tight loop (model)", &looped);
         let frames = ((self.seconds * FPS as f64).round() as u64).max(10);
@@ -192,7 +193,13 @@ impl LiveBench<'_> {
         );
         report("  capture to label", &paced.latency_ms.total);
         let file = self.fast_file(frames)?;
-        let (_, fast) = self.pipeline(rec, Source::File(file.clone()), frames)?;
+        let (rec, fast) = self.pipeline(rec, Source::File(file.clone()), frames)?;
+        // The pipeline hands back the recogniser it ran: its set-up is the loop's.
+        anyhow::ensure!(
+            rec.setup() == setup,
+            "the live pipeline ran {:?}, the loop {setup:?}",
+            rec.setup()
+        );
         report("file as fast as possible (model)", &fast.latency_ms.model);
         report("  capture to label", &fast.latency_ms.total);
         let figures = |s: &Summary| {
@@ -217,6 +224,7 @@ impl LiveBench<'_> {
         );
         Ok(json!({
             "live_threads": threads,
+            "live_setup": setup,
             "live_backend": backend,
             "loop_model_ms_p50": looped.p50,
             "loop_model_ms_p99": looped.p99,

@@ -1,6 +1,7 @@
 //! `shiftlive live` and `shiftlive play`: a source through the pipeline, shown in a window (when
 //! built with `ui` and a display is there) or, with `--headless`, as one JSON line per processed
-//! frame on stdout, then `{"summary": {...}}`; logs on stderr.
+//! frame on stdout, then `{"summary": {...}, "setup": {...}}` (the step's set-up: backend,
+//! threads, layout); logs on stderr.
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -349,6 +350,7 @@ fn outcome_of(summary: &Summary, args: &RunArgs) -> anyhow::Result<()> {
 fn headless(plan: Plan<'_>) -> anyhow::Result<()> {
     let (args, hook) = (plan.args, plan.hook);
     let (recognizer, labels) = recognizer(plan.model)?;
+    let setup = recognizer.setup();
     let stride = stride_of(plan.model, args)?;
     let options = plan.pipeline_options(stride, labels);
     let pipeline = Pipeline::start(recognizer, options).context("starting the pipeline threads")?;
@@ -365,7 +367,9 @@ fn headless(plan: Plan<'_>) -> anyhow::Result<()> {
             // Only a window keeps frames.
             Event::Picture(_) => continue,
             Event::Summary(summary) => {
-                let line = serde_json::to_string(&serde_json::json!({ "summary": summary }))?;
+                let line = serde_json::to_string(
+                    &serde_json::json!({ "summary": summary, "setup": setup }),
+                )?;
                 last = Some(summary);
                 line
             }

@@ -9,7 +9,7 @@ mod smooth;
 
 pub use eco::{Averaging, EcoOptions, EcoRunner, EcoUpdate, MemorySampling};
 pub use recognizer::{
-    OnlineError, Precision, Recognizer, RecognizerOptions, SharedNet, StepTiming, WeakNet,
-    cpu_has_native_bf16,
+    OnlineError, Precision, Recognizer, RecognizerOptions, SharedNet, StepSetup, StepTiming,
+    WeakNet, cpu_has_native_bf16,
 };
 pub use smooth::{FrameStride, LabelState, Prediction, Smoother, SmoothingOptions};

@@ -13,6 +13,8 @@ use tch::{Device, Kind, Tensor, nn};
 
 mod engine;
 
+pub use engine::StepSetup;
+
 use super::input::InputBuffer;
 use crate::model::{ActionNet, InferenceLayout, ModelConfig, ModelError, ShiftCache};
 use crate::preprocess::{FrameError, FrameRef, Preprocessor, Transform};

@@ -43,7 +43,37 @@ impl Engine {
     }
 }
 
+/// How a recogniser's step is prepared: what `bench` and the live pipeline both report, so a
+/// figure can be matched to the set-up that made it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StepSetup {
+    pub model: String,
+    pub backend: String,
+    pub device: String,
+    pub precision: String,
+    pub fold_bn: bool,
+    pub channels_last: bool,
+    /// Intra-op threads (libtorch's count; the runtimes are given the same).
+    pub threads: i32,
+    pub streams: usize,
+}
+
 impl Recognizer {
+    /// The prepared step: model, backend, device, precision, layout, threads, streams.
+    pub fn setup(&self) -> StepSetup {
+        let o = &self.options;
+        StepSetup {
+            model: self.config.name.clone(),
+            backend: self.backend().name().to_string(),
+            device: crate::device::device_name(o.device),
+            precision: format!("{:?}", o.precision).to_lowercase(),
+            fold_bn: o.fold_bn,
+            channels_last: o.channels_last,
+            threads: tch::get_num_threads(),
+            streams: o.streams,
+        }
+    }
+
     /// The backend that runs this recogniser's steps.
     pub fn backend(&self) -> Backend {
         self.engine.backend()
