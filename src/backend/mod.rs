@@ -273,9 +273,11 @@ pub struct OrtOptions {
     pub library: PathBuf,
     /// Intra-op threads (libtorch's count, so the two compare on equal terms).
     pub threads: usize,
-    /// Let the runtime's idle threads spin-wait for the next frame (ONNX Runtime's default). Off
-    /// here: between frames a spinning pool takes the cores from capture, preprocessing and the
-    /// window (and from libtorch when the bench times both in alternation: 2.7x slower there).
+    /// Let the runtime's threads spin-wait after a step for the next frame (ONNX Runtime's
+    /// default). Off here: they spin between the ops of a step and stop at its end
+    /// (`session.force_spinning_stop`), so between frames the cores go to capture,
+    /// preprocessing and the window (and to libtorch when the bench times both in alternation:
+    /// 2.7x slower there).
     pub spin: bool,
 }
 
@@ -336,5 +338,16 @@ impl BackendOptions {
             onnxruntime: OrtOptions::from_env(),
             openvino: OpenvinoOptions::from_env(),
         }
+    }
+
+    /// For frames that come at a source's pace (a camera, a stream, a file in real time): ONNX
+    /// Runtime's threads keep spinning between frames. After an idle gap a parked pool starts
+    /// cold: measured with `bench --live` (2-core AMD EPYC VM, MobileNetV2-TSM, 2 threads), the
+    /// step at 30 fps took 9.8 ms parked against 6.3 ms spinning (4.9 ms back to back). As fast
+    /// as frames come (a file), they stop at the end of each step instead: spinning there takes
+    /// the core the decoder needs (126 against 104 frames/s).
+    pub fn paced(mut self, paced: bool) -> Self {
+        self.onnxruntime.spin = paced;
+        self
     }
 }

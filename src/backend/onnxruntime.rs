@@ -117,7 +117,15 @@ impl OrtStep {
             .map_err(setting)?
             .with_inter_threads(1)
             .map_err(setting)?
-            .with_intra_op_spinning(options.spin)
+            // The pool's threads spin between the ops of a step (a parked thread woken for each of
+            // the step's ~100 parallel ops costs more than the op on a VM's idle vCPU) and stop
+            // at the end of each run: between frames the cores go to capture (see OrtOptions).
+            .with_intra_op_spinning(true)
+            .map_err(setting)?
+            .with_config_entry(
+                "session.force_spinning_stop",
+                if options.spin { "0" } else { "1" },
+            )
             .map_err(setting)?
             .commit_from_memory(&graph.to_bytes())
             .map_err(runtime(format!(

@@ -3,12 +3,13 @@
 //! machine with few cores the model's intra-op threads are not preempted by decoding in the middle
 //! of a step (an OpenMP step waits at every barrier for its slowest thread).
 //!
-//! Measured with `bench --live` (2-core AMD EPYC, AVX2, 2 threads, MobileNetV2-TSM online, 640x480
-//! H.264 decoded as fast as possible / a 30 fps test pattern): nice 10 against 0 took the step's
-//! p50 in the pipeline from 23.8 to 19.2 ms (fast) and 23.0 to 17.3 ms (paced) on libtorch, and
-//! from 11.6 to 9.2 ms (fast) and 13.7 to 12.1 ms (paced) on ONNX Runtime; capture still has every
-//! idle moment of the model (a 30 fps source lost no frame). `SHIFTLIVE_CAPTURE_NICE` sets the
-//! value (0 to 19; 0 leaves capture at the inference thread's priority).
+//! Measured with `bench --live` on a quiet 2-core AMD EPYC (AVX2), 2 threads, MobileNetV2-TSM
+//! online, a 640x480 H.264 file decoded as fast as possible: nice 10 against 0 took the step in the
+//! pipeline from 6.9 to 6.1 ms on ONNX Runtime (1.27x to 1.15x its tight loop) and from 14.6 to
+//! 14.3 ms on libtorch; on a loaded machine (other builds) the gain was larger (11.6 to 9.2 ms).
+//! A 30 fps source is unchanged (the model idles most of each frame period) and lost no frame.
+//! `SHIFTLIVE_CAPTURE_NICE` sets the value (0 to 19; 0 leaves capture at the inference thread's
+//! priority).
 
 // One libc call, setpriority on the calling thread: no crate wraps the per-thread nice value.
 #![allow(unsafe_code)]

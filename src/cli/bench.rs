@@ -205,6 +205,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let bench = super::bench_streams::StreamsBench {
             counts: &args.streams,
             options,
+            backend: args.backend,
             warmup: args.warmup,
             iters: args.iters,
         };

@@ -101,6 +101,12 @@ impl LiveBench<'_> {
         Ok((rec, backend))
     }
 
+    /// The backend as `live` sets it up for a paced source, or as `play` for a file.
+    fn pace(&self, rec: &mut Recognizer, paced: bool) -> anyhow::Result<()> {
+        rec.set_backend(self.backend, &BackendOptions::from_env().paced(paced))?;
+        Ok(())
+    }
+
     /// The step on one VGA frame, back to back: the recogniser's own model time per step.
     fn tight_loop(&self, rec: &mut Recognizer) -> anyhow::Result<Stats> {
         let bytes: Vec<u8> = (0..(WIDTH * HEIGHT * 3) as usize)
@@ -186,7 +192,9 @@ impl LiveBench<'_> {
             fps: FPS,
             frames: None,
         };
-        let (rec, paced) = self.pipeline(rec, pattern, frames)?;
+        self.pace(&mut rec, true)?;
+        let (mut rec, paced) = self.pipeline(rec, pattern, frames)?;
+        self.pace(&mut rec, false)?;
         report(
             &format!("live test pattern at {FPS} fps (model)"),
             &paced.latency_ms.model,

@@ -5,6 +5,7 @@
 //! The same for the ResNet-50 preset unless skipped.
 
 use serde_json::{Value, json};
+use shiftlive::backend::{Backend, BackendOptions};
 use shiftlive::bench::{OnlineCase, Stats, measure, synchronize};
 use shiftlive::device::device_name;
 use shiftlive::model::ModelConfig;
@@ -14,11 +15,21 @@ use shiftlive::online::RecognizerOptions;
 pub struct StreamsBench<'a> {
     pub counts: &'a [u32],
     pub options: RecognizerOptions,
+    /// The engine of every recogniser timed (as `live` would pick it).
+    pub backend: Backend,
     pub warmup: usize,
     pub iters: usize,
 }
 
 impl StreamsBench<'_> {
+    /// A recogniser of `options` on random weights, on the bench's backend.
+    fn case(&self, config: &ModelConfig, options: RecognizerOptions) -> anyhow::Result<OnlineCase> {
+        let mut case = OnlineCase::new(config, options)?;
+        case.recognizer
+            .set_backend(self.backend, &BackendOptions::from_env())?;
+        Ok(case)
+    }
+
     fn time(&self, iters: usize, mut step: impl FnMut()) -> Stats {
         let device = self.options.device;
         measure(self.warmup, iters, || {
@@ -32,7 +43,7 @@ impl StreamsBench<'_> {
         let mut rows = Vec::new();
         for &n in self.counts {
             let streams = n as usize;
-            let mut case = OnlineCase::new(
+            let mut case = self.case(
                 config,
                 RecognizerOptions {
                     streams,
@@ -64,13 +75,13 @@ impl StreamsBench<'_> {
             ..self.options
         };
         let mut cases = (0..8)
-            .map(|_| OnlineCase::new(config, single))
+            .map(|_| self.case(config, single))
             .collect::<Result<Vec<_>, _>>()?;
         let seq = self.time((iters / 2).max(3), || {
             cases.iter_mut().for_each(OnlineCase::step)
         });
         let seq_fps = 8e3 / seq.p50;
-        let mut batch8 = OnlineCase::new(
+        let mut batch8 = self.case(
             config,
             RecognizerOptions {
                 streams: 8,
@@ -98,10 +109,11 @@ impl StreamsBench<'_> {
     /// The figures of `config` and, when given, of the ResNet-50 preset (fewer iterations).
     pub fn run(&self, config: &ModelConfig, r50: Option<&ModelConfig>) -> anyhow::Result<Value> {
         eprintln!(
-            "shiftlive bench --streams: model-only online step, device {}, {} threads, {:?}",
+            "shiftlive bench --streams: model-only online step, device {}, {} threads, {:?}, backend {}",
             device_name(self.options.device),
             tch::get_num_threads(),
-            self.options.precision
+            self.options.precision,
+            self.backend.name()
         );
         let main = self.model(config, self.iters)?;
         let r50 = r50
@@ -111,6 +123,7 @@ impl StreamsBench<'_> {
         result["device"] = json!(device_name(self.options.device));
         result["threads"] = json!(tch::get_num_threads());
         result["precision"] = json!(self.options.precision);
+        result["backend"] = json!(self.backend);
         result["r50"] = r50.unwrap_or(Value::Null);
         Ok(result)
     }

@@ -132,20 +132,24 @@ fn labels(model: &ModelArgs, classes: i64) -> anyhow::Result<Vec<String>> {
     Ok(labels)
 }
 
-pub fn recognizer(model: &ModelArgs) -> anyhow::Result<(Recognizer, Vec<String>)> {
-    let (recognizer, labels, _) = load(model)?;
+pub fn recognizer(model: &ModelArgs, paced: bool) -> anyhow::Result<(Recognizer, Vec<String>)> {
+    let (recognizer, labels, _) = load_streams(model, 1, paced)?;
     Ok((recognizer, labels))
 }
 
-/// The recogniser, its labels and the name of its device.
-pub(super) fn load(model: &ModelArgs) -> anyhow::Result<(Recognizer, Vec<String>, String)> {
-    load_streams(model, 1)
+/// Whether `source`'s frames come at its own pace (live, or replayed in real time) rather than
+/// as fast as they decode: the inference backend keeps its threads warm between frames then
+/// (see `BackendOptions::paced`).
+pub(super) fn is_paced(source: &Source, realtime: bool) -> bool {
+    realtime || !matches!(source, Source::File(_) | Source::Frames { .. })
 }
 
-/// As `load`, for a recogniser that advances `streams` streams together.
+/// The recogniser of `streams` streams advanced together, its labels and its device's name;
+/// `paced`: its frames come at a source's pace.
 pub(super) fn load_streams(
     model: &ModelArgs,
     streams: usize,
+    paced: bool,
 ) -> anyhow::Result<(Recognizer, Vec<String>, String)> {
     if let Some(threads) = model.threads {
         tch::set_num_threads(threads);
@@ -168,7 +172,8 @@ pub(super) fn load_streams(
             Recognizer::random(&config, options)?
         }
     };
-    let backend = recognizer.set_backend(model.backend, &BackendOptions::from_env())?;
+    let backend =
+        recognizer.set_backend(model.backend, &BackendOptions::from_env().paced(paced))?;
     let labels = labels(model, recognizer.config().num_classes)?;
     tracing::info!(
         "model '{}' on {} ({:?}, {}), {} shifted blocks",
@@ -349,7 +354,7 @@ fn outcome_of(summary: &Summary, args: &RunArgs) -> anyhow::Result<()> {
 /// JSON lines on stdout.
 fn headless(plan: Plan<'_>) -> anyhow::Result<()> {
     let (args, hook) = (plan.args, plan.hook);
-    let (recognizer, labels) = recognizer(plan.model)?;
+    let (recognizer, labels) = recognizer(plan.model, is_paced(&plan.source, plan.realtime))?;
     let setup = recognizer.setup();
     let stride = stride_of(plan.model, args)?;
     let options = plan.pipeline_options(stride, labels);

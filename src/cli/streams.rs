@@ -23,7 +23,10 @@ struct Tagged<'a, T: Serialize> {
 /// JSON lines on stdout for a batched run of `sources`.
 pub fn headless(plan: Plan<'_>, sources: Vec<StreamSource>) -> anyhow::Result<()> {
     let (args, hook) = (plan.args, plan.hook);
-    let (recognizer, labels, _) = load_streams(plan.model, sources.len())?;
+    let paced = sources
+        .iter()
+        .all(|s| super::run::is_paced(&s.source, plan.realtime));
+    let (recognizer, labels, _) = load_streams(plan.model, sources.len(), paced)?;
     let stride = stride_of(plan.model, args)?;
     let names: Vec<String> = sources.iter().map(|s| s.name.clone()).collect();
     let options = plan.pipeline_options(stride, labels);

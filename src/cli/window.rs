@@ -20,6 +20,14 @@ pub fn window(
 ) -> anyhow::Result<(Option<Summary>, Option<StreamsSummary>)> {
     use shiftlive::ui::{LoadedModel, WindowOptions, run_window};
 
+    // The window shows frames at their pace; a source opened later keeps the first one's choice.
+    let paced = if streams.is_empty() {
+        super::run::is_paced(&plan.source, plan.realtime)
+    } else {
+        streams
+            .iter()
+            .all(|s| super::run::is_paced(&s.source, plan.realtime))
+    };
     let (model, args, hook) = (plan.model, plan.args, plan.hook);
     let live_retries = match plan.source {
         Source::File(_) | Source::Frames { .. } => None,
@@ -47,7 +55,7 @@ pub fn window(
                 model.model = Some(path.to_path_buf());
                 model.labels = None;
             }
-            let (recognizer, labels, device) = load_streams(&model, recognizer_streams)?;
+            let (recognizer, labels, device) = load_streams(&model, recognizer_streams, paced)?;
             // The checkpoint's stride, as `--model` gives it at start (the session lets --stride
             // win, as at start).
             let stride = match &model.model {
