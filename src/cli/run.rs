@@ -372,9 +372,12 @@ fn headless(plan: Plan<'_>) -> anyhow::Result<()> {
             // Only a window keeps frames.
             Event::Picture(_) => continue,
             Event::Summary(summary) => {
-                let line = serde_json::to_string(
-                    &serde_json::json!({ "summary": summary, "setup": setup }),
-                )?;
+                // "summary" first, as before the set-up was added (readers match the line's start).
+                let line = format!(
+                    "{{\"summary\":{},\"setup\":{}}}",
+                    serde_json::to_string(&summary)?,
+                    serde_json::to_string(&setup)?
+                );
                 last = Some(summary);
                 line
             }
