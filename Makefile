@@ -1,6 +1,6 @@
 # The README's two commands are `make demo` and `make test`; both set the machine up first.
 .PHONY: setup demo model test golden bench soak reference clean motion-benchmark window-latency \
-	distill-benchmark kinetics-labels plugin
+	distill-benchmark dist-motion-benchmark kinetics-labels plugin
 
 CARGO ?= cargo
 
@@ -58,6 +58,12 @@ clean:
 motion-benchmark: setup
 	$(CARGO) build --release --quiet
 	bash scripts/motion-benchmark.sh
+
+# The motion benchmark's online TSM by one process and by 2 data-parallel ranks (Gloo on
+# loopback; SYNC_BN=1 for synchronised BatchNorm): top-1 of each and their difference (<= 0.02).
+dist-motion-benchmark: setup
+	$(CARGO) build --release --quiet
+	bash scripts/dist-motion-benchmark.sh
 
 # Distillation on the motion set: a MobileNetV2 student from the labels alone, then distilled from
 # the default model (same seed and schedule); one JSON line per run at the end.

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Output, Stdio};
 use shiftlive::dist::{Backend, Launch, ProcessGroup, timeout_from_env};
 use shiftlive::model::{ActionNet, ModelConfig};
 use shiftlive::train::{
-    BUCKET_BYTES, GradSync, Sgd, SgdOptions, StepHook, StepSettings, TrainError,
+    BUCKET_BYTES, GradSync, NoHook, Sgd, SgdOptions, StepHook, StepSettings, TrainError,
     broadcast_variables, buffers, train_step_with,
 };
 use tch::{Kind, Tensor};
@@ -146,6 +146,8 @@ fn half_batch(step: i64, h: i64) -> (Tensor, Tensor) {
 }
 
 const STEPS: i64 = 3;
+/// Set for ranks that train with synchronised BatchNorm.
+const SYNC_BN: &str = "SHIFTLIVE_DIST_TEST_SYNC_BN";
 const SETTINGS: StepSettings = StepSettings {
     lr: 0.05,
     label_smoothing: 0.0,
@@ -158,7 +160,10 @@ fn rank_sgd_steps() {
     let Some(pg) = child_group() else { return };
     tch::set_num_threads(1);
     // Different starting weights on each rank: rank 0's broadcast must make them equal.
-    let (vs, net, mut sgd) = tiny_tsm(42 + pg.rank() as i64);
+    let (vs, mut net, mut sgd) = tiny_tsm(42 + pg.rank() as i64);
+    if std::env::var(SYNC_BN).is_ok() {
+        net.sync_batch_norm(Some(pg.replica_sum().unwrap()));
+    }
     broadcast_variables(&pg, &vs).unwrap();
     for step in 0..STEPS {
         let (x, y) = half_batch(step, pg.rank() as i64);
@@ -187,6 +192,28 @@ impl StepHook for AverageWith {
     }
 }
 
+/// Each rank's variables after [`rank_sgd_steps`] (with synchronised BatchNorm or not).
+fn two_ranks_sgd(sync_bn: bool) -> (Vec<(String, Tensor)>, Vec<(String, Tensor)>) {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let out = dir.path().to_str().unwrap();
+    let mut env = vec![("SHIFTLIVE_DIST_TEST_OUT", out)];
+    if sync_bn {
+        env.push((SYNC_BN, "1"));
+    }
+    let children: Vec<Child> = (0..2)
+        .map(|r| spawn("rank_sgd_steps", r, 2, port, &env))
+        .collect();
+    for (r, c) in children.into_iter().enumerate() {
+        let (o, text) = wait(c);
+        assert!(o.status.success(), "rank {r}: {text}");
+    }
+    (
+        weights(&dir.path().join("rank0.safetensors")),
+        weights(&dir.path().join("rank1.safetensors")),
+    )
+}
+
 fn weights(path: &std::path::Path) -> Vec<(String, Tensor)> {
     let mut w = Tensor::read_safetensors(path).unwrap();
     w.sort_by(|a, b| a.0.cmp(&b.0));
@@ -198,28 +225,7 @@ fn two_ranks_step_like_one_process_averaging_the_half_batches() {
     if std::env::var(CHILD).is_ok() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let out = dir.path().to_str().unwrap();
-    let children: Vec<Child> = (0..2)
-        .map(|r| {
-            spawn(
-                "rank_sgd_steps",
-                r,
-                2,
-                port,
-                &[("SHIFTLIVE_DIST_TEST_OUT", out)],
-            )
-        })
-        .collect();
-    for (r, c) in children.into_iter().enumerate() {
-        let (o, text) = wait(c);
-        assert!(o.status.success(), "rank {r}: {text}");
-    }
-    let (w0, w1) = (
-        weights(&dir.path().join("rank0.safetensors")),
-        weights(&dir.path().join("rank1.safetensors")),
-    );
+    let (w0, w1) = two_ranks_sgd(false);
     // One process: each half-batch's gradient (BatchNorm statistics per half), averaged.
     tch::set_num_threads(1);
     let (vs, net, mut sgd) = tiny_tsm(42);
@@ -271,4 +277,47 @@ fn two_ranks_step_like_one_process_averaging_the_half_batches() {
         .map(|(n, t)| (t - &trained[n]).abs().max().double_value(&[]))
         .fold(0.0, f64::max);
     assert!(moved > 1e-3, "weights moved by {moved}");
+}
+
+/// Synchronised BatchNorm: two ranks on half-batches step as one process on the whole batch with
+/// plain BatchNorm (statistics over both halves, the loss averaged over all clips), weights and
+/// running statistics alike.
+#[test]
+fn two_ranks_with_sync_bn_step_like_one_process_on_the_whole_batch() {
+    if std::env::var(CHILD).is_ok() {
+        return;
+    }
+    let (w0, w1) = two_ranks_sgd(true);
+    tch::set_num_threads(1);
+    let (vs, net, mut sgd) = tiny_tsm(42);
+    for step in 0..STEPS {
+        let (x0, y0) = half_batch(step, 0);
+        let (x1, y1) = half_batch(step, 1);
+        let (x, y) = (Tensor::cat(&[x0, x1], 0), Tensor::cat(&[y0, y1], 0));
+        train_step_with(&net, &mut sgd, &x, &y, None, &SETTINGS, &mut NoHook).unwrap();
+    }
+    let trained: std::collections::BTreeMap<String, Tensor> = vs.variables().into_iter().collect();
+    let (mut worst, mut worst_stats) = (0f64, 0f64);
+    for ((n0, t0), (n1, t1)) in w0.iter().zip(&w1) {
+        assert_eq!(n0, n1);
+        assert!(t0.equal(t1), "{n0} differs between the ranks");
+        let d = (t0 - &trained[n0]).abs().max().double_value(&[]);
+        if trained[n0].requires_grad() {
+            worst = worst.max(d);
+        } else {
+            worst_stats = worst_stats.max(d);
+        }
+    }
+    assert_eq!(w0.len(), trained.len());
+    eprintln!("sync BN: max abs difference to one process {worst:e} (weights), {worst_stats:e} (running statistics)");
+    assert!(worst <= 1e-5, "weights differ from one process by {worst:e}");
+    assert!(worst_stats <= 1e-5, "running statistics differ by {worst_stats:e}");
+    // Without synchronisation the same steps differ (the test can tell the two apart).
+    let (p0, _) = two_ranks_sgd(false);
+    let apart = p0
+        .iter()
+        .filter(|(n, _)| trained[n].requires_grad())
+        .map(|(n, t)| (t - &trained[n]).abs().max().double_value(&[]))
+        .fold(0.0, f64::max);
+    assert!(apart > 100.0 * worst.max(1e-7), "per-replica BatchNorm is as close: {apart:e}");
 }

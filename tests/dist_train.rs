@@ -126,12 +126,11 @@ fn two_ranks_train_and_only_rank_0_writes() {
     let dir = tempfile::tempdir().unwrap();
     let (out0, out1) = (dir.path().join("rank0"), dir.path().join("rank1"));
     let port = free_port();
-    let r0 = rank("0", 2, port, &out0, &["--epochs", "2"])
-        .spawn()
-        .unwrap();
-    let r1 = rank("1", 2, port, &out1, &["--epochs", "2"])
-        .spawn()
-        .unwrap();
+    // With synchronised BatchNorm: the flag's way through the trainer (its numbers are checked
+    // in tests/dist.rs).
+    let args = ["--epochs", "2", "--sync-bn"];
+    let r0 = rank("0", 2, port, &out0, &args).spawn().unwrap();
+    let r1 = rank("1", 2, port, &out1, &args).spawn().unwrap();
     let limit = Duration::from_secs(240);
     let ((ok0, e0, _), (ok1, e1, _)) = (finish(r0, t0, limit), finish(r1, t0, limit));
     assert!(ok0 && ok1, "rank 0: {e0}\nrank 1: {e1}");
@@ -145,6 +144,9 @@ fn two_ranks_train_and_only_rank_0_writes() {
     ] {
         assert!(written.contains(&f.to_string()), "{f} missing: {written:?}");
     }
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out0.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["sync_bn"], true, "{config}");
     // Rank 0's records are the job's: both ranks' 16 clips a step count, all 18 videos validated.
     let metrics = std::fs::read_to_string(out0.join("metrics.jsonl")).unwrap();
     let last: serde_json::Value = serde_json::from_str(metrics.lines().last().unwrap()).unwrap();

@@ -91,6 +91,11 @@ pub struct TrainArgs {
     /// the preset's)
     #[arg(long, action = clap::ArgAction::Set)]
     partial_bn: Option<bool>,
+    /// Synchronised BatchNorm in a data-parallel run: every rank normalises with the statistics
+    /// of the global batch (one small all-reduce per BatchNorm in forward and in backward);
+    /// without it each rank uses its own share's, as DistributedDataParallel does
+    #[arg(long)]
+    sync_bn: bool,
     /// Label smoothing of the cross-entropy, 0..=0.99 (default: 0)
     #[arg(long, value_parser = super::ranges::finite64(0.0..=0.99))]
     label_smoothing: Option<f64>,
@@ -190,6 +195,7 @@ impl TrainArgs {
             clip_grad: self.clip_grad,
             dropout: self.dropout,
             partial_bn: self.partial_bn,
+            sync_bn: self.sync_bn.then_some(true),
             label_smoothing: self.label_smoothing,
             segments: self.segments,
             interval: self.interval,

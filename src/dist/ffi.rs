@@ -56,6 +56,15 @@ unsafe extern "C" {
         value: *mut i64,
         err: *mut *mut c_char,
     ) -> c_int;
+    fn sl_replicas_new(g: *mut c_void, err: *mut *mut c_char) -> *mut c_void;
+    fn sl_replicas_free(r: *mut c_void);
+    fn sl_replicas_sum(
+        r: *mut c_void,
+        x: *const c_void,
+        out: *mut *mut c_void,
+        err: *mut *mut c_char,
+    ) -> c_int;
+    fn sl_replicas_take_error(r: *mut c_void) -> *mut c_char;
     fn sl_store_check(
         g: *mut c_void,
         key: *const c_char,
@@ -192,6 +201,63 @@ impl Handle {
         // SAFETY: found is written by the shim on success.
         call(|err| unsafe { sl_store_check(self.0, key.as_ptr(), &mut found, err) })?;
         Ok(found == 1)
+    }
+}
+
+/// The shim's handle for synchronised BatchNorm: its own reference to the started backend, so
+/// it lives as long as the model holding it, whatever happens to the [`Handle`].
+pub(super) struct Replicas(*mut c_void);
+
+// SAFETY: the handle is a c10d backend reference and a mutex-guarded message; c10d backends are
+// meant to be called from any thread, and a model (its only user) runs its passes on one thread
+// at a time, so the collectives keep one order on every rank.
+unsafe impl Send for Replicas {}
+unsafe impl Sync for Replicas {}
+
+impl Handle {
+    /// A synchronised-BatchNorm handle on this (started) group.
+    pub(super) fn replicas(&self) -> Result<Replicas, String> {
+        let mut err: *mut c_char = ptr::null_mut();
+        // SAFETY: self.0 is a live group; the shim catches every exception.
+        let r = unsafe { sl_replicas_new(self.0, &mut err) };
+        if r.is_null() {
+            Err(take(err))
+        } else {
+            Ok(Replicas(r))
+        }
+    }
+}
+
+impl Replicas {
+    /// The sum over the ranks of `x`, differentiable (its backward sums the gradients so). A
+    /// collective that fails inside it leaves the local value and keeps the message for
+    /// [`Replicas::take_error`].
+    pub(super) fn all_sum(&self, x: &Tensor) -> Result<Tensor, String> {
+        let mut out: *mut c_void = ptr::null_mut();
+        // SAFETY: x is a live at::Tensor borrowed for the call; on success `out` is a new
+        // at::Tensor allocated with `new`, which tch owns and frees as its own tensors.
+        call(|err| unsafe { sl_replicas_sum(self.0, x.as_ptr() as *const c_void, &mut out, err) })?;
+        Ok(unsafe { Tensor::from_ptr(out.cast()) })
+    }
+
+    /// The first collective failure inside a pass since the last call.
+    pub(super) fn take_error(&self) -> Option<String> {
+        // SAFETY: self.0 is live; the message is malloc'd, taken (and freed) by `take`.
+        let e = unsafe { sl_replicas_take_error(self.0) };
+        (!e.is_null()).then(|| take(e))
+    }
+}
+
+impl crate::model::sync_bn::ReplicaSum for Replicas {
+    fn sum(&self, x: &Tensor) -> Result<Tensor, tch::TchError> {
+        self.all_sum(x).map_err(tch::TchError::Torch)
+    }
+}
+
+impl Drop for Replicas {
+    fn drop(&mut self) {
+        // SAFETY: made by sl_replicas_new, freed once.
+        unsafe { sl_replicas_free(self.0) }
     }
 }
 

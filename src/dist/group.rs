@@ -9,7 +9,7 @@ use tch::{Device, Kind, Tensor};
 
 use super::DistError;
 use super::agree::first_difference;
-use super::ffi::Handle;
+use super::ffi::{Handle, Replicas};
 use super::launch::Launch;
 
 /// The collective library.
@@ -48,6 +48,8 @@ pub struct ProcessGroup {
     agent_store: bool,
     /// Rounds of [`ProcessGroup::agree`] and failure checks so far (fresh store keys each).
     round: std::cell::Cell<u32>,
+    /// Synchronised BatchNorm's sums, once asked for ([`ProcessGroup::replica_sum`]).
+    replicas: std::cell::OnceCell<std::sync::Arc<Replicas>>,
 }
 
 const PREFIX: &str = "shiftlive/";
@@ -86,6 +88,7 @@ impl ProcessGroup {
             timeout,
             agent_store: launch.agent_store,
             round: std::cell::Cell::new(0),
+            replicas: std::cell::OnceCell::new(),
         };
         pg.claim()?;
         pg.h.start(backend.name())
@@ -108,6 +111,33 @@ impl ProcessGroup {
 
     pub fn world(&self) -> usize {
         self.world
+    }
+
+    /// The differentiable sum over the ranks that synchronised BatchNorm takes of its
+    /// statistics (`ActionNet::sync_batch_norm`). A collective that fails inside a pass is kept
+    /// and reported by [`ProcessGroup::check_passes`].
+    pub fn replica_sum(&self) -> Result<crate::model::sync_bn::SyncBn, DistError> {
+        let replicas = match self.replicas.get() {
+            Some(r) => r.clone(),
+            None => {
+                let r = std::sync::Arc::new(
+                    self.h
+                        .replicas()
+                        .map_err(|m| self.collective("sync BatchNorm", &m))?,
+                );
+                self.replicas.get_or_init(|| r).clone()
+            }
+        };
+        Ok(crate::model::sync_bn::SyncBn(replicas))
+    }
+
+    /// The first collective of synchronised BatchNorm that failed inside a forward or backward
+    /// pass since the last check, as the error of a failed collective.
+    pub fn check_passes(&self) -> Result<(), DistError> {
+        match self.replicas.get().and_then(|r| r.take_error()) {
+            Some(message) => Err(self.collective("sync BatchNorm all-reduce", &message)),
+            None => Ok(()),
+        }
     }
 
     /// Sums `tensors` (all of one dtype) over the ranks, in place, in one collective.

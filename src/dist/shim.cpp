@@ -12,6 +12,7 @@
 
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <torch/csrc/autograd/custom_function.h>
 #ifdef SHIFTLIVE_NCCL
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
@@ -19,6 +20,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -73,6 +75,68 @@ std::vector<at::Tensor> gather(at::Tensor** tensors, size_t n) {
   }
   return v;
 }
+
+void all_reduce_one(c10d::Backend& pg, at::Tensor& t) {
+  std::vector<at::Tensor> v{t};
+  c10d::AllreduceOptions opts;
+  opts.reduceOp = c10d::ReduceOp::SUM;
+  pg.allreduce(v, opts)->wait();
+}
+
+// The sum over the ranks that synchronised BatchNorm takes of its statistics, with its own
+// reference to the backend (it may outlive nothing: the Rust side drops it with the model).
+// A collective that fails inside a forward or backward pass cannot return an error through
+// autograd without unwinding into Rust: the message is kept here (the local value is used), and
+// the training step asks for it before its own gradient all-reduce (sl_replicas_take_error).
+struct Replicas {
+  c10::intrusive_ptr<c10d::Backend> backend;
+  std::mutex mutex;
+  std::string error;
+
+  // After a failure the job is over: the remaining collectives of the pass are skipped (each
+  // could wait the whole timeout), and the step reports the first failure.
+  void sum(at::Tensor& t) {
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      if (!error.empty()) {
+        return;
+      }
+    }
+    try {
+      all_reduce_one(*backend, t);
+    } catch (const c10::Error& e) {
+      keep(e.what_without_backtrace());
+    } catch (const std::exception& e) {
+      keep(e.what());
+    }
+  }
+  void keep(const std::string& message) {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (error.empty()) {
+      error = message;
+    }
+  }
+};
+
+// y = sum over the ranks of x; its backward sums the incoming gradients over the ranks the same
+// way (every rank's loss depends on every rank's x through y): PyTorch's SyncBatchNorm reduces
+// its statistics and their gradients so.
+struct ReplicaSum : public torch::autograd::Function<ReplicaSum> {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x,
+                            int64_t replicas) {
+    ctx->saved_data["replicas"] = replicas;
+    auto y = x.contiguous().clone();
+    reinterpret_cast<Replicas*>(replicas)->sum(y);
+    return y;
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    auto replicas = reinterpret_cast<Replicas*>(ctx->saved_data["replicas"].toInt());
+    auto g = grads[0].contiguous().clone();
+    replicas->sum(g);
+    return {g, torch::autograd::Variable()};
+  }
+};
 
 }  // namespace
 
@@ -203,6 +267,40 @@ int sl_store_check(void* group, const char* key, int* found, char** err) {
     auto g = static_cast<Group*>(group);
     *found = g->store->check({std::string(key)}) ? 1 : 0;
   });
+}
+
+// A handle for synchronised BatchNorm on the started group (sl_replicas_free releases it).
+void* sl_replicas_new(void* group, char** err) {
+  Replicas* r = nullptr;
+  guard(err, [&] {
+    auto g = static_cast<Group*>(group);
+    started(group);
+    r = new Replicas();
+    r->backend = g->backend;
+  });
+  return r;
+}
+
+void sl_replicas_free(void* replicas) { delete static_cast<Replicas*>(replicas); }
+
+// *out = the differentiable sum over the ranks of *x (a new tensor, tch's to own).
+int sl_replicas_sum(void* replicas, at::Tensor* x, at::Tensor** out, char** err) {
+  return guard(err, [&] {
+    auto y = ReplicaSum::apply(*x, reinterpret_cast<int64_t>(replicas));
+    *out = new at::Tensor(std::move(y));
+  });
+}
+
+// The first collective failure of a forward or backward pass since the last call, or null.
+char* sl_replicas_take_error(void* replicas) {
+  auto r = static_cast<Replicas*>(replicas);
+  std::lock_guard<std::mutex> lock(r->mutex);
+  if (r->error.empty()) {
+    return nullptr;
+  }
+  char* out = dup(r->error);
+  r->error.clear();
+  return out;
 }
 
 }  // extern "C"

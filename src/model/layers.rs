@@ -3,6 +3,8 @@
 
 use tch::{Tensor, nn};
 
+use super::sync_bn::{self, SyncBn};
+
 /// Geometry of a 2D convolution with a square kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConvSpec {
@@ -73,6 +75,9 @@ pub struct ConvBn {
     /// Partial BN (TSN): this BatchNorm keeps its running statistics and runs in evaluation mode
     /// even in a training pass.
     frozen_bn: bool,
+    /// Synchronised BatchNorm (data-parallel training): a training pass takes the statistics of
+    /// all replicas.
+    sync: Option<SyncBn>,
 }
 
 /// Puts a 4-D tensor in channels-last memory order (NHWC strides, NCHW shape).
@@ -129,6 +134,7 @@ impl ConvBn {
             names,
             inference: None,
             frozen_bn: false,
+            sync: None,
         }
     }
 
@@ -147,6 +153,11 @@ impl ConvBn {
     pub fn freeze_bn(&mut self, frozen: bool) {
         self.frozen_bn = frozen;
         set_bn_trainable(&mut self.bn, !frozen);
+    }
+
+    /// Synchronises the BatchNorm's training statistics over the replicas (None: per replica).
+    pub fn sync_bn(&mut self, sync: Option<SyncBn>) {
+        self.sync = sync;
     }
 
     /// Folds the BatchNorm into the convolution (computed in fp32, then converted to `layout`):
@@ -184,15 +195,24 @@ impl ConvBn {
         if let Some((weight, bias)) = &self.inference {
             return x.conv2d(weight, Some(bias), stride, padding, [1, 1], s.groups);
         }
-        x.conv2d(
+        let y = x.conv2d(
             &self.weight,
             self.bias.as_ref(),
             stride,
             padding,
             [1, 1],
             s.groups,
-        )
-        .apply_t(&self.bn, train && !self.frozen_bn)
+        );
+        let train = train && !self.frozen_bn;
+        if let (true, Some(sync)) = (train, &self.sync) {
+            match sync_bn::batch_norm(&y, &self.bn, sync.0.as_ref()) {
+                Ok(y) => return y,
+                // tch's own failures (the collectives keep theirs for the step): the tensor ops
+                // around this one would have failed the same way.
+                Err(e) => tracing::error!("{}: synchronised BatchNorm failed: {e}", self.names.1),
+            }
+        }
+        y.apply_t(&self.bn, train)
     }
 }
 

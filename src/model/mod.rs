@@ -18,6 +18,7 @@ pub mod preset;
 pub mod resnet;
 mod resnet_block;
 pub mod shift;
+pub mod sync_bn;
 pub mod trunk;
 pub mod vgg;
 

@@ -96,6 +96,16 @@ impl ActionNet {
         }
     }
 
+    /// Synchronised BatchNorm for data-parallel training (None: per-replica statistics, DDP's
+    /// default): every training pass of the trunk's 2D BatchNorms takes the statistics of the
+    /// global batch through `sync`. ECO's 3D BatchNorms keep per-replica statistics; frozen ones
+    /// (partial BN) are not touched.
+    pub fn sync_batch_norm(&mut self, sync: Option<crate::model::sync_bn::SyncBn>) {
+        for conv in self.body.conv_bns_mut() {
+            conv.sync_bn(sync.clone());
+        }
+    }
+
     /// Re-initialises the classifier as PyTorch's `nn.Linear` does (uniform in +-1/sqrt(fan_in)),
     /// for training from scratch: TSM's N(0, 0.001) suits a pretrained trunk, but from scratch
     /// its tiny weights starve the trunk of gradient for many epochs.

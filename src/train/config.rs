@@ -188,6 +188,10 @@ pub struct Regimen {
     /// Clip the gradients' joint L2 norm to this.
     pub clip_grad: Option<f64>,
     pub partial_bn: bool,
+    /// Synchronised BatchNorm in a data-parallel run: the statistics of the global batch
+    /// instead of each rank's share (`--sync-bn`; a run of one process is unchanged).
+    #[serde(default)]
+    pub sync_bn: bool,
     pub label_smoothing: f64,
     /// Multi-scale crop scales (TSN: 1, .875, .75, .66).
     pub scales: Vec<f32>,

@@ -28,6 +28,7 @@ pub struct Overrides {
     pub clip_grad: Option<f64>,
     pub dropout: Option<f64>,
     pub partial_bn: Option<bool>,
+    pub sync_bn: Option<bool>,
     pub label_smoothing: Option<f64>,
     pub segments: Option<i64>,
     /// 0 for TSN segments.
@@ -115,6 +116,7 @@ impl TrainConfig {
                 "--partial-bn",
                 put(&mut self.regimen.partial_bn, o.partial_bn),
             ),
+            ("--sync-bn", put(&mut self.regimen.sync_bn, o.sync_bn)),
             (
                 "--label-smoothing",
                 put(&mut self.regimen.label_smoothing, o.label_smoothing),

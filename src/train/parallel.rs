@@ -2,7 +2,8 @@
 //! rank 0's starting weights and buffers broadcast to all, each rank its shard of the epoch's
 //! order ([`Shard`]), the gradients averaged over the ranks in buckets of about 25 MB between
 //! backward and the update ([`GradSync`], the step's hook), so every rank takes the same SGD
-//! step. BatchNorm keeps per-replica statistics (DDP's default). Validation is split over the
+//! step. BatchNorm keeps per-replica statistics (DDP's default), or with `--sync-bn` takes those
+//! of the global batch (`model::sync_bn`). Validation is split over the
 //! ranks and its counts summed; the step's loss and hits are summed, so rank 0's records are the
 //! job's. Only rank 0 writes (see `Checkpointer::writing`). Before any work the ranks compare
 //! their config and data lists and refuse to start if they differ.
@@ -41,6 +42,8 @@ pub struct GradSync<'a> {
 
 impl StepHook for GradSync<'_> {
     fn after_backward(&mut self, sgd: &mut Sgd) -> Result<(), TrainError> {
+        // Synchronised BatchNorm's collectives ran inside the passes: a failure there first.
+        self.pg.check_passes()?;
         self.pg.all_reduce_mean(&sgd.grads(), self.bucket_bytes)?;
         broadcast_flat(self.pg, &self.buffers)
     }

@@ -70,6 +70,7 @@ impl Recipe {
                 },
                 clip_grad: Some(20.0),
                 partial_bn: true,
+                sync_bn: false,
                 label_smoothing: 0.0,
                 scales: vec![1.0, 0.875, 0.75, 0.66],
                 flip: FlipSpec::On,
@@ -100,6 +101,7 @@ impl Recipe {
                 },
                 clip_grad: None,
                 partial_bn: false,
+                sync_bn: false,
                 ..base.regimen
             },
             dropout: 0.9,
@@ -129,6 +131,7 @@ impl Recipe {
                 },
                 clip_grad: Some(40.0),
                 partial_bn: false,
+                sync_bn: false,
                 interval: Some(4),
                 test: TestViews {
                     clips: 10,
@@ -164,6 +167,7 @@ impl Recipe {
                 },
                 clip_grad: Some(20.0),
                 partial_bn: false,
+                sync_bn: false,
                 label_smoothing: 0.0,
                 scales: vec![1.0],
                 flip: FlipSpec::Mirror,

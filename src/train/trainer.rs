@@ -214,6 +214,12 @@ impl Trainer {
             tracing::warn!("{w}");
         }
         net.set_partial_bn(config.regimen.partial_bn);
+        if config.regimen.sync_bn {
+            match &self.dist {
+                Some(pg) if pg.world() > 1 => net.sync_batch_norm(Some(pg.replica_sum()?)),
+                _ => tracing::info!("--sync-bn: a run of one process, BatchNorm as without it"),
+            }
+        }
         let mut sgd = Sgd::new(&vs, config.regimen.sgd, net.classifier_prefix());
         if let Some(tensors) = &saved {
             checkpointer.resume_optimiser(&mut sgd, tensors)?;
