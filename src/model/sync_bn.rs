@@ -50,7 +50,7 @@ impl fmt::Debug for SyncBn {
 /// `nn::BatchNorm` does (momentum, unbiased variance over the global count). The statistics are
 /// taken in fp32 whatever `x`'s dtype (autocast).
 pub fn batch_norm(x: &Tensor, bn: &nn::BatchNorm, sum: &dyn ReplicaSum) -> Result<Tensor, TchError> {
-    let c = x.f_size()?.get(1).copied().unwrap_or(0);
+    let c = x.size().get(1).copied().unwrap_or(0);
     let dims: Vec<i64> = (0..x.dim() as i64).filter(|&d| d != 1).collect();
     let xf = x.f_to_kind(Kind::Float)?;
     let count = (x.numel() as i64 / c.max(1)) as f64;
@@ -129,8 +129,8 @@ mod tests {
                     nn::batch_norm3d(p, 4, Default::default())
                 };
                 tch::no_grad(|| {
-                    bn.ws.as_ref().unwrap().copy_(&Tensor::from_slice(&[0.5f32, 1.5, -1.0, 2.0]));
-                    bn.bs.as_ref().unwrap().copy_(&Tensor::from_slice(&[0.1f32, -0.2, 0.3, 0.0]));
+                    bn.ws.as_ref().unwrap().shallow_clone().copy_(&Tensor::from_slice(&[0.5f32, 1.5, -1.0, 2.0]));
+                    bn.bs.as_ref().unwrap().shallow_clone().copy_(&Tensor::from_slice(&[0.1f32, -0.2, 0.3, 0.0]));
                 });
                 bn
             };
