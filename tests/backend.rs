@@ -71,7 +71,8 @@ fn missing_library_is_an_error_and_auto_falls_back() {
         ))
         .unwrap();
     assert!(logits.isfinite().all().int64_value(&[]) == 1);
-    // bf16 is not for ONNX Runtime: refused when asked, libtorch under auto.
+    // bf16 is not for ONNX Runtime: refused when asked, never chosen by auto (OpenVINO's bf16
+    // where the CPU computes bf16 natively, else libtorch).
     let mut bf16 = Recognizer::from_checkpoint(
         &shipped_model(),
         RecognizerOptions {
@@ -81,10 +82,13 @@ fn missing_library_is_an_error_and_auto_falls_back() {
     )
     .unwrap();
     assert!(bf16.set_backend(Backend::Onnxruntime, &runtimes()).is_err());
-    assert_eq!(
-        bf16.set_backend(Backend::Auto, &runtimes()).unwrap(),
+    let chosen = bf16.set_backend(Backend::Auto, &runtimes()).unwrap();
+    let expected = if shiftlive::online::cpu_has_native_bf16() {
+        Backend::Openvino
+    } else {
         Backend::Libtorch
-    );
+    };
+    assert_eq!(chosen, expected, "bf16 auto");
 }
 
 #[test]

@@ -440,6 +440,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut result = result;
     if let (Some(Value::Object(fields)), Value::Object(out)) = (backends, &mut result) {
         out.extend(fields);
+        // bf16 (CPUs with native bf16): our default bf16 step against OpenVINO's own.
+        let ours = out.get("backend_auto_bf16_ms_p50").and_then(Value::as_f64);
+        let theirs = runtime_ms("openvino_bf16_ms_p50");
+        out.insert("openvino_bf16_ms_p50".into(), json!(theirs));
+        out.insert(
+            "vs_openvino_bf16".into(),
+            json!(ours.zip(theirs).map(|(o, t)| o / t)),
+        );
     }
     #[cfg(feature = "capture")]
     if !args.live.skip_live

@@ -80,20 +80,23 @@ impl Recognizer {
     }
 
     /// Runs the steps on `backend` from now on, every stream starting afresh; returns the backend
-    /// chosen. `auto` tries [`Backend::AUTO_CPU_FP32`] in order on a CPU in fp32 (libtorch
-    /// elsewhere) and falls back to libtorch with a warning when one cannot start; an explicit
-    /// runtime that cannot start is an error and leaves the recogniser on libtorch.
+    /// chosen. `auto` tries [`Backend::AUTO_CPU_FP32`] in order on a CPU in fp32,
+    /// [`Backend::AUTO_CPU_BF16`] in bf16 on a CPU that computes it natively, libtorch elsewhere,
+    /// and falls back to libtorch with a warning when one cannot start; an explicit runtime that
+    /// cannot start is an error and leaves the recogniser on libtorch.
     pub fn set_backend(
         &mut self,
         backend: Backend,
         options: &BackendOptions,
     ) -> Result<Backend, BackendError> {
-        let cpu_f32 =
-            self.options.device == Device::Cpu && self.options.precision == Precision::F32;
-        let order: &[Backend] = match backend {
-            Backend::Auto if cpu_f32 => Backend::AUTO_CPU_FP32,
-            Backend::Auto => &[Backend::Libtorch],
-            Backend::Libtorch | Backend::Onnxruntime | Backend::Openvino => {
+        let cpu = self.options.device == Device::Cpu;
+        let order: &[Backend] = match (backend, cpu, self.options.precision) {
+            (Backend::Auto, true, Precision::F32) => Backend::AUTO_CPU_FP32,
+            (Backend::Auto, true, Precision::Bf16) if cpu_has_native_bf16() => {
+                Backend::AUTO_CPU_BF16
+            }
+            (Backend::Auto, _, _) => &[Backend::Libtorch],
+            (Backend::Libtorch | Backend::Onnxruntime | Backend::Openvino, _, _) => {
                 std::slice::from_ref(&backend)
             }
         };
