@@ -53,7 +53,7 @@ impl Backend {
     /// skipped with a warning. Measured with `bench` (2 threads, batch 1, 224 px, MobileNetV2-TSM
     /// online; issue 22): on a 2-core AMD EPYC with AVX2 only, ONNX Runtime 7.0 ms, OpenVINO 7.9,
     /// libtorch 12.0 (ResNet-50-TSM 58.3, 72.6, 78.0); on a 2-core AMD EPYC (Zen 5, AVX-512)
-    /// ONNX Runtime 4.5-5.8, OpenVINO 4.1-5.4, libtorch 9.5-9.9 from run to run. Its thread pool
+    /// ONNX Runtime 4.5-6.6, OpenVINO 4.1-5.4, libtorch 9.5-11.8 from run to run. Its thread pool
     /// also keeps its speed inside the live pipeline, where libtorch's OpenMP step waits at each
     /// op's barrier for a thread the decoder preempted (`bench --live`, issue 21). A trial of
     /// each at start-up was tried and dropped: the winner between the two runtimes changed from
@@ -62,7 +62,8 @@ impl Backend {
         &[Backend::Onnxruntime, Backend::Openvino, Backend::Libtorch];
     /// What `auto` tries for a bf16 step on a CPU with native bf16 (AVX512-BF16 or AMX):
     /// OpenVINO's bf16 (ONNX Runtime runs fp32 only), then libtorch's. Measured on the Zen 5
-    /// EPYC above: OpenVINO bf16 2.0-3.2 ms against libtorch bf16 6.2-7.3 ms.
+    /// EPYC above: OpenVINO bf16 2.0-5.6 ms against libtorch bf16 6.2-7.9 ms (MobileNetV2-TSM),
+    /// 18.1-28.6 against 27.1-29.5 ms (ResNet-50-TSM).
     pub const AUTO_CPU_BF16: &[Backend] = &[Backend::Openvino, Backend::Libtorch];
 
     pub fn name(self) -> &'static str {
