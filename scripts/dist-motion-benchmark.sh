@@ -9,7 +9,9 @@
 #
 # Settings (environment): OUT (runs/dist-motion-benchmark), RANKS (2), EPOCHS (the preset's 40),
 # SYNC_BN (1: add --sync-bn to the ranks' run), REUSE_ONE (1: take the one-process run of an
-# earlier call in OUT), BIN (the release binary, built if missing), PORT (29517). The set is the motion benchmark's (60 videos a class, 32 frames of 64 px, seed 1).
+# earlier call in OUT), INIT (a checkpoint to fine-tune from, e.g. the shipped
+# assets/models/motion-tsm-r18-tiny.safetensors; default: from scratch), DATA_SEED (the synthetic
+# set's seed, 1), BIN (the release binary, built if missing), PORT (29517). The set is the motion benchmark's (60 videos a class, 32 frames of 64 px, seed 1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,10 +35,12 @@ sync=()
 if [[ "${SYNC_BN:-0}" == "1" ]]; then sync=(--sync-bn); fi
 mkdir -p "$OUT"
 if [[ ! -f "$OUT/data/synth.json" ]]; then
-    "$BIN" synth --out "$OUT/data" --per-class 60 --frames 32 --size 64 --seed 1 >&2
+    "$BIN" synth --out "$OUT/data" --per-class 60 --frames 32 --size 64 --seed "${DATA_SEED:-1}" >&2
 fi
+init=()
+if [[ -n "${INIT:-}" ]]; then init=(--init "$INIT"); fi
 common=(train --preset tsm_online_tiny --data "$OUT/data" --split 1 --seed 1 --workers 1
-        --device cpu --quiet "${epochs[@]}")
+        --device cpu --quiet "${epochs[@]}" "${init[@]}")
 
 # report NAME DIR START END: the run's JSON line (top-1 of its last-epoch weights on the test list).
 report() {
