@@ -309,9 +309,17 @@ fn two_ranks_with_sync_bn_step_like_one_process_on_the_whole_batch() {
         }
     }
     assert_eq!(w0.len(), trained.len());
-    eprintln!("sync BN: max abs difference to one process {worst:e} (weights), {worst_stats:e} (running statistics)");
-    assert!(worst <= 1e-5, "weights differ from one process by {worst:e}");
-    assert!(worst_stats <= 1e-5, "running statistics differ by {worst_stats:e}");
+    eprintln!(
+        "sync BN: max abs difference to one process {worst:e} (weights), {worst_stats:e} (running statistics)"
+    );
+    assert!(
+        worst <= 1e-5,
+        "weights differ from one process by {worst:e}"
+    );
+    assert!(
+        worst_stats <= 1e-5,
+        "running statistics differ by {worst_stats:e}"
+    );
     // Without synchronisation the same steps differ (the test can tell the two apart).
     let (p0, _) = two_ranks_sgd(false);
     let apart = p0
@@ -320,5 +328,8 @@ fn two_ranks_with_sync_bn_step_like_one_process_on_the_whole_batch() {
         .map(|(n, t)| (t - &trained[n]).abs().max().double_value(&[]))
         .fold(0.0, f64::max);
     eprintln!("per-replica BatchNorm: {apart:e} from one process");
-    assert!(apart > 100.0 * worst.max(1e-7), "per-replica BatchNorm is as close: {apart:e}");
+    assert!(
+        apart > 100.0 * worst.max(1e-7),
+        "per-replica BatchNorm is as close: {apart:e}"
+    );
 }

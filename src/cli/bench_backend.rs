@@ -114,7 +114,12 @@ pub(super) fn compare(
             Precision::Bf16,
         ));
         // What `--precision bf16` runs by default (Backend::AUTO_CPU_BF16).
-        setups.push(setup("auto bf16", "auto_bf16", Backend::Auto, Precision::Bf16));
+        setups.push(setup(
+            "auto bf16",
+            "auto_bf16",
+            Backend::Auto,
+            Precision::Bf16,
+        ));
     }
     eprintln!("the online step by backend (one stream, each timed alone):");
     let mut fields = serde_json::Map::new();

@@ -49,7 +49,11 @@ impl fmt::Debug for SyncBn {
 /// normalises with the global mean and biased variance, and moves the running statistics as
 /// `nn::BatchNorm` does (momentum, unbiased variance over the global count). The statistics are
 /// taken in fp32 whatever `x`'s dtype (autocast).
-pub fn batch_norm(x: &Tensor, bn: &nn::BatchNorm, sum: &dyn ReplicaSum) -> Result<Tensor, TchError> {
+pub fn batch_norm(
+    x: &Tensor,
+    bn: &nn::BatchNorm,
+    sum: &dyn ReplicaSum,
+) -> Result<Tensor, TchError> {
     let c = x.size().get(1).copied().unwrap_or(0);
     let dims: Vec<i64> = (0..x.dim() as i64).filter(|&d| d != 1).collect();
     let xf = x.f_to_kind(Kind::Float)?;
@@ -67,15 +71,17 @@ pub fn batch_norm(x: &Tensor, bn: &nn::BatchNorm, sum: &dyn ReplicaSum) -> Resul
     let global = sum.sum(&local)?;
     let n = global.f_narrow(0, 2 * c, 1)?;
     let mean = global.f_narrow(0, 0, c)?.f_div(&n)?;
+    // One pass (E[x^2] - mean^2, clamped at 0) so one all-reduce carries everything; in fp32 it
+    // agrees with nn::BatchNorm within 1e-5 on activations of the scale BatchNorm sees (test below).
     let var = global
         .f_narrow(0, c, c)?
         .f_div(&n)?
         .f_sub(&mean.f_square()?)?
         .f_clamp_min(0.0)?;
     let total = n.double_value(&[0]);
-    let (eps, momentum) = (BN_EPS, BN_MOMENTUM);
     tch::no_grad(|| -> Result<(), TchError> {
         let unbiased = var.f_mul_scalar(total / (total - 1.0).max(1.0))?;
+        let momentum = BN_MOMENTUM;
         let rm = &bn.running_mean;
         let rv = &bn.running_var;
         let new_mean = rm
@@ -88,7 +94,7 @@ pub fn batch_norm(x: &Tensor, bn: &nn::BatchNorm, sum: &dyn ReplicaSum) -> Resul
         rv.shallow_clone().f_copy_(&new_var)?;
         Ok(())
     })?;
-    let mut scale = var.f_add_scalar(eps)?.f_rsqrt()?;
+    let mut scale = var.f_add_scalar(BN_EPS)?.f_rsqrt()?;
     if let Some(w) = &bn.ws {
         scale = scale.f_mul(&w.f_to_kind(Kind::Float)?)?;
     }
@@ -129,8 +135,16 @@ mod tests {
                     nn::batch_norm3d(p, 4, Default::default())
                 };
                 tch::no_grad(|| {
-                    bn.ws.as_ref().unwrap().shallow_clone().copy_(&Tensor::from_slice(&[0.5f32, 1.5, -1.0, 2.0]));
-                    bn.bs.as_ref().unwrap().shallow_clone().copy_(&Tensor::from_slice(&[0.1f32, -0.2, 0.3, 0.0]));
+                    bn.ws
+                        .as_ref()
+                        .unwrap()
+                        .shallow_clone()
+                        .copy_(&Tensor::from_slice(&[0.5f32, 1.5, -1.0, 2.0]));
+                    bn.bs
+                        .as_ref()
+                        .unwrap()
+                        .shallow_clone()
+                        .copy_(&Tensor::from_slice(&[0.1f32, -0.2, 0.3, 0.0]));
                 });
                 bn
             };
@@ -139,16 +153,31 @@ mod tests {
                 .set_requires_grad(true);
             let w = Tensor::randn(shape, (Kind::Float, Device::Cpu));
             let y1 = x.apply_t(&plain, true);
-            let g1 = Tensor::run_backward(&[(&y1 * &w).sum(Kind::Float)], &[&x, plain.ws.as_ref().unwrap(), plain.bs.as_ref().unwrap()], false, false);
+            let g1 = Tensor::run_backward(
+                &[(&y1 * &w).sum(Kind::Float)],
+                &[&x, plain.ws.as_ref().unwrap(), plain.bs.as_ref().unwrap()],
+                false,
+                false,
+            );
             let y2 = batch_norm(&x, &synced, &SingleReplica).unwrap();
-            let g2 = Tensor::run_backward(&[(&y2 * &w).sum(Kind::Float)], &[&x, synced.ws.as_ref().unwrap(), synced.bs.as_ref().unwrap()], false, false);
+            let g2 = Tensor::run_backward(
+                &[(&y2 * &w).sum(Kind::Float)],
+                &[&x, synced.ws.as_ref().unwrap(), synced.bs.as_ref().unwrap()],
+                false,
+                false,
+            );
             assert!(max_diff(&y1, &y2) < 1e-5, "output {}", max_diff(&y1, &y2));
             for (a, b) in g1.iter().zip(&g2) {
                 assert!(max_diff(a, b) < 1e-4, "gradient {}", max_diff(a, b));
             }
             assert!(max_diff(&plain.running_mean, &synced.running_mean) < 1e-6);
             assert!(max_diff(&plain.running_var, &synced.running_var) < 1e-5);
-            assert!(max_diff(&plain.running_mean, &Tensor::zeros([4], (Kind::Float, Device::Cpu))) > 1e-2);
+            assert!(
+                max_diff(
+                    &plain.running_mean,
+                    &Tensor::zeros([4], (Kind::Float, Device::Cpu))
+                ) > 1e-2
+            );
         }
     }
 }

@@ -101,7 +101,6 @@ impl Recipe {
                 },
                 clip_grad: None,
                 partial_bn: false,
-                sync_bn: false,
                 ..base.regimen
             },
             dropout: 0.9,
@@ -131,7 +130,6 @@ impl Recipe {
                 },
                 clip_grad: Some(40.0),
                 partial_bn: false,
-                sync_bn: false,
                 interval: Some(4),
                 test: TestViews {
                     clips: 10,
