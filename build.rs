@@ -7,7 +7,8 @@
 //! Compiles the c10d shim (`src/dist/shim.cpp`, data-parallel training) against the libtorch
 //! torch-sys found, with torch-sys's own C++ standard and ABI flags. Gloo's headers come from
 //! Debian's libgloo-dev (see the shim's opening comment); the `nccl` feature adds ProcessGroupNCCL
-//! and is built only with SHIFTLIVE_CUDA=1.
+//! and is built only with SHIFTLIVE_CUDA=1. The same library holds `src/export/trace.cpp`, which
+//! ends a TorchScript trace with a tuple of outputs (tch's tracer cannot).
 
 use std::path::{Path, PathBuf};
 
@@ -17,6 +18,7 @@ fn main() {
     println!("cargo:rerun-if-env-changed=LIBTORCH");
     println!("cargo:rerun-if-env-changed=LIBTORCH_CXX11_ABI");
     println!("cargo:rerun-if-changed=src/dist/shim.cpp");
+    println!("cargo:rerun-if-changed=src/export/trace.cpp");
     let cuda = std::env::var("SHIFTLIVE_CUDA").as_deref() == Ok("1");
     let lib = libtorch_lib();
     if let Some(lib) = &lib {
@@ -90,7 +92,8 @@ fn shim(lib: Option<&Path>, cuda: bool) -> Result<(), String> {
         .flag("-DGLOG_USE_GLOG_EXPORT")
         .define("USE_DISTRIBUTED", None)
         .define("USE_C10D_GLOO", None)
-        .file("src/dist/shim.cpp");
+        .file("src/dist/shim.cpp")
+        .file("src/export/trace.cpp");
     if nccl {
         build
             .define("USE_C10D_NCCL", None)

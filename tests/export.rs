@@ -280,16 +280,13 @@ fn torchscript_module_loaded_back_reproduces_the_recognizer() {
         let out = dir.path().join(format!("{seed}.pt"));
         let manifest =
             export(&model, &out, &ExportOptions::new(ExportFormat::Torchscript)).unwrap();
-        let columns: Vec<[i64; 2]> = manifest
-            .states
-            .iter()
-            .enumerate()
-            .map(|(k, s)| {
-                let (input, columns) = s.torchscript.clone().unwrap();
-                assert_eq!(input, format!("INPUT__{}", k + 1));
-                columns
-            })
-            .collect();
+        assert_eq!(manifest.input.torchscript.as_deref(), Some("INPUT__0"));
+        assert_eq!(manifest.output.torchscript.as_deref(), Some("OUTPUT__0"));
+        for (k, s) in manifest.states.iter().enumerate() {
+            let names = s.torchscript.clone().unwrap();
+            assert_eq!(names.input, format!("INPUT__{}", k + 1));
+            assert_eq!(names.output, format!("OUTPUT__{}", k + 1));
+        }
         let module = tch::CModule::load(&out).unwrap();
         let x = frames(FRAMES, 1, 64, seed).squeeze_dim(1);
         let mut states: Vec<Tensor> = manifest
@@ -300,18 +297,29 @@ fn torchscript_module_loaded_back_reproduces_the_recognizer() {
                 Tensor::zeros(shape.as_slice(), (Kind::Float, Device::Cpu))
             })
             .collect();
-        let classes = manifest.output.shape[0];
         let mut got = Vec::new();
         for t in 0..FRAMES {
-            let mut inputs = vec![x.narrow(0, t, 1)];
-            inputs.extend(states.iter().map(Tensor::shallow_clone));
-            let packed = module.forward_ts(&inputs).unwrap(); // OUTPUT__0
-            got.push(packed.narrow(1, 0, classes));
-            states = states
-                .iter()
-                .zip(&columns)
-                .map(|(s, [a, b])| packed.narrow(1, *a, b - a).view(s.size().as_slice()))
-                .collect();
+            let mut inputs = vec![tch::IValue::Tensor(x.narrow(0, t, 1))];
+            inputs.extend(
+                states
+                    .iter()
+                    .map(|s| tch::IValue::Tensor(s.shallow_clone())),
+            );
+            // One tuple: OUTPUT__0 the logits, OUTPUT__{K+1} the K-th new state.
+            let tch::IValue::Tuple(outputs) = module.forward_is(&inputs).unwrap() else {
+                panic!("{preset:?}: the module does not return a tuple");
+            };
+            assert_eq!(outputs.len(), states.len() + 1, "{preset:?}");
+            let mut outputs = outputs.into_iter().map(|v| match v {
+                tch::IValue::Tensor(t) => t,
+                other => panic!("{preset:?}: an output is not a tensor: {other:?}"),
+            });
+            got.push(outputs.next().unwrap());
+            let new: Vec<Tensor> = outputs.collect();
+            for (old, new) in states.iter().zip(&new) {
+                assert_eq!(old.size(), new.size(), "{preset:?}: a state changed shape");
+            }
+            states = new;
         }
         let worst = worst_frame(&Tensor::cat(&got, 0), &recognizer_logits(&model, &x));
         println!("{preset:?}: TorchScript vs Recognizer: {worst:.2e}");

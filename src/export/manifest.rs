@@ -15,6 +15,19 @@ pub struct TensorSpec {
     pub name: String,
     pub shape: Vec<i64>,
     pub dtype: &'static str,
+    /// In a TorchScript export: its name by position in Triton's libtorch naming (`INPUT__0`
+    /// the frame, `OUTPUT__0` the logits).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub torchscript: Option<String>,
+}
+
+/// The positional names of a state in a TorchScript export (Triton's libtorch naming): the
+/// K-th state goes in as `INPUT__{K+1}` and comes out as `OUTPUT__{K+1}` (the module returns the
+/// tuple `(logits, state_out_0, ...)`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TorchscriptNames {
+    pub input: String,
+    pub output: String,
 }
 
 /// One state of the online step: feed `output` of frame t back as `input` of frame t+1 of the
@@ -25,11 +38,9 @@ pub struct StateEntry {
     pub output: String,
     pub shape: Vec<i64>,
     pub dtype: &'static str,
-    /// In a TorchScript export: the positional input (`INPUT__{K+1}`, Triton's libtorch naming)
-    /// and the columns `[start, end)` of the packed output `OUTPUT__0` holding the new state
-    /// (flattened `[N, fold*H*W]`).
+    /// In a TorchScript export: its positional names.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub torchscript: Option<(String, [i64; 2])>,
+    pub torchscript: Option<TorchscriptNames>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -80,11 +91,13 @@ impl Manifest {
                 name: graph.input.0.clone(),
                 shape: graph.input.1.clone(),
                 dtype: f32,
+                torchscript: None,
             },
             output: TensorSpec {
                 name: "logits".into(),
                 shape: vec![graph.classes],
                 dtype: f32,
+                torchscript: None,
             },
             states: graph.states.iter().map(state_entry).collect(),
             preprocess,
@@ -94,15 +107,16 @@ impl Manifest {
         }
     }
 
-    /// Adds the TorchScript positions: `INPUT__0` the frame, `INPUT__{K+1}` the K-th state;
-    /// one output `OUTPUT__0` `[N, classes + sum of state sizes]`: the logits, then each new
-    /// state flattened, in order (see `export::step`, which says why it is packed).
+    /// Adds the TorchScript positions: `INPUT__0` the frame, `OUTPUT__0` the logits, and
+    /// `INPUT__{K+1}` / `OUTPUT__{K+1}` the K-th state.
     pub fn with_torchscript_names(mut self) -> Self {
-        let mut start = self.output.shape[0];
+        self.input.torchscript = Some("INPUT__0".into());
+        self.output.torchscript = Some("OUTPUT__0".into());
         for (k, state) in self.states.iter_mut().enumerate() {
-            let end = start + state.shape.iter().product::<i64>();
-            state.torchscript = Some((format!("INPUT__{}", k + 1), [start, end]));
-            start = end;
+            state.torchscript = Some(TorchscriptNames {
+                input: format!("INPUT__{}", k + 1),
+                output: format!("OUTPUT__{}", k + 1),
+            });
         }
         self
     }

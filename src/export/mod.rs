@@ -17,6 +17,7 @@ mod graph;
 pub mod manifest;
 pub mod onnx;
 pub mod step;
+mod trace;
 pub mod triton;
 
 /// The ONNX protobuf types, generated at build time from the vendored `proto/onnx.proto`.

@@ -3,15 +3,16 @@
 //! tracing. Inputs follow Triton's libtorch naming by position (`INPUT__0` is the frame,
 //! `INPUT__{K+1}` the K-th state).
 //!
-//! The traced module has ONE output, `OUTPUT__0` `[N, classes + sum of fold*H*W]`: the logits,
-//! then each new state flattened, in slot order (the manifest gives the columns). tch's tracer
-//! registers several outputs as several graph returns, which TorchScript refuses to save
-//! ("Exportable methods must have a single return value"), and it cannot build the tuple that
-//! Python's tracer would; so the outputs are packed.
+//! The traced module returns a tuple `(logits, state_out_0, ...)`, as Python's tracer makes of a
+//! function returning several tensors: Triton's libtorch backend reads it as `OUTPUT__0` (the
+//! logits) and `OUTPUT__{K+1}` (the K-th new state). tch's tracer would register the outputs as
+//! several graph returns, which TorchScript refuses to save ("Exportable methods must have a
+//! single return value"); `trace.cpp` ends the trace with the tuple instead.
 
 use std::collections::HashMap;
-
 use tch::{CModule, Tensor};
+
+use super::trace::return_tuple;
 
 use crate::model::layers::ConvBn;
 use crate::model::{ActionNet, EmitError, Emitter, ShiftDirection, ShiftPoint, Value};
@@ -90,27 +91,18 @@ impl<'a> StatelessStep<'a> {
         // Fills the folded weights outside the trace: they become constants, not ops.
         self.run(&inputs)?;
         let mut failure = None;
-        let module =
-            CModule::create_by_tracing("ShiftliveStep", "forward", &inputs, &mut |xs| match self
-                .run(xs)
-            {
-                Ok(out) => vec![pack(&out)],
-                Err(e) => {
-                    failure = Some(e);
-                    Vec::new()
-                }
-            })?;
+        // The closure registers the tuple itself and hands tch no outputs (see the module doc).
+        let module = CModule::create_by_tracing("ShiftliveStep", "forward", &inputs, &mut |xs| {
+            if let Err(e) = self.run(xs).and_then(|out| return_tuple(&out)) {
+                failure = Some(e);
+            }
+            Vec::new()
+        })?;
         match failure {
             Some(e) => Err(e),
             None => Ok(module),
         }
     }
-}
-
-/// `[logits, state_0, ...]` -> `[N, classes + sum of state sizes]`.
-pub fn pack(outputs: &[Tensor]) -> Tensor {
-    let flat: Vec<Tensor> = outputs.iter().map(|t| t.flatten(1, -1)).collect();
-    Tensor::cat(&flat, 1)
 }
 
 /// One run of the step.
