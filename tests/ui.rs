@@ -55,6 +55,41 @@ fn the_overlay_shows_the_label_scores_and_counters() {
 }
 
 #[test]
+fn an_eco_model_says_when_its_answer_comes() {
+    use shiftlive::online::{LabelState, MemoryStatus};
+    let mut state = state_with_results();
+    let now = Instant::now();
+    // The first memory filling: no answer, warming up, the first one 5 frames away.
+    let mut filling = result(3, 10.0, now);
+    filling.label = None;
+    filling.top.clear();
+    filling.label_state = LabelState::WarmingUp { frames: 3, of: 8 };
+    filling.memory = Some(MemoryStatus {
+        every: 8,
+        position: 3,
+        updates: 0,
+        fresh: false,
+    });
+    state.apply_frame(filling, now);
+    let mut harness = harness(state);
+    harness.run();
+    harness.get_by_label("warming up (3 of 8 frames)");
+    harness.get_by_label("ECO memory: first answer in 5 frames");
+    // Later: an answer stands between two updates.
+    let mut answered = result(13, 10.0, now);
+    answered.memory = Some(MemoryStatus {
+        every: 8,
+        position: 5,
+        updates: 1,
+        fresh: false,
+    });
+    harness.state_mut().state_mut().apply_frame(answered, now);
+    harness.run();
+    harness.get_by_label("waving");
+    harness.get_by_label("ECO memory: answer every 8 frames, next in 3");
+}
+
+#[test]
 fn the_texture_is_created_once_and_updated() {
     let mut harness = harness(state_with_results());
     harness.run();

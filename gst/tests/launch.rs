@@ -217,7 +217,13 @@ fn a_bad_model_ends_gst_launch_with_an_error_naming_the_file() {
     let model = std::fs::read(demo_model()).unwrap();
     std::fs::write(&bad, &model[..model.len() / 2]).unwrap();
     let missing = dir.path().join("nowhere.safetensors");
-    for path in [bad, missing] {
+    // ECO answers every N frames from its working memory: `live`/`play` run it, not the element.
+    let eco = dir.path().join("eco.safetensors");
+    let config = shiftlive::model::ModelConfig::eco_lite_tiny();
+    let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+    shiftlive::model::ActionNet::new(&vs.root(), &config).unwrap();
+    shiftlive::model::checkpoint::save(&vs, &config, &[], &eco).unwrap();
+    for path in [bad, missing, eco.clone()] {
         let out = env.launch(&format!(
             "videotestsrc num-buffers=5 ! video/x-raw,format=RGB ! tsmclassify model={} ! fakesink",
             path.display()
@@ -230,6 +236,12 @@ fn a_bad_model_ends_gst_launch_with_an_error_naming_the_file() {
             "an exit, not a signal: {text}"
         );
         assert!(text.contains(&*path.to_string_lossy()), "{text}");
+        if path == eco {
+            assert!(
+                text.contains("an ECO model, which answers every 8 frames"),
+                "{text}"
+            );
+        }
     }
 }
 

@@ -28,6 +28,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         let online = if config.is_causal() {
             "online"
+        } else if shiftlive::online::memory_size(&config).is_ok() {
+            "memory" // ECO: live and play run its working memory
         } else {
             "offline"
         };

@@ -175,13 +175,20 @@ pub(super) fn load_streams(
     let backend =
         recognizer.set_backend(model.backend, &BackendOptions::from_env().paced(paced))?;
     let labels = labels(model, recognizer.config().num_classes)?;
+    let runs = match recognizer.memory_status(0) {
+        Some(memory) => format!(
+            "ECO's working memory: an answer every {} processed frames, its running average \
+             in place of the smoothing",
+            memory.every
+        ),
+        None => format!("{} shifted blocks", recognizer.cache().len()),
+    };
     tracing::info!(
-        "model '{}' on {} ({:?}, {}), {} shifted blocks",
+        "model '{}' on {} ({:?}, {}), {runs}",
         recognizer.config().name,
         device_name(device),
         model.precision,
         backend.name(),
-        recognizer.cache().len()
     );
     Ok((recognizer, labels, device_name(device)))
 }

@@ -14,6 +14,10 @@
 //! and keeps their 2D outputs instead of the frames: per N frames that is N/2 2D passes (N for the
 //! first memory) and one pass of the 3D part over N frames. The result equals running the whole
 //! network on the memory's frames (tests/eco.rs checks it).
+//!
+//! [`EcoMemory`] is one stream's state and takes the network by reference: the recogniser keeps
+//! one per stream over shared weights (`live`, `play`, several streams); [`EcoRunner`] is a
+//! network with one memory, for a library user with one stream.
 
 use rand::SeedableRng;
 use rand::seq::index::sample;
@@ -68,10 +72,22 @@ pub struct EcoUpdate {
     pub memory: Vec<u64>,
 }
 
-/// ECO run online over one stream.
+/// Where a stream's working memory stands after a frame: what `live` and `play` report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct MemoryStatus {
+    /// N: an answer every N frames (the memory's size).
+    pub every: usize,
+    /// Frames of the current period pushed so far (0 right after an answer).
+    pub position: usize,
+    /// Answers since the last reset (0: still filling the first memory, no answer yet).
+    pub updates: u64,
+    /// This frame brought a new answer.
+    pub fresh: bool,
+}
+
+/// One stream's working memory, queue and running average; the network is passed in.
 #[derive(Debug)]
-pub struct EcoRunner {
-    net: ActionNet,
+pub struct EcoMemory {
     options: EcoOptions,
     /// N: frames in the memory, and frames between two updates.
     size: usize,
@@ -83,9 +99,30 @@ pub struct EcoRunner {
     pushed: u64,
     average: Option<Tensor>,
     updates: u64,
+    fresh: bool,
     rng: ChaCha8Rng,
+}
+
+/// ECO run online over one stream: a network and one [`EcoMemory`].
+#[derive(Debug)]
+pub struct EcoRunner {
+    net: ActionNet,
+    memory: EcoMemory,
     // Owns the weights the network's tensors point to; dropped last.
     _vs: nn::VarStore,
+}
+
+/// N, the memory size of an ECO network (its clip length), or why it cannot run online.
+pub fn memory_size(config: &ModelConfig) -> Result<usize, ModelError> {
+    let size = config.num_segments;
+    if !matches!(config.backbone, crate::model::Backbone::Eco { .. }) || size < 2 {
+        return Err(ModelError::Input {
+            model: config.name.clone(),
+            expected: "an ECO network with a clip of at least 2 frames".into(),
+            got: format!("{:?}, {size} frames", config.backbone),
+        });
+    }
+    Ok(size as usize)
 }
 
 impl EcoRunner {
@@ -96,40 +133,18 @@ impl EcoRunner {
         layout: RecognizerOptions,
         options: EcoOptions,
     ) -> Result<Self, ModelError> {
-        let size = net.config().num_segments;
-        if !matches!(net.config().backbone, crate::model::Backbone::Eco { .. }) || size < 2 {
-            return Err(ModelError::Input {
-                model: net.config().name.clone(),
-                expected: "an ECO network with a clip of at least 2 frames".into(),
-                got: format!("{:?}, {size} frames", net.config().backbone),
-            });
-        }
+        let memory = EcoMemory::new(net.config(), options)?;
         if layout.fold_bn || layout.precision != Precision::F32 || layout.channels_last {
             net.prepare_inference(InferenceLayout {
                 kind: layout.precision.kind(),
                 channels_last: layout.channels_last,
             });
         }
-        let seed = match options.sampling {
-            MemorySampling::Random { seed } => seed,
-            MemorySampling::Uniform => 0,
-        };
-        let mut runner = Self {
+        Ok(Self {
             net,
-            options,
-            size: size as usize,
-            memory: Vec::new(),
-            queue: Vec::new(),
-            picks: Vec::new(),
-            position: 0,
-            pushed: 0,
-            average: None,
-            updates: 0,
-            rng: ChaCha8Rng::seed_from_u64(seed),
+            memory,
             _vs: vs,
-        };
-        runner.reset();
-        Ok(runner)
+        })
     }
 
     /// A network with random weights (benchmarks and tests).
@@ -149,7 +164,59 @@ impl EcoRunner {
 
     /// Updates so far.
     pub fn updates(&self) -> u64 {
-        self.updates
+        self.memory.updates
+    }
+
+    /// Forgets the memory, the queue and the average (a new scene).
+    pub fn reset(&mut self) {
+        self.memory.reset();
+    }
+
+    /// One preprocessed frame, `[1, 3, H, W]` or `[3, H, W]`. Returns an update every N frames.
+    pub fn push(&mut self, frame: &Tensor) -> Result<Option<EcoUpdate>, OnlineError> {
+        self.memory.push(&self.net, frame)
+    }
+}
+
+impl EcoMemory {
+    /// An empty memory for the ECO network of `config`.
+    pub fn new(config: &ModelConfig, options: EcoOptions) -> Result<Self, ModelError> {
+        let size = memory_size(config)?;
+        let seed = match options.sampling {
+            MemorySampling::Random { seed } => seed,
+            MemorySampling::Uniform => 0,
+        };
+        let mut memory = Self {
+            options,
+            size,
+            memory: Vec::new(),
+            queue: Vec::new(),
+            picks: Vec::new(),
+            position: 0,
+            pushed: 0,
+            average: None,
+            updates: 0,
+            fresh: false,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+        };
+        memory.reset();
+        Ok(memory)
+    }
+
+    /// Where the memory stands after the last frame.
+    pub fn status(&self) -> MemoryStatus {
+        MemoryStatus {
+            every: self.size,
+            position: self.position,
+            updates: self.updates,
+            fresh: self.fresh,
+        }
+    }
+
+    /// The running average of the class probabilities, the prediction to show (none before the
+    /// first answer).
+    pub fn average(&self) -> Option<&Tensor> {
+        self.average.as_ref()
     }
 
     /// Forgets the memory, the queue and the average (a new scene).
@@ -160,6 +227,7 @@ impl EcoRunner {
         self.pushed = 0;
         self.average = None;
         self.updates = 0;
+        self.fresh = false;
         if let MemorySampling::Random { seed } = self.options.sampling {
             self.rng = ChaCha8Rng::seed_from_u64(seed);
         }
@@ -179,8 +247,14 @@ impl EcoRunner {
         }
     }
 
-    /// One preprocessed frame, `[1, 3, H, W]` or `[3, H, W]`. Returns an update every N frames.
-    pub fn push(&mut self, frame: &Tensor) -> Result<Option<EcoUpdate>, OnlineError> {
+    /// One preprocessed frame of this stream, `[1, 3, H, W]` or `[3, H, W]`, through `net` (the
+    /// ECO network the memory was made for). Returns an update every N frames.
+    pub fn push(
+        &mut self,
+        net: &ActionNet,
+        frame: &Tensor,
+    ) -> Result<Option<EcoUpdate>, OnlineError> {
+        self.fresh = false;
         let frame = if frame.dim() == 3 {
             frame.unsqueeze(0)
         } else {
@@ -189,7 +263,7 @@ impl EcoRunner {
         let index = self.pushed;
         self.pushed += 1;
         if self.picks.contains(&self.position) {
-            let features = self.net.eco_frames(&frame.to_device(self.net.device()))?;
+            let features = net.eco_frames(&frame.to_device(net.device()))?;
             self.queue.push((index, features));
         }
         self.position += 1;
@@ -197,11 +271,13 @@ impl EcoRunner {
             return Ok(None);
         }
         self.position = 0;
-        Ok(Some(self.update()?))
+        let update = self.update(net)?;
+        self.fresh = true;
+        Ok(Some(update))
     }
 
     /// Refreshes the memory from the queue and runs the clip part of the network.
-    fn update(&mut self) -> Result<EcoUpdate, OnlineError> {
+    fn update(&mut self, net: &ActionNet) -> Result<EcoUpdate, OnlineError> {
         let new = std::mem::take(&mut self.queue);
         if !self.memory.is_empty() {
             let keep = self.size - new.len();
@@ -223,9 +299,7 @@ impl EcoRunner {
                 pooled: f.pooled.as_ref().map(Tensor::shallow_clone),
             })
             .collect();
-        let logits = self
-            .net
-            .eco_logits(&EcoFrames::cat(&frames), self.size as i64)?;
+        let logits = net.eco_logits(&EcoFrames::cat(&frames), self.size as i64)?;
         let probs = logits
             .to_kind(Kind::Float)
             .softmax(-1, Kind::Float)

@@ -7,7 +7,10 @@ mod input;
 mod recognizer;
 mod smooth;
 
-pub use eco::{Averaging, EcoOptions, EcoRunner, EcoUpdate, MemorySampling};
+pub use eco::{
+    Averaging, EcoMemory, EcoOptions, EcoRunner, EcoUpdate, MemorySampling, MemoryStatus,
+    memory_size,
+};
 pub use recognizer::{
     OnlineError, Precision, Recognizer, RecognizerOptions, SharedNet, StepSetup, StepTiming,
     WeakNet, cpu_has_native_bf16,

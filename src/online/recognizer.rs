@@ -2,7 +2,8 @@
 //! costs one 2D forward pass: every shifted block swaps in the previous frame's cached channels
 //! (see `model::shift`). S independent streams can advance together in one batch, each with its own
 //! rows of the cache (several cameras, one model). Recognisers made from one [`SharedNet`] share
-//! the weights, each with its own cache (several GStreamer elements on one model file).
+//! the weights, each with its own cache (several GStreamer elements on one model file). ECO runs
+//! here too, through each stream's working memory (`memory`).
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -12,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor, nn};
 
 mod engine;
+mod memory;
 
 pub use engine::StepSetup;
 
@@ -164,13 +166,16 @@ pub struct Recognizer {
 }
 
 impl Recognizer {
-    /// Wraps a built network; refuses one that would need future frames.
+    /// Wraps a built network; refuses one that would need future frames. ECO runs through each
+    /// stream's working memory (an answer every N frames; see [`Recognizer::memory_status`]).
     pub fn new(
         vs: nn::VarStore,
         mut net: ActionNet,
         options: RecognizerOptions,
     ) -> Result<Self, ModelError> {
-        net.check_causal()?;
+        if crate::online::eco::memory_size(net.config()).is_err() {
+            net.check_causal()?;
+        }
         if options.device == Device::Cpu
             && options.precision == Precision::Bf16
             && !cpu_has_native_bf16()
@@ -209,7 +214,7 @@ impl Recognizer {
         let mut cache = prepared.net.new_cache();
         cache.reset();
         drop(prepared);
-        Self {
+        let mut recognizer = Self {
             net: shared.clone(),
             config,
             cache,
@@ -220,7 +225,9 @@ impl Recognizer {
             logits: Vec::new(),
             options,
             engine: engine::Engine::Libtorch,
-        }
+        };
+        recognizer.engine = recognizer.libtorch_engine();
+        recognizer
     }
 
     /// The weights, to make more recognisers on them.

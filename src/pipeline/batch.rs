@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 
 use super::batched::StreamControl;
-use super::lane::{Admitted, Lane, Processed};
+use super::lane::{Admitted, Lane, Processed, Step};
 use super::stream::SourceStream;
 use super::{
     Event, SourceError, StreamSummary, StreamsEvent, StreamsSummary, StreamsTotals, Summary,
@@ -248,10 +248,12 @@ impl BatchLoop {
         for ((stream, admitted), row) in batch.into_iter().zip(logits.chunks(classes)) {
             let member = &mut self.members[stream];
             let dropped = member.stream.as_ref().map_or(0, SourceStream::dropped);
-            let result =
-                member
-                    .lane
-                    .complete(admitted, row.to_vec(), timing, self.throttle, dropped);
+            let step = Step {
+                logits: row.to_vec(),
+                timing,
+                memory: self.recognizer.memory_status(stream),
+            };
+            let result = member.lane.complete(admitted, step, self.throttle, dropped);
             if !self.send(stream, Event::Frame(result)) {
                 return false;
             }

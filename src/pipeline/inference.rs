@@ -3,8 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use super::lane::Lane;
 pub use super::lane::Processed;
+use super::lane::{Lane, Step};
 use super::{Control, PipelineOptions, SourceError, Summary};
 use crate::capture::Frame;
 use crate::online::Recognizer;
@@ -59,8 +59,12 @@ impl Inference {
         if admitted.reset {
             self.recognizer.reset();
         }
-        let (logits, timing) = match self.recognizer.step(&admitted.frame.as_frame_ref()) {
-            Ok((logits, timing)) => (logits.to_vec(), timing),
+        let step = match self.recognizer.step(&admitted.frame.as_frame_ref()) {
+            Ok((logits, timing)) => Step {
+                logits: logits.to_vec(),
+                timing,
+                memory: self.recognizer.memory_status(0),
+            },
             Err(e) => {
                 tracing::warn!("frame {} skipped: {e}", admitted.frame.index);
                 return self.lane.picture(admitted.frame);
@@ -69,10 +73,7 @@ impl Inference {
         if let Some(extra) = self.throttle {
             std::thread::sleep(extra);
         }
-        Processed::Result(
-            self.lane
-                .complete(admitted, logits, timing, self.throttle, dropped),
-        )
+        Processed::Result(self.lane.complete(admitted, step, self.throttle, dropped))
     }
 
     /// The totals of the run.

@@ -13,7 +13,7 @@ use super::{
 use crate::bench::Stats;
 use crate::capture::Frame;
 use crate::errors::chain;
-use crate::online::{Smoother, StepTiming};
+use crate::online::{LabelState, MemoryStatus, Prediction, Smoother, SmoothingOptions, StepTiming};
 
 /// What one frame gave.
 pub enum Processed {
@@ -21,6 +21,14 @@ pub enum Processed {
     /// Not processed (the stride), but kept for a window to show.
     Picture(Arc<Frame>),
     Nothing,
+}
+
+/// What the model gave for one admitted frame.
+pub struct Step {
+    pub logits: Vec<f32>,
+    pub timing: StepTiming,
+    /// A model answering every N frames (ECO): where its memory stands.
+    pub memory: Option<MemoryStatus>,
 }
 
 /// A frame the gate let through, on its way to the model.
@@ -52,6 +60,9 @@ pub struct Lane {
     latencies: [Vec<f64>; 4],
     first_result: Option<Instant>,
     last_result: Option<Instant>,
+    /// The model answers every N frames from its own running average (ECO's working memory):
+    /// the smoothing was set to one frame without hysteresis when its first status came.
+    memory_model: bool,
 }
 
 impl Lane {
@@ -71,6 +82,7 @@ impl Lane {
             latencies: Default::default(),
             first_result: None,
             last_result: None,
+            memory_model: false,
         }
     }
 
@@ -169,17 +181,22 @@ impl Lane {
     }
 
     /// The model's logits for an admitted frame -> the stream's result. `extra` is time added to
-    /// the model step (a throttle), `dropped` the stream's drops so far.
+    /// the model step (a throttle), `dropped` the stream's drops so far, `memory` the state of
+    /// a model that answers every N frames (ECO; `Recognizer::memory_status`).
     pub fn complete(
         &mut self,
         admitted: Admitted,
-        logits: Vec<f32>,
-        timing: StepTiming,
+        step: Step,
         extra: Option<Duration>,
         dropped: u64,
     ) -> Box<FrameResult> {
         let Admitted { frame, taken, .. } = admitted;
-        let prediction = self.smoother.push(&logits);
+        let Step {
+            logits,
+            timing,
+            memory,
+        } = step;
+        let prediction = self.predict(&logits, memory);
         let done = Instant::now();
         let latency = Latency {
             capture_to_ring: (taken - frame.captured).as_secs_f64() * 1e3,
@@ -219,8 +236,40 @@ impl Lane {
             latency_ms: latency,
             dropped,
             logits: self.emit_logits.then_some(logits),
+            memory,
             image: self.keep_frames.then(|| Arc::new(frame)),
         })
+    }
+
+    /// The smoothed prediction after one more frame. A memory model's running average is its
+    /// own smoothing: the first status sets the window to one frame without hysteresis (the
+    /// threshold and top-k stay); until its first answer it is warming up (k of N frames).
+    fn predict(&mut self, logits: &[f32], memory: Option<MemoryStatus>) -> Prediction {
+        let Some(status) = memory else {
+            return self.smoother.push(logits);
+        };
+        if !self.memory_model {
+            self.memory_model = true;
+            self.smoother.set_options(SmoothingOptions {
+                window: 1,
+                window_ms: None,
+                hysteresis: false,
+                ..self.smoother.options().clone()
+            });
+        }
+        if status.updates > 0 {
+            return self.smoother.push(logits);
+        }
+        Prediction {
+            top: Vec::new(),
+            label: None,
+            score: 0.0,
+            state: LabelState::WarmingUp {
+                frames: status.position,
+                of: status.every,
+            },
+            window: 1,
+        }
     }
 
     /// The totals of the run. The fps spans the first to the last result (one interval per

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::bench::Stats;
 use crate::capture::Frame;
-use crate::online::LabelState;
+use crate::online::{LabelState, MemoryStatus};
 
 /// A class and its score.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -46,6 +46,11 @@ pub struct FrameResult {
     pub dropped: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub logits: Option<Vec<f32>>,
+    /// A model answering every N frames (ECO's working memory): `every` (N), `position` (frames
+    /// of the current period), `updates` (answers since the last reset), `fresh` (this frame
+    /// brought an answer). Absent for a frame-by-frame model.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory: Option<MemoryStatus>,
     #[serde(skip)]
     pub image: Option<Arc<Frame>>,
 }

@@ -158,6 +158,13 @@ fn overlay_ui(ui: &mut egui::Ui, state: &AppState, rect: Rect) {
                 .size(big * 0.45)
                 .color(Color32::from_rgb(200, 220, 255)),
         );
+        if let Some(memory) = state.memory_text() {
+            ui.label(
+                RichText::new(memory)
+                    .size(big * 0.4)
+                    .color(Color32::from_rgb(255, 220, 150)),
+            );
+        }
     });
     bars_ui(ui, &state.top, rect, half);
 }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use crate::bench::Stats;
 use crate::capture::{Frame, Source};
-use crate::online::LabelState;
+use crate::online::{LabelState, MemoryStatus};
 use crate::pipeline::{FrameResult, PipelineOptions, Scored, StreamsSummary, Summary};
 
 use super::messages::{Command, Message, ModelInfo, Origin};
@@ -52,6 +52,8 @@ pub struct AppState {
     pub label_state: Option<LabelState>,
     /// Processed frames the smoothing sums.
     pub smooth_frames: usize,
+    /// A model answering every N frames (ECO's working memory): where it stands.
+    pub memory: Option<MemoryStatus>,
     /// When the frame of the latest result was captured (the label's age runs from it).
     pub label_captured: Option<Instant>,
     /// When the frame on screen was captured.
@@ -138,6 +140,7 @@ impl AppState {
             top: Vec::new(),
             label_state: None,
             smooth_frames: options.smoothing.window,
+            memory: None,
             label_captured: None,
             shown_captured: None,
             frame_index: None,
@@ -242,6 +245,11 @@ impl AppState {
         )
     }
 
+    /// For a model answering every N frames (ECO): when its answer comes, under the label.
+    pub fn memory_text(&self) -> Option<String> {
+        self.memory.map(memory_text)
+    }
+
     fn seconds(&self, at: Instant) -> f64 {
         at.saturating_duration_since(self.started).as_secs_f64()
     }
@@ -268,6 +276,7 @@ impl AppState {
         self.top = result.top;
         self.label_state = Some(result.label_state);
         self.smooth_frames = result.smooth_frames;
+        self.memory = result.memory;
         self.label_captured = result.image.as_ref().map(|image| image.captured);
         self.dropped = result.dropped;
         if let Some(image) = result.image {
@@ -325,6 +334,7 @@ impl AppState {
                 self.label = None;
                 self.label_state = None;
                 self.label_captured = None;
+                self.memory = None;
                 self.top.clear();
                 self.break_plot();
             }
@@ -405,6 +415,21 @@ pub fn label_text(label: Option<&str>, state: Option<LabelState>, threshold: f32
         }
         (None, Some(LabelState::Unconfirmed)) => "(changing)".into(),
         (None, _) => "(no label)".into(),
+    }
+}
+
+/// What the window says of a model answering every N frames (ECO's working memory).
+pub fn memory_text(memory: MemoryStatus) -> String {
+    let next = memory.every - memory.position;
+    if memory.fresh {
+        format!("ECO memory: new answer (every {} frames)", memory.every)
+    } else if memory.updates == 0 {
+        format!("ECO memory: first answer in {next} frames")
+    } else {
+        format!(
+            "ECO memory: answer every {} frames, next in {next}",
+            memory.every
+        )
     }
 }
 

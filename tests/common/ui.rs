@@ -80,6 +80,7 @@ pub fn result(index: u64, model_ms: f64, captured: Instant) -> FrameResult {
         },
         dropped: 2,
         logits: None,
+        memory: None,
         image: Some(frame(index, captured)),
     }
 }

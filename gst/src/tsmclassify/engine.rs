@@ -42,6 +42,14 @@ pub enum LoadError {
     },
     #[error("{}: metadata 'stride' is '{text}', not a positive number", path.display())]
     Stride { path: PathBuf, text: String },
+    /// The element labels every frame through its own smoothing; ECO answers every N frames
+    /// from its working memory, which `shiftlive live` and `play` report as such.
+    #[error(
+        "{}: an ECO model, which answers every {every} frames from its working memory; \
+         tsmclassify runs frame-by-frame (online TSM) models: run ECO with `shiftlive live` or `play`",
+        path.display()
+    )]
+    Eco { path: PathBuf, every: usize },
     #[error("property 'backend': '{0}' is not auto, libtorch, onnxruntime or openvino")]
     BackendName(String),
     #[error("property 'backend'")]
@@ -91,6 +99,12 @@ impl Engine {
         .find(|b| b.name().eq_ignore_ascii_case(settings.backend.trim()))
         .ok_or_else(|| LoadError::BackendName(settings.backend.clone()))?;
         let mut recognizer = recognizer(path, options).map_err(model_error)?;
+        if let Some(memory) = recognizer.memory_status(0) {
+            return Err(LoadError::Eco {
+                path: path.to_path_buf(),
+                every: memory.every,
+            });
+        }
         recognizer.set_backend(backend, &BackendOptions::from_env())?;
         let metadata = TensorFile::read_metadata(path).map_err(model_error)?;
         let classes = recognizer.config().num_classes;

@@ -19,26 +19,38 @@ pub(super) enum Engine {
         backend: Backend,
         step: Box<dyn HostStep>,
     },
+    /// ECO: each stream's working memory, on libtorch (see `memory`).
+    Memory(Vec<crate::online::eco::EcoMemory>),
 }
 
 impl Engine {
     fn backend(&self) -> Backend {
         match self {
-            Self::Libtorch => Backend::Libtorch,
+            Self::Libtorch | Self::Memory(_) => Backend::Libtorch,
             Self::Host { backend, .. } => *backend,
         }
     }
 
     pub(super) fn reset(&mut self) {
-        if let Self::Host { step, .. } = self {
-            step.reset();
+        match self {
+            Self::Host { step, .. } => step.reset(),
+            Self::Memory(memories) => memories.iter_mut().for_each(|m| m.reset()),
+            Self::Libtorch => {}
         }
     }
 
     /// Forgets the past of some streams (the libtorch cache's rows are the recogniser's).
     pub(super) fn reset_rows(&mut self, streams: &[usize]) {
-        if let Self::Host { step, .. } = self {
-            step.reset_rows(streams);
+        match self {
+            Self::Host { step, .. } => step.reset_rows(streams),
+            Self::Memory(memories) => {
+                for &s in streams {
+                    if let Some(m) = memories.get_mut(s) {
+                        m.reset();
+                    }
+                }
+            }
+            Self::Libtorch => {}
         }
     }
 }
@@ -90,7 +102,10 @@ impl Recognizer {
         options: &BackendOptions,
     ) -> Result<Backend, BackendError> {
         let cpu = self.options.device == Device::Cpu;
+        let memory = matches!(self.engine, Engine::Memory(_));
         let order: &[Backend] = match (backend, cpu, self.options.precision) {
+            // ECO's working memory runs on libtorch only.
+            (Backend::Auto, _, _) if memory => &[Backend::Libtorch],
             (Backend::Auto, true, Precision::F32) => Backend::AUTO_CPU_FP32,
             (Backend::Auto, true, Precision::Bf16) if cpu_has_native_bf16() => {
                 Backend::AUTO_CPU_BF16
@@ -126,9 +141,17 @@ impl Recognizer {
                 Err(e) => return Err(e),
             }
         }
-        self.engine = Engine::Libtorch;
+        self.engine = self.libtorch_engine();
         self.reset();
         Ok(Backend::Libtorch)
+    }
+
+    /// libtorch's engine for this network: the shift cache, or ECO's memories.
+    pub(super) fn libtorch_engine(&self) -> Engine {
+        match super::memory::memories(&self.config, self.options.streams) {
+            Some(memories) => Engine::Memory(memories),
+            None => Engine::Libtorch,
+        }
     }
 
     /// Why a runtime cannot run this recogniser, if it cannot: both run on the CPU, ONNX Runtime
@@ -140,6 +163,11 @@ impl Recognizer {
                 why: why.into(),
             })
         };
+        if matches!(self.engine, Engine::Memory(_)) {
+            return unsupported(
+                "does not run ECO (its working memory of 3D clips runs on libtorch: use --backend libtorch)",
+            );
+        }
         if self.options.device != Device::Cpu {
             return unsupported("runs on the CPU only (use --device cpu)");
         }
@@ -158,7 +186,7 @@ impl Recognizer {
 
     fn start(&self, backend: Backend, options: &BackendOptions) -> Result<Engine, BackendError> {
         match backend {
-            Backend::Auto | Backend::Libtorch => Ok(Engine::Libtorch),
+            Backend::Auto | Backend::Libtorch => Ok(self.libtorch_engine()),
             Backend::Onnxruntime | Backend::Openvino => {
                 self.runtime_supported(backend)?;
                 Ok(Engine::Host {
@@ -208,6 +236,10 @@ impl Recognizer {
                 let logits = self.forward_libtorch(x)?;
                 self.logits_to_host(&logits)
             }
+            Engine::Memory(_) => {
+                let all: Vec<usize> = (0..self.options.streams).collect();
+                self.forward_memory(x, &all)
+            }
             Engine::Host { step, .. } => {
                 let n = x.numel();
                 let frame = step.frame_mut()?;
@@ -248,6 +280,7 @@ impl Recognizer {
                     .map_err(ModelError::from)?;
                 self.logits_to_host(&logits)
             }
+            Engine::Memory(_) => self.forward_memory(x, streams),
             Engine::Host { step, .. } => {
                 let n = x.numel();
                 let mut frame = vec![0f32; n];
@@ -273,7 +306,7 @@ impl Recognizer {
     pub(super) fn forward_tensor(&mut self, x: &Tensor) -> Result<Tensor, OnlineError> {
         match self.engine {
             Engine::Libtorch => self.forward_libtorch(x),
-            Engine::Host { .. } => {
+            Engine::Host { .. } | Engine::Memory(_) => {
                 self.forward_host(x)?;
                 let streams = self.options.streams as i64;
                 Ok(Tensor::from_slice(&self.logits)
