@@ -145,17 +145,22 @@ fn the_recognizer_runs_each_streams_memory_as_the_runner_does() {
                 // After: the log of the running average, so a softmax gives it back.
                 Some(average) => {
                     worst = worst.max(max_diff(&softmax(row), average));
-                    spread = spread.max(average.iter().copied().fold(0.0, f32::max));
+                    // How far the answer is from uniform: the comparison must be able to fail.
+                    let uniform = 1.0 / classes;
+                    spread = average
+                        .iter()
+                        .fold(spread, |m, &p| m.max((p - uniform).abs()));
                 }
             }
         }
     }
-    eprintln!("ECO in the recogniser vs EcoRunner: {answers} answers, max abs diff {worst:.2e}");
-    assert!(answers >= 6, "{answers}");
-    assert!(
-        spread > 1.5 / classes,
-        "an average far from uniform: {spread}"
+    eprintln!(
+        "ECO in the recogniser vs EcoRunner: {answers} answers, max abs diff {worst:.2e} \
+         (averages up to {spread:.3} from uniform)"
     );
+    assert!(answers >= 6, "{answers}");
+    // 100 times the bar: a stream's memory mixed up with another's would show.
+    assert!(spread > 1e-3, "averages all but uniform: {spread}");
     assert!(worst <= 1e-5, "max abs diff {worst}");
 }
 
