@@ -8,16 +8,15 @@
 
 mod common;
 
+use common::pipelines::{encode_pattern, max_diff, noise, run_alone, run_batched};
+
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use shiftlive::backend::{Backend, BackendOptions};
 use shiftlive::capture::Source;
 use shiftlive::model::{ActionNet, ModelConfig, checkpoint};
 use shiftlive::online::{EcoOptions, EcoRunner, LabelState, Recognizer, RecognizerOptions};
-use shiftlive::pipeline::{
-    BatchPipeline, Event, FrameResult, Pipeline, PipelineOptions, StreamSource, StreamsEvent,
-};
+use shiftlive::pipeline::{FrameResult, PipelineOptions, StreamSource};
 use shiftlive::preprocess::{FrameRef, Preprocessor, Transform};
 use tch::{Device, Kind, Tensor, nn};
 
@@ -43,23 +42,6 @@ fn recognizer(model: &Path, streams: usize) -> Recognizer {
         ..Default::default()
     };
     Recognizer::from_checkpoint(model, options).unwrap()
-}
-
-fn noise(width: usize, height: usize) -> Vec<u8> {
-    let t = Tensor::randint(
-        256,
-        [(width * height * 3) as i64],
-        (Kind::Uint8, Device::Cpu),
-    );
-    Vec::<u8>::try_from(&t).unwrap()
-}
-
-fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
 }
 
 fn softmax(logits: &[f32]) -> Vec<f32> {
@@ -186,16 +168,6 @@ fn runtimes_refuse_eco_and_auto_keeps_libtorch() {
     assert!(tsm.memory_status(0).is_none());
 }
 
-/// Encodes `frames` frames of a moving test pattern.
-fn encode(path: &Path, frames: u32, fps: u32, pattern: &str) {
-    let line = format!(
-        "videotestsrc num-buffers={frames} pattern={pattern} ! video/x-raw,format=I420,width=128,height=96,framerate={fps}/1 \
-         ! jpegenc quality=90 ! avimux ! filesink location={}",
-        path.display()
-    );
-    common::gst_run(&line).unwrap_or_else(|e| panic!("encoding {}: {e}", path.display()));
-}
-
 fn options(source: Source) -> PipelineOptions {
     PipelineOptions {
         emit_logits: true,
@@ -205,21 +177,9 @@ fn options(source: Source) -> PipelineOptions {
 }
 
 fn alone(model: &Path, source: Source) -> Vec<FrameResult> {
-    let pipeline = Pipeline::start(recognizer(model, 1), options(source)).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut results = Vec::new();
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match pipeline.events().recv_timeout(left) {
-            Ok(Event::Frame(r)) => results.push(*r),
-            Ok(Event::Summary(s)) => {
-                assert!(s.error.is_none(), "{:?}", s.error);
-                return results;
-            }
-            Ok(_) => {}
-            Err(e) => panic!("pipeline hung: {e}"),
-        }
-    }
+    let (results, summary) = run_alone(recognizer(model, 1), options(source));
+    assert!(summary.error.is_none(), "{:?}", summary.error);
+    results
 }
 
 #[test]
@@ -235,7 +195,7 @@ fn play_reports_the_memory_and_a_batched_run_equals_each_source_alone() {
         .enumerate()
         .map(|(i, &(frames, fps, pattern))| {
             let path = dir.path().join(format!("clip{i}.avi"));
-            encode(&path, frames, fps, pattern);
+            encode_pattern(&path, frames, 128, 96, fps, pattern);
             Source::File(path)
         })
         .collect();
@@ -276,24 +236,8 @@ fn play_reports_the_memory_and_a_batched_run_equals_each_source_alone() {
     // Both sources batched in one model: each stream as it was alone.
     let base = options(sources[0].clone());
     let named = sources.iter().cloned().map(StreamSource::unnamed).collect();
-    let pipeline = BatchPipeline::start(recognizer(&model, 2), &base, named).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(180);
-    let mut batched = vec![Vec::new(); 2];
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match pipeline.events().recv_timeout(left) {
-            Ok(StreamsEvent::Stream {
-                stream,
-                event: Event::Frame(r),
-            }) => batched[stream].push(*r),
-            Ok(StreamsEvent::Stream { .. }) => {}
-            Ok(StreamsEvent::Summary(s)) => {
-                assert_eq!(s.totals.failed, 0);
-                break;
-            }
-            Err(e) => panic!("batched pipeline hung: {e}"),
-        }
-    }
+    let (batched, summary) = run_batched(recognizer(&model, 2), &base, named);
+    assert_eq!(summary.totals.failed, 0);
     let mut worst = 0f32;
     for (stream, (got, want)) in batched.iter().zip(&own).enumerate() {
         assert_eq!(got.len(), want.len(), "stream {stream}");

@@ -8,6 +8,8 @@
 
 mod common;
 
+use common::pipelines::{encode_pattern as encode, max_diff, noise, run_alone, run_batched};
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -16,20 +18,11 @@ use shiftlive::capture::Source;
 use shiftlive::model::{ActionNet, ModelConfig, checkpoint};
 use shiftlive::online::{Recognizer, RecognizerOptions};
 use shiftlive::pipeline::{
-    BatchPipeline, Event, FrameResult, Pipeline, PipelineOptions, StreamSource, StreamsEvent,
-    StreamsSummary, Summary,
+    BatchPipeline, Event, FrameResult, PipelineOptions, StreamSource, StreamsEvent, StreamsSummary,
+    Summary,
 };
 use shiftlive::preprocess::FrameRef;
-use tch::{Device, Kind, Tensor, nn};
-
-/// The largest difference between two logit vectors.
-fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
-}
+use tch::{Device, nn};
 
 /// A small online network with lively weights, saved as a checkpoint.
 fn model(dir: &Path) -> PathBuf {
@@ -62,30 +55,9 @@ fn options(source: Source) -> PipelineOptions {
     }
 }
 
-/// Encodes `frames` frames of a moving test pattern.
-fn encode(path: &Path, frames: u32, width: u32, height: u32, fps: u32, pattern: &str) {
-    let line = format!(
-        "videotestsrc num-buffers={frames} pattern={pattern} ! video/x-raw,format=I420,width={width},height={height},framerate={fps}/1 \
-         ! jpegenc quality=90 ! avimux ! filesink location={}",
-        path.display()
-    );
-    common::gst_run(&line).unwrap_or_else(|e| panic!("encoding {}: {e}", path.display()));
-}
-
 /// One source alone through the single-stream pipeline.
 fn alone(model: &Path, source: Source) -> (Vec<FrameResult>, Summary) {
-    let pipeline = Pipeline::start(recognizer(model, 1), options(source)).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut results = Vec::new();
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match pipeline.events().recv_timeout(left) {
-            Ok(Event::Frame(r)) => results.push(*r),
-            Ok(Event::Summary(s)) => return (results, *s),
-            Ok(_) => {}
-            Err(e) => panic!("pipeline hung: {e}"),
-        }
-    }
+    run_alone(recognizer(model, 1), options(source))
 }
 
 /// A batched run to its end: each stream's results, and the summary.
@@ -96,31 +68,7 @@ fn batched(
 ) -> (Vec<Vec<FrameResult>>, StreamsSummary) {
     let n = sources.len();
     let sources = sources.into_iter().map(StreamSource::unnamed).collect();
-    let pipeline = BatchPipeline::start(recognizer(model, n), &base, sources).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(180);
-    let mut results = vec![Vec::new(); n];
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match pipeline.events().recv_timeout(left) {
-            Ok(StreamsEvent::Stream {
-                stream,
-                event: Event::Frame(r),
-            }) => results[stream].push(*r),
-            Ok(StreamsEvent::Stream { .. }) => {}
-            Ok(StreamsEvent::Summary(s)) => return (results, *s),
-            Err(e) => panic!("batched pipeline hung: {e}"),
-        }
-    }
-}
-
-/// RGB frames of a random size's worth of noise, one per stream and tick.
-fn noise(width: usize, height: usize) -> Vec<u8> {
-    let t = Tensor::randint(
-        256,
-        [(width * height * 3) as i64],
-        (Kind::Uint8, Device::Cpu),
-    );
-    Vec::<u8>::try_from(&t).unwrap()
+    run_batched(recognizer(model, n), &base, sources)
 }
 
 #[test]

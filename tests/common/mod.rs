@@ -1,7 +1,10 @@
 //! Test fixtures shared by the integration tests.
 #![allow(dead_code)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod backends;
+#[cfg(feature = "capture")]
+pub mod pipelines;
 #[cfg(feature = "ui")]
 pub mod ui;
 
