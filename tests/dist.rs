@@ -146,6 +146,17 @@ fn half_batch(step: i64, h: i64) -> (Tensor, Tensor) {
 }
 
 const STEPS: i64 = 3;
+
+/// Held while a test of this binary draws from libtorch's one global generator in this process:
+/// the reference runs reseed it and must see the draws the ranks saw, which a concurrent test
+/// reseeding it between two draws would change (cargo runs the tests on several threads).
+static GENERATOR: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn generator() -> std::sync::MutexGuard<'static, ()> {
+    GENERATOR
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 /// Set for ranks that train with synchronised BatchNorm.
 const SYNC_BN: &str = "SHIFTLIVE_DIST_TEST_SYNC_BN";
 const SETTINGS: StepSettings = StepSettings {
@@ -227,6 +238,7 @@ fn two_ranks_step_like_one_process_averaging_the_half_batches() {
     }
     let (w0, w1) = two_ranks_sgd(false);
     // One process: each half-batch's gradient (BatchNorm statistics per half), averaged.
+    let _generator = generator();
     tch::set_num_threads(1);
     let (vs, net, mut sgd) = tiny_tsm(42);
     for step in 0..STEPS {
@@ -288,6 +300,7 @@ fn two_ranks_with_sync_bn_step_like_one_process_on_the_whole_batch() {
         return;
     }
     let (w0, w1) = two_ranks_sgd(true);
+    let generator_guard = generator();
     tch::set_num_threads(1);
     let (vs, net, mut sgd) = tiny_tsm(42);
     for step in 0..STEPS {
@@ -297,6 +310,7 @@ fn two_ranks_with_sync_bn_step_like_one_process_on_the_whole_batch() {
         train_step_with(&net, &mut sgd, &x, &y, None, &SETTINGS, &mut NoHook).unwrap();
     }
     let trained: std::collections::BTreeMap<String, Tensor> = vs.variables().into_iter().collect();
+    drop(generator_guard);
     let (mut worst, mut worst_stats) = (0f64, 0f64);
     for ((n0, t0), (n1, t1)) in w0.iter().zip(&w1) {
         assert_eq!(n0, n1);
