@@ -3,8 +3,8 @@
 //! 8-frame window per new frame vs online, ResNet-50 online, ECO's online mode (working memory
 //! refreshed every N frames: its cost per frame, amortised), and, when the reference venv exists,
 //! the same model and weights in PyTorch (scripts/bench_reference.py); when the export venv
-//! exists, the same weights exported to ONNX and timed in ONNX Runtime and OpenVINO
-//! (tests/export/ort.py `time`: same threads, batch 1, states fed back).
+//! exists, the same weights exported to ONNX and timed in ONNX Runtime and OpenVINO against our
+//! step in alternating rounds (bench_peers).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -24,6 +24,7 @@ use shiftlive::preprocess::{FrameRef, Preprocessor, Transform};
 use tch::nn;
 
 use super::args::{self, ComputeArgs};
+use super::bench_peers;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -137,33 +138,6 @@ fn pytorch_reference(
         args.warmup.to_string(),
     ];
     run_reference(&python, "scripts/bench_reference.py", &script_args).map(Some)
-}
-
-/// Exports the checkpoint to ONNX and times it in ONNX Runtime (and OpenVINO when its wheel
-/// installed) from the export venv; `None` when the venv is absent.
-fn onnxruntime_reference(
-    checkpoint: &Path,
-    dir: &Path,
-    threads: i32,
-    args: &Args,
-) -> anyhow::Result<Option<Value>> {
-    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-export/bin/python");
-    if args.skip_onnxruntime || !python.exists() {
-        return Ok(None);
-    }
-    let onnx = dir.join("step.onnx");
-    let options = shiftlive::export::ExportOptions {
-        force: true,
-        ..shiftlive::export::ExportOptions::new(shiftlive::export::ExportFormat::Onnx)
-    };
-    shiftlive::export::export(checkpoint, &onnx, &options)?;
-    let script_args = [
-        "time".to_string(),
-        onnx.display().to_string(),
-        threads.to_string(),
-        args.iters.to_string(),
-    ];
-    run_reference(&python, "tests/export/ort.py", &script_args).map(Some)
 }
 
 /// A checkpoint of `config` with random weights in `dir`, so every set-up timed runs the same
@@ -398,11 +372,24 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     } else {
         eprintln!("PyTorch reference: skipped (make reference creates .venv-ref)");
     }
-    let runtimes = onnxruntime_reference(&ckpt, dir.path(), threads, &args)?;
-    let runtime_ms = |key: &str| runtimes.as_ref().and_then(|r| r[key].as_f64());
-    match &runtimes {
-        Some(r) => eprintln!("ONNX Runtime / OpenVINO (same weights, {threads} threads): {r}"),
-        None => eprintln!("ONNX Runtime: skipped (scripts/setup.sh --export creates .venv-export)"),
+    // Our step's (online_rec) thread pool is dropped first: no idle pool beside the peers'.
+    drop(online_rec);
+    let peers = if device.is_cuda() || args.skip_onnxruntime {
+        None
+    } else {
+        bench_peers::compare(
+            &ckpt,
+            dir.path(),
+            threads,
+            (options, args.backend),
+            &frame,
+            args.iters,
+        )?
+    };
+    if peers.is_none() {
+        eprintln!(
+            "ONNX Runtime / OpenVINO: skipped (--skip-onnxruntime, or no .venv-export: scripts/setup.sh --export creates it)"
+        );
     }
     let result = json!({
         "model": config.name,
@@ -437,25 +424,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "vs_pytorch_eager": ref_ms("eager").map(|e| online.p50 / e),
         "vs_pytorch_eager_fp32": ref_ms("eager").map(|e| online_f32.p50 / e),
         "vs_pytorch_best": ref_ms("best").map(|b| online.p50 / b),
-        "ort_ms_p50": runtime_ms("ort_ms_p50"),
-        "vs_onnxruntime": runtime_ms("ort_ms_p50").map(|o| online_f32.p50 / o),
-        "ort_nospin_ms_p50": runtime_ms("ort_nospin_ms_p50"),
-        "vs_onnxruntime_nospin": runtime_ms("ort_nospin_ms_p50").map(|o| online_f32.p50 / o),
-        "openvino_ms_p50": runtime_ms("openvino_ms_p50"),
-        "vs_openvino": runtime_ms("openvino_ms_p50").map(|o| online_f32.p50 / o),
         "variants": variants,
     });
     let mut result = result;
-    if let (Some(Value::Object(fields)), Value::Object(out)) = (backends, &mut result) {
-        out.extend(fields);
-        // bf16 (CPUs with native bf16): our default bf16 step against OpenVINO's own.
-        let ours = out.get("backend_auto_bf16_ms_p50").and_then(Value::as_f64);
-        let theirs = runtime_ms("openvino_bf16_ms_p50");
-        out.insert("openvino_bf16_ms_p50".into(), json!(theirs));
-        out.insert(
-            "vs_openvino_bf16".into(),
-            json!(ours.zip(theirs).map(|(o, t)| o / t)),
-        );
+    if let Value::Object(out) = &mut result {
+        if let Some(Value::Object(fields)) = backends {
+            out.extend(fields);
+        }
+        out.extend(peers.into_iter().flatten());
     }
     #[cfg(feature = "capture")]
     if !args.live.skip_live

@@ -5,6 +5,7 @@ mod bench;
 mod bench_backend;
 #[cfg(feature = "capture")]
 mod bench_live;
+mod bench_peers;
 mod bench_streams;
 mod bench_train;
 mod dist;

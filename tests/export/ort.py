@@ -9,8 +9,9 @@
   triton REPO NAME                   parses REPO/NAME/config.pbtxt with Triton's model_config protobuf,
                                      checks every state against the ONNX graph, and emulates the
                                      sequence batcher on 4 interleaved sequences vs 4 isolated streams
-  time MODEL.onnx THREADS ITERS      p50 of one step at batch 1, states fed back (ORT; OpenVINO too
-                                     when installed, fp32): used by `shiftlive bench`
+  serve MODEL.onnx THREADS           times one step at batch 1, states fed back, of the set-up asked
+                                     on standard input (ort, ort_nospin, openvino, openvino_bf16):
+                                     `shiftlive bench` alternates rounds of its own step with these
 """
 import json
 import sys
@@ -180,62 +181,82 @@ def cmd_triton(repo, name):
                       "requests": seqs * t_len, "max_abs_diff": worst}))
 
 
-def cmd_time(path, threads, iters):
-    threads, iters = int(threads), int(iters)
-    sess = session(path, threads)
-    side = [d for d in sess.get_inputs()[0].shape[1:]]
-    frame = np.random.default_rng(0).standard_normal([1] + side).astype(np.float32)
-    states = {inp: zeros(1, shp) for inp, _, shp in state_names(sess)}
+def peer_step(name, path, threads):
+    """One peer set-up's step on the exported graph (batch 1, states fed back), or None when this
+    machine does not have it: ort (ONNX Runtime's defaults: idle threads spin), ort_nospin,
+    openvino (fp32), openvino_bf16 (where the CPU computes bf16 natively)."""
+    if name in ("ort", "ort_nospin"):
+        sess = session(path, threads, spin=(name == "ort"))
+        side = list(sess.get_inputs()[0].shape[1:])
+        frame = np.random.default_rng(0).standard_normal([1] + side).astype(np.float32)
+        states = {inp: zeros(1, shp) for inp, _, shp in state_names(sess)}
 
-    def p50(run):
-        for _ in range(max(3, iters // 10)):
-            run()
-        times = []
-        for _ in range(iters):
-            start = time.perf_counter()
-            run()
-            times.append((time.perf_counter() - start) * 1e3)
-        return float(np.median(times))
-
-    def ort_step():
-        nonlocal states
-        _, states = step(sess, frame, states)
-
-    result = {"ort_ms_p50": p50(ort_step), "threads": threads, "ort_version": ort.__version__}
-    # ONNX Runtime's idle threads spin by default; shiftlive's in-process backend turns that off
-    # (the cores go to capture between frames), so the same settings are timed too.
-    sess = session(path, threads, spin=False)
-    states = {inp: zeros(1, shp) for inp, _, shp in state_names(sess)}
-    result["ort_nospin_ms_p50"] = p50(ort_step)
+        def ort_step():
+            nonlocal states
+            _, states = step(sess, frame, states)
+        return ort_step
+    if name not in ("openvino", "openvino_bf16"):
+        raise ValueError(f"unknown set-up {name}")
     try:
         import openvino as ov
     except ImportError:
-        ov = None
-    if ov is not None:
-        core = ov.Core()
-        compiled = core.compile_model(path, "CPU", {"INFERENCE_NUM_THREADS": threads,
-                                                    "INFERENCE_PRECISION_HINT": "f32"})
-        request = compiled.create_infer_request()
-        feeds = {"frame": frame}
-        feeds.update({inp: zeros(1, shp) for inp, _, shp in state_names(sess)})
+        return None
+    core = ov.Core()
+    precision = "bf16" if name == "openvino_bf16" else "f32"
+    if precision == "bf16" and "BF16" not in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+        return None
+    compiled = core.compile_model(path, "CPU", {"INFERENCE_NUM_THREADS": threads,
+                                                "INFERENCE_PRECISION_HINT": precision})
+    request = compiled.create_infer_request()
+    model = onnx.load(path, load_external_data=False)
+    feeds = {}
+    for i in model.graph.input:
+        shape = [d.dim_value or 1 for d in i.type.tensor_type.shape.dim]
+        feeds[i.name] = np.zeros(shape, np.float32)
+    feeds["frame"] = np.random.default_rng(0).standard_normal(feeds["frame"].shape).astype(np.float32)
 
-        def ov_step():
-            request.infer(feeds)
+    def ov_step():
+        request.infer(feeds)
+    return ov_step
 
-        result["openvino_ms_p50"] = p50(ov_step)
-        result["openvino_version"] = ov.__version__
-        # OpenVINO's bf16, where the CPU computes it natively (AVX512-BF16 or AMX).
-        if "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
-            compiled = core.compile_model(path, "CPU", {"INFERENCE_NUM_THREADS": threads,
-                                                        "INFERENCE_PRECISION_HINT": "bf16"})
-            request = compiled.create_infer_request()
-            result["openvino_bf16_ms_p50"] = p50(ov_step)
-    print(json.dumps(result))
+
+def cmd_serve(path, threads):
+    """Times peer set-ups on request, so that `shiftlive bench` can alternate rounds of its own
+    step with theirs. Prints one JSON line when ready (versions); then reads lines
+    `SETUP WARMUP ITERS` from standard input and answers each with one JSON line: the iterations'
+    times in ms, or `"unavailable"`. One set-up is kept at a time (a new one drops the last, so
+    no idle thread pool sits beside the step timed). Ends at end of input."""
+    threads = int(threads)
+    ready = {"ready": True, "threads": threads, "ort_version": ort.__version__}
+    try:
+        import openvino as ov
+        ready["openvino_version"] = ov.__version__
+    except ImportError:
+        pass
+    print(json.dumps(ready), flush=True)
+    current, run = None, None
+    for line in sys.stdin:
+        name, warmup, iters = line.split()
+        if name != current:
+            current, run = None, None
+            run = peer_step(name, path, threads)
+            current = name
+        if run is None:
+            print(json.dumps({"setup": name, "unavailable": True}), flush=True)
+            continue
+        for _ in range(int(warmup)):
+            run()
+        times = []
+        for _ in range(int(iters)):
+            start = time.perf_counter()
+            run()
+            times.append((time.perf_counter() - start) * 1e3)
+        print(json.dumps({"setup": name, "ms": times}), flush=True)
 
 
 if __name__ == "__main__":
     commands = {"check": cmd_check, "stream": cmd_stream, "clip": cmd_clip,
-                "triton": cmd_triton, "time": cmd_time}
+                "triton": cmd_triton, "serve": cmd_serve}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         sys.exit(__doc__)
     commands[sys.argv[1]](*sys.argv[2:])
