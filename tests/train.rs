@@ -221,6 +221,35 @@ fn figures(metrics: &Path) -> Vec<(f64, f64, Option<f64>)> {
         .collect()
 }
 
+/// Starts `cmd` and SIGKILLs it once `ckpt` records a step inside an epoch after the first;
+/// false when the run ended before that was seen (it is then complete, not killed).
+fn killed_mid_run(cmd: &mut Command, ckpt: &Path) -> bool {
+    let mut child = cmd.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "no checkpoint after the first epoch"
+        );
+        // The header only: cheap enough to look often.
+        if let Ok(meta) = TensorFile::read_metadata(ckpt)
+            && let Some(state) = meta.get("shiftlive.train")
+        {
+            let state: Value = serde_json::from_str(state).unwrap();
+            if state["epoch"].as_u64().unwrap_or(0) >= 1 && state["step"].as_u64().unwrap_or(0) > 0
+            {
+                child.kill().unwrap(); // SIGKILL
+                child.wait().unwrap();
+                return true;
+            }
+        }
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// Killed with SIGKILL mid-epoch, training resumes from the last checkpoint and ends with the
 /// same weights and metrics as a run that was never interrupted.
 #[test]
@@ -242,32 +271,25 @@ fn resume_after_sigkill_is_identical() {
     let whole = work.path().join("whole");
     run_ok(train_cmd(&data, &whole, "tsm_online_tiny").args(args));
 
-    let broken = work.path().join("broken");
-    let mut child = train_cmd(&data, &broken, "tsm_online_tiny")
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // Kill it once a mid-epoch checkpoint of the second epoch exists.
-    let ckpt = broken.join("checkpoint.safetensors");
-    let deadline = Instant::now() + Duration::from_secs(300);
-    loop {
-        assert!(Instant::now() < deadline, "no checkpoint in epoch 2");
-        if let Ok(file) = TensorFile::read(&ckpt) {
-            let state: Value = serde_json::from_str(&file.metadata["shiftlive.train"]).unwrap();
-            if state["epoch"].as_u64() == Some(1) && state["step"].as_u64().unwrap_or(0) > 0 {
-                break;
-            }
+    // Kill a run once a mid-epoch checkpoint after the first epoch exists. An epoch of this set
+    // is a few steps, so on a loaded machine the run can end between two looks: then again, in
+    // a fresh folder (at most 4 runs).
+    let mut broken = None;
+    for attempt in 0..4 {
+        let out = work.path().join(format!("broken{attempt}"));
+        if killed_mid_run(
+            train_cmd(&data, &out, "tsm_online_tiny")
+                .args(args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+            &out.join("checkpoint.safetensors"),
+        ) {
+            broken = Some(out);
+            break;
         }
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "training ended before the kill"
-        );
-        std::thread::sleep(Duration::from_millis(20));
     }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    let broken = broken.expect("4 training runs ended before a mid-epoch checkpoint was seen");
+    let ckpt = broken.join("checkpoint.safetensors");
     // Whatever moment the kill hit, the checkpoint on disk is whole.
     let file = TensorFile::read(&ckpt).expect("checkpoint readable after SIGKILL");
     assert!(file.metadata.contains_key("shiftlive.train"));

@@ -244,14 +244,18 @@ pub(super) fn compare(
         "against the peers ({} rounds of {} steps, ours and theirs alternating; ratio = median of the rounds):",
         rounds.rounds, rounds.iters
     );
-    let mut ours = Recognizer::from_checkpoint(
-        checkpoint,
-        RecognizerOptions {
-            precision: Precision::F32,
-            ..options
-        },
-    )?;
-    ours.set_backend(backend, &runtimes)?;
+    let recognizer = |precision, backend, runtimes: &BackendOptions| {
+        let mut rec = Recognizer::from_checkpoint(
+            checkpoint,
+            RecognizerOptions {
+                precision,
+                ..options
+            },
+        )?;
+        rec.set_backend(backend, runtimes)?;
+        anyhow::Ok(rec)
+    };
+    let mut ours = recognizer(Precision::F32, backend, &runtimes)?;
     let mut step = || {
         let _ = ours.step_tensor(frame);
     };
@@ -268,14 +272,7 @@ pub(super) fn compare(
     // Our step as `live` runs it from a paced source: ONNX Runtime's threads spin between
     // frames, as theirs do by default (the tight loop above stops them at each step's end, as
     // `play` does for frames that come as fast as they are decoded).
-    let mut paced = Recognizer::from_checkpoint(
-        checkpoint,
-        RecognizerOptions {
-            precision: Precision::F32,
-            ..options
-        },
-    )?;
-    paced.set_backend(backend, &runtimes.clone().paced(true))?;
+    let mut paced = recognizer(Precision::F32, backend, &runtimes.clone().paced(true))?;
     let v = versus(
         &mut peers,
         "ort",
@@ -288,14 +285,8 @@ pub(super) fn compare(
     out.extend(fields(None, "vs_onnxruntime_paced", v.as_ref()));
     drop(paced);
     let bf16 = if cpu_has_native_bf16() {
-        let mut ours = Recognizer::from_checkpoint(
-            checkpoint,
-            RecognizerOptions {
-                precision: Precision::Bf16,
-                ..options
-            },
-        )?;
-        ours.set_backend(Backend::Auto, &runtimes)?;
+        // What `--precision bf16` runs by default.
+        let mut ours = recognizer(Precision::Bf16, Backend::Auto, &runtimes)?;
         let v = versus(
             &mut peers,
             "openvino_bf16",
