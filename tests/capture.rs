@@ -52,18 +52,7 @@ fn options(source: Source) -> PipelineOptions {
 /// Runs a pipeline to its end with a deadline (a hang fails the test instead of blocking CI).
 fn run(model: &Path, options: PipelineOptions) -> (Vec<FrameResult>, Summary) {
     let recognizer = Recognizer::from_checkpoint(model, Default::default()).unwrap();
-    let pipeline = Pipeline::start(recognizer, options).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut results = Vec::new();
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match pipeline.events().recv_timeout(left) {
-            Ok(Event::Frame(r)) => results.push(*r),
-            Ok(Event::Warning(_) | Event::Picture(_)) => {}
-            Ok(Event::Summary(s)) => return (results, *s),
-            Err(e) => panic!("pipeline hung or closed without a summary: {e}"),
-        }
-    }
+    common::pipelines::run_alone(recognizer, options)
 }
 
 fn decode_all(path: &Path) -> Vec<Frame> {

@@ -223,6 +223,7 @@ impl LiveBench<'_> {
         let loops = [before.p50, between.p50, after.p50];
         let looped_p50 = loops.iter().sum::<f64>() / 3.0;
         let looped_p99 = before.p99.max(between.p99).max(after.p99);
+        let paced_ratio = paced.latency_ms.model.p50 / paced_loop;
         let figures = |s: &Summary, looped: f64| {
             json!({
                 "model_ms_p50": s.latency_ms.model.p50,
@@ -239,7 +240,7 @@ impl LiveBench<'_> {
         };
         eprintln!(
             "  live_vs_loop: paced {:.2}, fast {:.2} (loops {:.2} / {:.2} / {:.2} ms); paced drops {} of {}",
-            paced.latency_ms.model.p50 / paced_loop,
+            paced_ratio,
             fast.latency_ms.model.p50 / fast_loop,
             loops[0],
             loops[1],
@@ -258,7 +259,7 @@ impl LiveBench<'_> {
             "live_model_ms_p99": paced.latency_ms.model.p99,
             "live_capture_to_label_ms_p50": paced.latency_ms.total.p50,
             "live_capture_to_label_ms_p99": paced.latency_ms.total.p99,
-            "live_vs_loop": paced.latency_ms.model.p50 / paced_loop,
+            "live_vs_loop": paced_ratio,
             "live_paced": figures(&paced, paced_loop),
             "live_fast": figures(&fast, fast_loop),
             "live_fast_file": file.display().to_string(),

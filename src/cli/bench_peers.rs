@@ -144,20 +144,9 @@ pub(super) struct Versus {
 }
 
 impl Versus {
-    /// The median of the rounds' ratios.
+    /// The median (p50, as every figure of `bench`) of the rounds' ratios.
     pub fn ratio(&self) -> f64 {
-        median(&self.ratios)
-    }
-}
-
-fn median(values: &[f64]) -> f64 {
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
+        Stats::of(&self.ratios).p50
     }
 }
 
@@ -172,25 +161,18 @@ pub(super) fn versus(
     let (mut us, mut them, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..rounds.rounds {
         // ABBA: whichever goes second in one round goes first in the next.
-        let (a, b) = if round % 2 == 0 {
-            let a = mine(ours);
-            let Some(b) = peers.time(setup, rounds.warmup, rounds.iters)? else {
-                return Ok(None);
-            };
-            (a, b.p50)
-        } else {
-            let Some(b) = peers.time(setup, rounds.warmup, rounds.iters)? else {
-                return Ok(None);
-            };
-            (mine(ours), b.p50)
+        let first = (round % 2 == 0).then(|| mine(ours));
+        let Some(theirs) = peers.time(setup, rounds.warmup, rounds.iters)? else {
+            return Ok(None);
         };
+        let a = first.unwrap_or_else(|| mine(ours));
         us.push(a);
-        them.push(b);
-        ratios.push(a / b);
+        them.push(theirs.p50);
+        ratios.push(a / theirs.p50);
     }
     Ok(Some(Versus {
-        ours_ms: median(&us),
-        theirs_ms: median(&them),
+        ours_ms: Stats::of(&us).p50,
+        theirs_ms: Stats::of(&them).p50,
         ratios,
     }))
 }

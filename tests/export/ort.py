@@ -238,7 +238,7 @@ def cmd_serve(path, threads):
     for line in sys.stdin:
         name, warmup, iters = line.split()
         if name != current:
-            current, run = None, None
+            run = None  # the last set-up's session goes before the next one loads
             run = peer_step(name, path, threads)
             current = name
         if run is None:
